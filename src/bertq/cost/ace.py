@@ -1,0 +1,77 @@
+"""Arithmetic Computation Effort (Zhang et al., 2021; Hu et al., 2022, eq. 8).
+
+``ACE = sum_{i,j} n_ij * i * j`` over the multiply-accumulates (MACs) of one forward pass, where
+``n_ij`` counts MACs between an ``i``-bit and a ``j``-bit operand. The MACs are counted exactly by
+running the encoder on the meta device (no arithmetic is done) under torch's flop counter: every
+``nn.Linear`` is hooked for its own count, and what remains are the activation-by-activation
+matmuls of attention (scores ``Q K^T`` and context ``P V``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..models.encoder import BertClassifier, EncoderConfig
+
+
+@dataclass
+class MacCount:
+    sequence_length: int
+    linear: dict[str, int] = field(default_factory=dict)
+    """MACs of each ``nn.Linear``, keyed by its weight's state-dict name."""
+    in_features: dict[str, int] = field(default_factory=dict)
+    attention: int = 0
+    """MACs of the activation x activation matmuls (attention scores and context)."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.linear.values()) + self.attention
+
+
+def count_macs(config: EncoderConfig, sequence_length: int, batch_size: int = 1) -> MacCount:
+    """Exact MAC count of one forward pass of ``batch_size`` sequences of ``sequence_length`` tokens."""
+    if sequence_length < 1 or sequence_length > config.max_position_embeddings:
+        raise ValueError(f"sequence_length must be in [1, {config.max_position_embeddings}], "
+                         f"got {sequence_length}")
+    with torch.device("meta"):
+        model = BertClassifier(config).eval()
+        ids = torch.zeros(batch_size, sequence_length, dtype=torch.long)
+    count = MacCount(sequence_length)
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            def hook(mod, inputs, output, key=f"{name}.weight"):
+                rows = inputs[0].numel() // mod.in_features
+                count.linear[key] = count.linear.get(key, 0) + rows * mod.in_features * mod.out_features
+            hooks.append(module.register_forward_hook(hook))
+            count.in_features[f"{name}.weight"] = module.in_features
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter, torch.no_grad():
+            model(ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    total_macs = counter.get_total_flops() // 2
+    count.attention = total_macs - sum(count.linear.values())
+    return count
+
+
+def ace(macs: MacCount, weight_bits: dict[str, int], activation_bits: int = 32,
+        split_channels: dict[str, int] | None = None, default_weight_bits: int = 32) -> float:
+    """Eq. 8. Linear MACs cost ``bits_w * bits_a``; attention matmuls ``bits_a * bits_a``.
+
+    ``weight_bits`` maps a linear's weight name to its bit-width (unlisted ones, such as the task
+    head, stay at ``default_weight_bits``). An OCS-split linear with ``n`` duplicated input channels
+    does ``(in + n) / in`` times the MACs of the original.
+    """
+    split_channels = split_channels or {}
+    total = float(macs.attention) * activation_bits * activation_bits
+    for name, n in macs.linear.items():
+        growth = (macs.in_features[name] + split_channels.get(name, 0)) / macs.in_features[name]
+        total += n * growth * weight_bits.get(name, default_weight_bits) * activation_bits
+    return total

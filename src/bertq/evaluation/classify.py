@@ -1,0 +1,40 @@
+"""Scoring a classifier on a task's dev split(s) with the paper's metric (Hu et al., 2022, 4.1)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..data.tasks import TaskSpec
+from ..data.tokenized import TokenizedSplit
+from ..metrics.glue import combine_dev_splits, predictions_from_logits, task_metrics
+
+Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def predict(forward: Forward, split: TokenizedSplit, batch_size: int, device="cpu") -> np.ndarray:
+    """Logits for every example, batched by length (less padding) and returned in input order."""
+    order = np.argsort(split.lengths(), kind="stable")
+    out = []
+    for batch in split.batches(batch_size, order):
+        logits = forward(*(torch.as_tensor(batch[k], device=device)
+                           for k in ("input_ids", "attention_mask", "token_type_ids")))
+        out.append(logits.float().cpu().numpy())
+    logits = np.concatenate(out)
+    result = np.empty_like(logits)
+    result[order] = logits
+    return result
+
+
+def score(forward: Forward, spec: TaskSpec, splits: dict[str, TokenizedSplit], batch_size: int,
+          device="cpu") -> dict[str, float]:
+    """The task score and its components; MNLI averages its matched and mismatched splits."""
+    per_split = {}
+    for name in spec.dev_splits:
+        logits = predict(forward, splits[name], batch_size, device)
+        preds = predictions_from_logits(logits, spec.is_regression)
+        per_split[name] = task_metrics(spec.metric, preds, splits[name].labels)
+    return combine_dev_splits(per_split)

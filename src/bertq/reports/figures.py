@@ -1,0 +1,203 @@
+"""Figures reproducing Hu et al. (2022): Fig. 2 (score against model size per method), Figs. 3 and 4
+(per-task score against bit-width) and Fig. 5a (the model family under OCS: score against size
+and against ACE, eq. 8).
+
+Rendered with the Agg backend at a fixed dpi, with no timestamp in the SVG and fixed SVG ids, so a
+rerun on the same data gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from bertq.reports.paper import PAPER_CITATION, method_label, task_label  # noqa: E402
+from bertq.reports.tables import (aggregate, labels, ordered_models, ordered_tasks,  # noqa: E402
+                                  score_label, task_scores)
+from bertq.workflow import atomic_path  # noqa: E402
+
+DPI = 150
+QUANT_METHODS = ["lq", "aciq", "ocs"]
+COLORS = {"lq": "tab:blue", "aciq": "tab:orange", "ocs": "tab:green", "fp32": "black"}
+MARKERS = {"lq": "o", "aciq": "s", "ocs": "^"}
+RC = {"svg.hashsalt": "bertq", "svg.fonttype": "path", "font.size": 9}
+
+
+def save(fig, out_png, out_svg) -> list[Path]:
+    """Save ``fig`` as PNG and SVG via temporary names renamed into place; close it."""
+    paths = []
+    for path, fmt, meta in ((out_png, "png", {"Software": None}), (out_svg, "svg", {"Date": None})):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=DPI, metadata=meta, bbox_inches="tight")
+        paths.append(Path(path))
+    plt.close(fig)
+    return paths
+
+
+def _grid(n: int, width: float = 4.2, height: float = 3.3, max_cols: int = 3):
+    cols = max(1, min(n, max_cols))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:max(n, 1)])
+
+
+def _no_data(ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"no complete results\n{what}", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _log_x(ax) -> None:
+    """Log x-axis with plain-number tick labels at 1-2-5 steps (no crowded minor labels)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.margins(x=0.08, y=0.1)
+
+
+def _annotate(ax, x, y, bits, done: set | None = None, below: bool = False) -> None:
+    """Label points with their bit-width; with ``done``, each bit-width once (at its highest point)."""
+    pts = sorted(zip(x, y, bits), key=lambda p: -p[1])
+    for xi, yi, b in pts:
+        if done is not None:
+            if int(b) in done:
+                continue
+            done.add(int(b))
+        ax.annotate(f"{int(b)}", (xi, yi), textcoords="offset points", xytext=(0, -11 if below else 5), ha="center",
+                    fontsize=7, color="0.25")
+
+
+def fig2(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) -> list[Path]:
+    """Fig. 2: aggregate score against model size (MB, log x) per method, one point per bit-width,
+    one subplot per model; fp32 as a star and a dotted horizontal line."""
+    tasks = ordered_tasks(summary, tasks)
+    agg, names, ylabel = aggregate(summary, tasks), labels(summary), score_label(tasks)
+    models = ordered_models(summary, models) if not summary.empty else []
+    with plt.rc_context(RC):
+        fig, axes = _grid(len(models))
+        for ax, model in zip(axes, models):
+            a = agg[agg["model"] == model]
+            ax.set_title(names.get(model, model), fontsize=9)
+            if a.empty:
+                _no_data(ax, "for every task")
+                continue
+            fp = a[a["method"] == "fp32"]
+            if len(fp):
+                ax.axhline(fp["score"].iloc[0], color="black", ls=":", lw=1)
+                ax.plot(fp["size_bytes"] / 1e6, fp["score"], "*", color="black", ms=11, label="fp32 (32-bit)")
+            q_all = a[a["method"].isin(["fp32"] + QUANT_METHODS)]
+            _annotate(ax, q_all["size_bytes"] / 1e6, q_all["score"], q_all["bits"], done=set())
+            for m in QUANT_METHODS:
+                q = a[a["method"] == m].sort_values("size_bytes")
+                if q.empty:
+                    continue
+                ax.plot(q["size_bytes"] / 1e6, q["score"], marker=MARKERS[m], color=COLORS[m], ms=4,
+                        label=method_label(m))
+            _log_x(ax)
+            ax.set_xlabel("model size (MB, log scale)")
+            ax.set_ylabel(f"{ylabel} (%)")
+            ax.grid(alpha=0.3, which="both")
+            ax.legend(fontsize=7, loc="lower right")
+        if not models:
+            _no_data(axes[0], "")
+        fig.suptitle(f"{ylabel} against model size; points labelled with bit-width "
+                     f"(cf. {PAPER_CITATION}, Fig. 2)", fontsize=10)
+        fig.tight_layout()
+        return save(fig, out_png, out_svg)
+
+
+def fig3(summary: pd.DataFrame, model: str, out_png, out_svg, tasks=None) -> list[Path]:
+    """Figs. 3 and 4: per-task score against bit-width for one model (8 bits on the left), a line per
+    method (error bars: std over seeds) and the fp32 score as a dashed horizontal line."""
+    sub = summary[summary["model"] == model] if not summary.empty else summary
+    tasks = ordered_tasks(sub, tasks) if not sub.empty else list(tasks or [])
+    ts = task_scores(sub) if not sub.empty else None
+    name = labels(sub).get(model, model) if not sub.empty else model
+    bits = sorted({int(b) for b in sub["bits"] if int(b) != 32}, reverse=True) if not sub.empty else []
+    pos = {b: i for i, b in enumerate(bits)}
+    with plt.rc_context(RC):
+        fig, axes = _grid(len(tasks), width=3.6, height=2.9, max_cols=4)
+        for ax, task in zip(axes, tasks):
+            t = ts[ts["task"] == task] if ts is not None else sub
+            ax.set_title(task_label(task), fontsize=9)
+            if t.empty:
+                _no_data(ax, f"for {task}")
+                continue
+            fp = t[t["method"] == "fp32"]
+            if len(fp):
+                ax.axhline(fp["score"].iloc[0], color="black", ls="--", lw=1, label="fp32")
+            for m in QUANT_METHODS:
+                q = t[t["method"] == m].sort_values("bits", ascending=False)
+                if q.empty:
+                    continue
+                ax.errorbar([pos[int(b)] for b in q["bits"]], q["score"], yerr=q["score_std"].fillna(0.0),
+                            marker=MARKERS[m], color=COLORS[m], ms=4, capsize=2, lw=1.2, label=method_label(m))
+            ax.set_xticks(range(len(bits)), [str(b) for b in bits])
+            ax.set_xlim(-0.4, max(len(bits) - 0.6, 0.4))
+            ax.set_xlabel("weight bits")
+            ax.set_ylabel("score (%)")
+            ax.grid(alpha=0.3)
+        if not tasks:
+            _no_data(axes[0], f"for {model}")
+        handles, lab = [], []
+        for ax in axes:
+            for h, l in zip(*ax.get_legend_handles_labels()):
+                if l not in lab:
+                    handles.append(h)
+                    lab.append(l)
+        if handles:
+            fig.legend(handles, lab, loc="lower center", ncol=len(lab), fontsize=8, frameon=False,
+                       bbox_to_anchor=(0.5, -0.02))
+        fig.suptitle(f"{name}\nper-task score against bit-width, error bars: std over seeds "
+                     f"(cf. {PAPER_CITATION}, Figs. 3-4)",
+                     fontsize=10)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
+        return save(fig, out_png, out_svg)
+
+
+def fig5a(summary: pd.DataFrame, out_png, out_svg, method: str = "ocs", tasks=None, models=None) -> list[Path]:
+    """Fig. 5a: the model family under ``method``: score against size (MB) and against ACE (both log x),
+    one line per model ordered by size, points fp32 then the method's bit-widths, labelled with bits."""
+    tasks = ordered_tasks(summary, tasks)
+    agg, names, ylabel = aggregate(summary, tasks), labels(summary), score_label(tasks)
+    models = ordered_models(summary, models) if not summary.empty else []
+    fp_size = agg[agg["method"] == "fp32"].set_index("model")["size_bytes"]
+    models = sorted(models, key=lambda m: fp_size.get(m, np.inf))
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(models), 1)))
+    with plt.rc_context(RC):
+        fig, (ax_s, ax_a) = plt.subplots(1, 2, figsize=(10, 4))
+        drawn = False
+        for i, (color, model) in enumerate(zip(colors, models)):
+            a = agg[(agg["model"] == model) & agg["method"].isin(["fp32", method])]
+            a = a.sort_values("bits", ascending=False)
+            if a.empty:
+                continue
+            drawn = True
+            for ax, col, scale in ((ax_s, "size_bytes", 1e6), (ax_a, "ace", 1.0)):
+                ax.plot(a[col] / scale, a["score"], marker="o", ms=4, color=color, label=names.get(model, model))
+                _annotate(ax, a[col] / scale, a["score"], a["bits"], below=i % 2 == 1)  # neighbours apart
+        for ax, xl in ((ax_s, "model size (MB, log scale)"), (ax_a, "ACE (eq. 8, log scale)")):
+            if not drawn:
+                _no_data(ax, f"for fp32 / {method_label(method)}")
+                continue
+            _log_x(ax)
+            ax.set_xlabel(xl)
+            ax.set_ylabel(f"{ylabel} (%)")
+            ax.grid(alpha=0.3, which="both")
+        if drawn:
+            ax_a.legend(fontsize=7, loc="lower right")
+        fig.suptitle(f"Model family quantized with {method_label(method)}: {ylabel} against size and ACE; "
+                     f"points labelled with bit-width (cf. {PAPER_CITATION}, Fig. 5a)", fontsize=10)
+        fig.tight_layout()
+        return save(fig, out_png, out_svg)

@@ -1,0 +1,261 @@
+"""Seed averaging, the per-point aggregate score, and the tabular reports.
+
+``table1`` reproduces Table 1 of Hu et al. (2022): fp32 and 8-bit LQ / ACIQ / OCS scores per task
+with the difference to fp32 in parentheses, followed by the paper's own numbers.
+``throughput_table`` is ours (the paper reports no wall-clock speed): sequences/s per backend and
+the speed-up over the torch fp32 backend timed in the same job.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bertq.data.tasks import GLUE_TASKS
+from bertq.reports.paper import (METHODS, PAPER_BITS, PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_AVG,
+                                 PAPER_TASKS, method_label, task_label)
+from bertq.workflow import atomic_path
+
+POINT = ["model", "method", "bits"]
+BASELINE_BACKEND = "torch fp32"
+
+
+def write_text(path, text: str) -> Path:
+    """Write ``text`` via a temporary sibling, renamed into place only when complete."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_csv(df: pd.DataFrame, path) -> Path:
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+    return Path(path)
+
+
+def ordered_tasks(summary: pd.DataFrame, tasks=None) -> list[str]:
+    """The configured tasks, or those present in the paper's column order, then the rest."""
+    if tasks:
+        return list(tasks)
+    present = list(dict.fromkeys(summary["task"]))
+    return [t for t in PAPER_TASKS if t in present] + sorted(t for t in present if t not in PAPER_TASKS)
+
+
+def ordered_models(summary: pd.DataFrame, models=None) -> list[str]:
+    """The configured models present in ``summary``, else those present by fp32 size."""
+    present = set(summary["model"])
+    if models:
+        return [m for m in models if m in present]
+    sizes = summary.groupby("model")["size_bytes"].max()
+    return sorted(present, key=lambda m: (sizes.get(m, 0.0), m))
+
+
+def score_label(tasks) -> str:
+    """'GLUE score' when every task is a GLUE task, else 'mean task score'."""
+    return "GLUE score" if tasks and all(t in GLUE_TASKS for t in tasks) else "mean task score"
+
+
+def labels(summary: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(summary["model"], summary["model_label"].fillna(summary["model"]).astype(str)))
+
+
+def task_scores(summary: pd.DataFrame) -> pd.DataFrame:
+    """Seed-averaged score per (model, method, bits, task): score (mean), score_std (NaN for one
+    seed), n_seeds, plus the mean size_bytes and ace."""
+    g = summary.groupby(POINT + ["task"], sort=False)
+    out = g.agg(score=("score", "mean"), score_std=("score", "std"), n_seeds=("seed", "nunique"),
+                size_bytes=("size_bytes", "mean"), ace=("ace", "mean")).reset_index()
+    out.loc[out["n_seeds"] < 2, "score_std"] = np.nan
+    return out
+
+
+def aggregate(summary: pd.DataFrame, tasks=None) -> pd.DataFrame:
+    """Per-point aggregate: the mean over ``tasks`` of the seed-averaged task scores.
+
+    Points (model, method, bits) lacking a result for any task are dropped. ``score_std`` is the
+    std over seeds of the per-seed task means (seeds that cover every task; NaN when < 2).
+    """
+    cols = POINT + ["score", "size_bytes", "ace", "score_std", "n_seeds"]
+    tasks = ordered_tasks(summary, tasks)
+    if summary.empty or not tasks:
+        return pd.DataFrame(columns=cols)
+    ts = task_scores(summary[summary["task"].isin(tasks)])
+    rows = []
+    for key, grp in ts.groupby(POINT, sort=False):
+        if set(tasks) - set(grp["task"]):
+            continue
+        sel = summary[(summary["model"] == key[0]) & (summary["method"] == key[1])
+                      & (summary["bits"] == key[2]) & summary["task"].isin(tasks)]
+        per_seed = sel.pivot_table(index="seed", columns="task", values="score", aggfunc="mean")
+        per_seed = per_seed.dropna().reindex(columns=tasks).dropna()
+        std = per_seed.mean(axis=1).std() if len(per_seed) > 1 else np.nan
+        rows.append({"model": key[0], "method": key[1], "bits": int(key[2]),
+                     "score": grp["score"].mean(), "score_std": std, "n_seeds": int(grp["n_seeds"].min()),
+                     "size_bytes": grp["size_bytes"].mean(), "ace": grp["ace"].mean()})
+    out = pd.DataFrame(rows, columns=cols)
+    order = {m: i for i, m in enumerate(METHODS)}
+    return out.sort_values(["model", "method", "bits"], key=lambda s: s.map(order).fillna(9)
+                           if s.name == "method" else s, ascending=[True, True, False],
+                           ignore_index=True)
+
+
+def _fmt(x, std=None, diff=None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    s = f"{x:.2f}"
+    if std is not None and not math.isnan(std):
+        s += f" ± {std:.2f}"
+    if diff is not None and not math.isnan(diff):
+        d = round(diff, 2) + 0.0  # no "-0.00"
+        s += f" ({d:+.2f})"
+    return s
+
+
+def _md_table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
+    """Pipe table; the first ``left`` columns left-aligned, the numbers right-aligned."""
+    align = ["---"] * left + ["---:"] * (len(header) - left)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _paper_block(paper_name: str, tasks: list[str], records: list[dict]) -> str:
+    """Markdown for the paper's Table 1 rows of ``paper_name`` restricted to ``tasks``."""
+    table = PAPER_TABLE1[paper_name]
+    full = tasks == PAPER_TASKS
+    avg = {m: PAPER_TABLE1_AVG[paper_name][m] if full else float(np.mean([table[m][t] for t in tasks]))
+           for m in METHODS}
+    rows = []
+    for m in METHODS:
+        diff = None if m == "fp32" else avg[m] - avg["fp32"]
+        cells = [_fmt(table[m][t], diff=None if m == "fp32" else table[m][t] - table["fp32"][t])
+                 for t in tasks]
+        rows.append([method_label(m)] + cells + [_fmt(avg[m], diff=diff)])
+        for t in tasks:
+            records.append({"model": paper_name, "method": m, "bits": 32 if m == "fp32" else PAPER_BITS,
+                            "task": t, "score": table[m][t],
+                            "diff_to_fp32": np.nan if m == "fp32" else table[m][t] - table["fp32"][t],
+                            "source": "paper"})
+        records.append({"model": paper_name, "method": m, "bits": 32 if m == "fp32" else PAPER_BITS,
+                        "task": "avg", "score": avg[m], "diff_to_fp32": np.nan if diff is None else diff,
+                        "source": "paper"})
+    note = "" if full else (f"\nAvg here is over the {len(tasks)} task(s) shown; the paper's 8-task Avg is "
+                            + ", ".join(f"{method_label(m)} {PAPER_TABLE1_AVG[paper_name][m]:.2f}"
+                                        for m in METHODS) + ".\n")
+    return _md_table([paper_name] + [task_label(t) for t in tasks] + ["Avg"], rows) + note
+
+
+def table1(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, tasks=None, models=None) -> list[Path]:
+    """Table 1 of Hu et al. (2022) for our models: fp32 and LQ/ACIQ/OCS at ``bits``, per task and Avg,
+    quantized rows with the difference to fp32 in parentheses; the paper's numbers beneath."""
+    tasks = ordered_tasks(summary, tasks)
+    ts = task_scores(summary) if not summary.empty else pd.DataFrame(columns=POINT + ["task", "score"])
+    agg = aggregate(summary, tasks)
+    names = labels(summary) if not summary.empty else {}
+    paper_of = (summary.dropna(subset=["paper_name"]).groupby("model")["paper_name"].first().astype(str)
+                .to_dict() if not summary.empty else {})
+    seeds = sorted(summary["seed"].unique()) if not summary.empty else []
+    md = [f"# Table 1: {score_label(tasks)} of fp32 and {bits}-bit quantized models\n",
+          f"Reproduces Table 1 of {PAPER_CITATION}. Scores in percent (the paper's metric per task), mean "
+          f"± std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); the difference to fp32 is in "
+          "parentheses. Avg is the mean over the tasks of the seed-averaged scores, shown only when every "
+          "task has a result.\n"]
+    records: list[dict] = []
+    for model in ordered_models(summary, models):
+        md.append(f"## {names.get(model, model)}\n")
+        base_t = ts[(ts["model"] == model) & (ts["method"] == "fp32")].set_index("task")
+        base_a = agg[(agg["model"] == model) & (agg["method"] == "fp32")]
+        base_avg = base_a["score"].iloc[0] if len(base_a) else np.nan
+        rows, missing = [], []
+        for m in METHODS:
+            b = 32 if m == "fp32" else bits
+            t_m = ts[(ts["model"] == model) & (ts["method"] == m) & (ts["bits"] == b)].set_index("task")
+            if t_m.empty:
+                missing.append(method_label(m))
+                continue
+            cells = []
+            for t in tasks:
+                score = t_m["score"].get(t, np.nan)
+                std = t_m["score_std"].get(t, np.nan)
+                diff = np.nan if m == "fp32" else score - base_t["score"].get(t, np.nan)
+                cells.append(_fmt(score, std, None if m == "fp32" else diff))
+                records.append({"model": model, "method": m, "bits": b, "task": t, "score": score,
+                                "diff_to_fp32": diff, "source": "ours", "score_std": std,
+                                "n_seeds": t_m["n_seeds"].get(t, 0)})
+            a = agg[(agg["model"] == model) & (agg["method"] == m) & (agg["bits"] == b)]
+            avg, astd = (a["score"].iloc[0], a["score_std"].iloc[0]) if len(a) else (np.nan, np.nan)
+            adiff = np.nan if m == "fp32" else avg - base_avg
+            cells.append(_fmt(avg, astd, None if m == "fp32" else adiff))
+            records.append({"model": model, "method": m, "bits": b, "task": "avg", "score": avg,
+                            "diff_to_fp32": adiff, "source": "ours", "score_std": astd,
+                            "n_seeds": int(a["n_seeds"].iloc[0]) if len(a) else 0})
+            rows.append([f"{method_label(m)}" + ("" if m == "fp32" else f" ({b}-bit)")] + cells)
+        if rows:
+            md.append(_md_table(["Method"] + [task_label(t) for t in tasks] + ["Avg"], rows))
+        if missing:
+            md.append(f"\n**No results for {', '.join(missing)} at "
+                      f"{'32 / ' if 'fp32' in [x.lower() for x in missing] else ''}{bits} bits for this model.**\n")
+        paper_name = paper_of.get(model, "")
+        if paper_name in PAPER_TABLE1:
+            shown = [t for t in tasks if t in PAPER_TASKS]
+            if shown:
+                md.append(f"\nPaper ({PAPER_CITATION}), {paper_name}, 8-bit:\n")
+                md.append(_paper_block(paper_name, shown, []))
+        md.append("")
+    md.append(f"## Paper ({PAPER_CITATION})\n")
+    shown = [t for t in tasks if t in PAPER_TASKS]
+    if not shown:
+        md.append("None of the tasks above is in the paper's Table 1; its full table for reference:\n")
+        shown = list(PAPER_TASKS)
+    if bits != PAPER_BITS:
+        md.append(f"The paper's Table 1 is at {PAPER_BITS} bits (the table above is at {bits}).\n")
+    for paper_name in PAPER_TABLE1:
+        md.append(_paper_block(paper_name, shown, records))
+    write_text(out_md, "\n".join(md))
+    cols = ["model", "method", "bits", "task", "score", "diff_to_fp32", "source", "score_std", "n_seeds"]
+    write_csv(pd.DataFrame(records, columns=cols), out_csv)
+    return [Path(out_md), Path(out_csv)]
+
+
+def throughput_table(throughput: pd.DataFrame, out_md, out_csv, models=None) -> list[Path]:
+    """Sequences/s per model/method/bits/backend and the speed-up over the ``torch fp32`` backend
+    timed in the same job (same model, method, bits). Not in the paper, which reports ACE instead."""
+    keys = POINT + ["backend"]
+    cols = ["model", "model_label", "method", "bits", "backend", "sequences_per_second",
+            "speedup_vs_torch_fp32", "cpu", "threads", "batch_size", "sequence_length"]
+    if throughput.empty:
+        df = pd.DataFrame(columns=cols)
+    else:
+        df = (throughput.groupby(keys, sort=False)
+              .agg(model_label=("model_label", "first"), sequences_per_second=("sequences_per_second", "mean"),
+                   cpu=("cpu", "first"), threads=("threads", "first"), batch_size=("batch_size", "first"),
+                   sequence_length=("sequence_length", "first")).reset_index())
+        base = df[df["backend"] == BASELINE_BACKEND].set_index(POINT)["sequences_per_second"]
+        ref = pd.Series([base.get(tuple(k), np.nan) for k in df[POINT].itertuples(index=False)], index=df.index)
+        df["speedup_vs_torch_fp32"] = df["sequences_per_second"] / ref
+        order = {m: i for i, m in enumerate(ordered_models(throughput.assign(size_bytes=0.0), models))}
+        morder = {m: i for i, m in enumerate(METHODS)}
+        df = df.assign(_m=df["model"].map(order).fillna(len(order)), _k=df["method"].map(morder).fillna(9),
+                       _b=-df["bits"], _base=df["backend"] != BASELINE_BACKEND)
+        df = df.sort_values(["_m", "model", "_k", "_b", "_base", "backend"]).drop(
+            columns=["_m", "_k", "_b", "_base"])[cols].reset_index(drop=True)
+    md = ["# Throughput\n",
+          "Sequences per second of the forward pass on CPU, per backend; speed-up is relative to the "
+          f"`{BASELINE_BACKEND}` backend timed in the same job. Not reported by {PAPER_CITATION}.\n"]
+    if df.empty:
+        md.append("No throughput results.\n")
+    for model, g in df.groupby("model", sort=False):
+        first = g.iloc[0]
+        md.append(f"## {first['model_label']}\n")
+        md.append(f"CPU: {first['cpu']}; threads {first['threads']}, batch {first['batch_size']}, "
+                  f"sequence length {first['sequence_length']}.\n")
+        rows = [[method_label(r.method), str(int(r.bits)), str(r.backend), f"{r.sequences_per_second:.1f}",
+                 "–" if pd.isna(r.speedup_vs_torch_fp32) else f"{r.speedup_vs_torch_fp32:.2f}×"]
+                for r in g.itertuples()]
+        md.append(_md_table(["Method", "Bits", "Backend", "Sequences/s", "Speed-up"], rows, left=3))
+    write_text(out_md, "\n".join(md))
+    write_csv(df, out_csv)
+    return [Path(out_md), Path(out_csv)]

@@ -1,0 +1,85 @@
+"""Config validation: defaults filled in, bad input named by its key before any job runs."""
+
+import pytest
+
+import bertq.config as bq
+
+BASE = {"models": {"m": {"source": "packaged:all-MiniLM-L6-v2"}}, "tasks": ["rotten_tomatoes"]}
+
+
+def with_(**changes):
+    cfg = {**BASE, **changes}
+    return cfg
+
+
+def test_defaults_are_filled():
+    cfg = bq.validate(BASE)
+    assert cfg["quantization"]["bits"] == [8, 6, 4, 3, 2]
+    assert cfg["quantization"]["methods"] == {"lq": {}, "aciq": {"prior": "gaussian"},
+                                              "ocs": {"expand_ratio": 0.01}}
+    assert cfg["seeds"] == [42]
+    assert cfg["cost"] == {"sequence_length": 128, "activation_bits": 32}
+    assert bq.finetune_params(cfg, "m", "rotten_tomatoes")["learning_rate"] == 2e-5
+
+
+def test_finetune_overrides_layer_in_order():
+    cfg = bq.validate(with_(finetune={"defaults": {"epochs": 2, "learning_rate": 1e-4},
+                                      "per_task": {"mrpc": {"epochs": 5}},
+                                      "per_model": {"m": {"learning_rate": 3e-5}}}, tasks=["mrpc", "rte"]))
+    mrpc = bq.finetune_params(cfg, "m", "mrpc")
+    rte = bq.finetune_params(cfg, "m", "rte")
+    assert (mrpc["epochs"], rte["epochs"]) == (5, 2)
+    assert mrpc["learning_rate"] == rte["learning_rate"] == 3e-5
+    assert mrpc["batch_size"] == 32
+
+
+@pytest.mark.parametrize("changes,key", [
+    ({"tasks": ["rotten_tomatoes", "nope"]}, "tasks[1]"),
+    ({"quantization": {"methods": {"gptq": {}}}}, "quantization.methods.gptq"),
+    ({"quantization": {"methods": {"ocs": {"ratio": 0.1}}}}, "quantization.methods.ocs.ratio"),
+    ({"quantization": {"methods": {"ocs": {"expand_ratio": "big"}}}}, "quantization.methods.ocs.expand_ratio"),
+    ({"quantization": {"methods": {"aciq": {"prior": "cauchy"}}}}, "quantization.methods.aciq"),
+    ({"quantization": {"bits": [8, 0]}}, "quantization.bits[1]"),
+    ({"quantization": {"bits": [33]}}, "quantization.bits[0]"),
+    ({"models": {"m": {"source": "path:/does/not/exist"}}}, "models.m.source"),
+    ({"models": {"m": {"source": "packaged:bert-base"}}}, "models.m.source"),
+    ({"models": {"m": {"source": "random:huge"}}}, "models.m.source"),
+    ({"models": {"m": {"source": "packaged:all-MiniLM-L6-v2", "layers": 7}}}, "models.m.source"),
+    ({"models": {"m": {"source": "weights.bin"}}}, "models.m.source"),
+    ({"seeds": [-1]}, "seeds[0]"),
+    ({"finetune": {"defaults": {"learning_rate": -1}}}, "finetune.defaults.learning_rate"),
+    ({"finetune": {"per_model": {"other": {"epochs": 1}}}}, "finetune.per_model.other"),
+    ({"data": {"glue_dir": "/does/not/exist"}}, "data.glue_dir"),
+    ({"reports": ["fig99"]}, "reports[0]"),
+    ({"unknown_key": 1}, "<root>"),
+])
+def test_bad_config_names_the_key(changes, key):
+    with pytest.raises(bq.ConfigError) as info:
+        bq.validate(with_(**changes))
+    assert f"config key {key}" in str(info.value)
+
+
+def test_glue_dir_must_hold_each_task(tmp_path):
+    (tmp_path / "RTE").mkdir()
+    bq.validate(with_(tasks=["rte"], data={"glue_dir": str(tmp_path)}))
+    with pytest.raises(bq.ConfigError, match=r"config key tasks\[1\].*MRPC"):
+        bq.validate(with_(tasks=["rte", "mrpc"], data={"glue_dir": str(tmp_path)}))
+
+
+def test_local_model_directory_needs_safetensors(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    with pytest.raises(bq.ConfigError, match="model.safetensors"):
+        bq.validate(with_(models={"m": {"source": f"path:{tmp_path}"}}))
+
+
+def test_tokenizer_ids_are_path_safe():
+    assert bq.tokenizer_id("hub:google/bert_uncased_L-2_H-128_A-2") == "google--bert_uncased_L-2_H-128_A-2"
+    assert bq.tokenizer_id("random:base") == bq.tokenizer_id("packaged:all-MiniLM-L6-v2")
+
+
+def test_shipped_configs_are_valid():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    bq.load(root / "config.yaml")
+    bq.load(root / "config" / "paper.yaml")

@@ -1,0 +1,39 @@
+"""The hand-written inference encoder matches transformers' BertForSequenceClassification."""
+
+import pytest
+import torch
+
+from bertq.models.encoder import BertClassifier, EncoderConfig
+
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.mark.parametrize("num_labels,act", [(2, "gelu"), (1, "gelu"), (3, "gelu_new")])
+def test_matches_transformers(num_labels, act):
+    torch.manual_seed(0)
+    hf_config = transformers.BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
+                                        num_attention_heads=4, intermediate_size=48,
+                                        max_position_embeddings=40, num_labels=num_labels,
+                                        hidden_act=act)
+    hf = transformers.BertForSequenceClassification(hf_config).eval()
+    ours = BertClassifier.from_state(EncoderConfig.from_dict(hf_config.to_dict()), hf.state_dict())
+    ids = torch.randint(0, 50, (3, 11))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0
+    mask[2, 3:] = 0
+    types = torch.zeros_like(ids)
+    types[:, 5:] = 1
+    with torch.no_grad():
+        expected = hf(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+        got = ours(ids, mask, types)
+    assert got.shape == (3, num_labels)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_rejects_mismatched_checkpoint():
+    config = EncoderConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=16, max_position_embeddings=8)
+    state = BertClassifier(config).state_dict()
+    state.pop("classifier.weight")
+    with pytest.raises(ValueError, match="classifier.weight"):
+        BertClassifier.from_state(config, state)

@@ -1,0 +1,74 @@
+import re
+
+from snakemake.exceptions import WorkflowError
+
+import bertq.config as bq
+from bertq.data.tasks import get_task
+from bertq.models.sources import parse_source, tokenizer_location
+from bertq.quantization.methods import METHOD_SOURCES, SHARED_SOURCES
+from bertq.workflow import code_hash
+
+try:
+    _validated = bq.validate(dict(config))
+except bq.ConfigError as _exc:
+    raise WorkflowError(f"bertq: {_exc}") from None
+config.clear()
+config.update(_validated)
+
+MODELS = list(config["models"])
+TASKS = list(config["tasks"])
+SEEDS = list(config["seeds"])
+METHODS = list(config["quantization"]["methods"])
+BITS = list(config["quantization"]["bits"])
+SOURCES = {m: parse_source(s["source"], s.get("layers")) for m, s in config["models"].items()}
+TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location(SOURCES[m]) for m in MODELS}
+
+
+def _alternatives(values):
+    return "|".join(re.escape(str(v)) for v in values)
+
+
+wildcard_constraints:
+    model=_alternatives(MODELS),
+    task=_alternatives(TASKS),
+    seed=r"\d+",
+    method=_alternatives(METHODS),
+    bits=r"\d+",
+    max_length=r"\d+",
+    tokenizer=_alternatives(TOKENIZERS),
+
+
+FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
+TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
+QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
+BASELINE = "results/quantized/{model}/{task}/seed{seed}/fp32/w32"
+EVALUATED = "results/eval/{model}/{task}/seed{seed}/{variant}.json"
+TIMED = "results/throughput/{model}/{variant}.json"
+
+
+def finetune_params(wc):
+    return bq.finetune_params(config, wc.model, wc.task)
+
+
+def tokenized_for(wc):
+    """The tokenised data a (model, task) trains and evaluates on."""
+    return TOKENIZED.format(tokenizer=bq.tokenizer_id(config["models"][wc.model]["source"]),
+                            task=wc.task, max_length=finetune_params(wc)["max_length"])
+
+
+def variants():
+    """``fp32/w32`` and every ``<method>/w<bits>`` the config asks for."""
+    return ["fp32/w32"] + [f"{m}/w{b}" for m in METHODS for b in BITS]
+
+
+def method_code(method):
+    return code_hash(*(f"quantization/{p}" for p in SHARED_SOURCES + METHOD_SOURCES[method]),
+                     "cost/ace.py", "cost/summary.py", "models/encoder.py", "quantization/job.py")
+
+
+def model_meta():
+    meta = {}
+    for m, spec in config["models"].items():
+        meta[m] = {"model_label": bq.model_label(config, m), "paper_name": spec.get("paper_name") or "",
+                   "size_class": spec.get("size_class") or "", "random_init": SOURCES[m].is_random}
+    return meta

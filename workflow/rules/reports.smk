@@ -1,0 +1,54 @@
+rule aggregate:
+    input:
+        evaluations=expand("results/eval/{model}/{task}/seed{seed}/{variant}.json",
+                           model=MODELS, task=TASKS, seed=SEEDS, variant=variants()),
+        costs=expand("results/quantized/{model}/{task}/seed{seed}/{variant}.json",
+                     model=MODELS, task=TASKS, seed=SEEDS, variant=variants()),
+        timings=expand("results/throughput/{model}/{variant}.json", model=MODELS, variant=variants()),
+    output:
+        summary="results/summary.csv",
+        throughput="results/throughput.csv",
+    params:
+        models=bq.canonical(model_meta()),
+        code=code_hash("reports/collect.py"),
+    log:
+        "logs/aggregate.log",
+    script:
+        "../scripts/aggregate.py"
+
+
+REPORT_FILES = {
+    "table1": ["table1.md", "table1.csv"],
+    "fig2": ["fig2.png", "fig2.svg"],
+    "fig3": [f"fig3_{m}.{ext}" for m in MODELS for ext in ("png", "svg")],
+    "fig5a": ["fig5a.png", "fig5a.svg"],
+}
+
+
+def report_outputs():
+    files = [f for r in config["reports"] for f in REPORT_FILES[r]]
+    files += ["throughput.md", "throughput.csv", "results.csv", "index.md"]
+    outputs = []
+    for f in files:
+        caption = f"../report/{f.split('.')[0].split('_')[0]}.rst"
+        outputs.append(report(f"reports/{f}", caption=caption, category="bertq") if f.endswith(".png") else f"reports/{f}")
+    return outputs
+
+
+rule reports:
+    input:
+        summary="results/summary.csv",
+        throughput="results/throughput.csv",
+    output:
+        report_outputs(),
+        manifest="reports/all",
+    params:
+        reports=config["reports"],
+        models=MODELS,
+        tasks=TASKS,
+        name=config["name"],
+        code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py"),
+    log:
+        "logs/reports.log",
+    script:
+        "../scripts/reports.py"

@@ -1,0 +1,30 @@
+def throughput_inputs(wc):
+    """Timing needs one checkpoint per (model, method, bits): the first task and seed's."""
+    fields = dict(model=wc.model, task=TASKS[0], seed=SEEDS[0], method=wc.method, bits=wc.bits)
+    inputs = {"model": FINETUNED.format(**fields) + "/model.safetensors",
+              "config": FINETUNED.format(**fields) + "/config.json"}
+    if wc.method != "fp32":
+        inputs["quantized"] = QUANTIZED.format(**fields) + ".safetensors"
+    return inputs
+
+
+rule throughput:
+    input:
+        unpack(throughput_inputs),
+    output:
+        "results/throughput/{model}/{method}/w{bits}.json",
+    params:
+        timing=bq.canonical(config["throughput"]),
+        code=code_hash("bench/throughput.py", "evaluation/job.py", "models/encoder.py",
+                       "quantization/model.py", "quantization/tensor.py"),
+    wildcard_constraints:
+        method="fp32|" + _alternatives(METHODS),
+    # Timing jobs take every core so that nothing else runs beside them on one machine.
+    threads: workflow.cores
+    log:
+        "logs/throughput/{model}/{method}/w{bits}.log",
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/throughput.py"

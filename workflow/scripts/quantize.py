@@ -1,0 +1,16 @@
+import json
+
+from bertq.workflow import atomic_path, log_to
+
+with log_to(snakemake.log[0]):
+    from pathlib import Path
+
+    from bertq.quantization.job import run_quantize
+
+    cost = json.loads(snakemake.params.cost)
+    out = snakemake.output
+    with atomic_path(out.checkpoint) as ckpt, atomic_path(out.summary) as summary:
+        run_quantize(Path(snakemake.input.model).parent, snakemake.wildcards.method,
+                     int(snakemake.wildcards.bits), json.loads(snakemake.params.method_params),
+                     cost_sequence_length=cost["sequence_length"], activation_bits=cost["activation_bits"],
+                     checkpoint=ckpt, summary=summary)
