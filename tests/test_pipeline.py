@@ -105,6 +105,8 @@ def test_pipeline_reports_real_numbers(study):
                  "throughput.md"):
         assert name in manifest and (reports / name).stat().st_size > 0
     assert "random init" in (reports / "index.md").read_text()
+    ratio = float(by["lq"]["quantization_ratio"])
+    assert f"Quantization ratio {100 * ratio:.2f}%" in (reports / "table1.md").read_text()
     ft = json.loads((study / "results/finetuned/tiny/rte/seed0/dev_metrics.json").read_text())
     assert ft["train_examples"] == 48
 

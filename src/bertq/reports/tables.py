@@ -148,6 +148,20 @@ def _paper_block(paper_name: str, tasks: list[str], records: list[dict]) -> str:
     return _md_table([paper_name] + [task_label(t) for t in tasks] + ["Avg"], rows) + note
 
 
+def _ratio_line(summary: pd.DataFrame, model: str, bits: int) -> str:
+    """Quantization ratio (quantized weights over all parameters; the paper's is 99.6% for BERT)
+    and model size at ``bits`` against fp32."""
+    rows = summary[(summary["model"] == model) & (summary["method"] != "fp32") & (summary["bits"] == bits)]
+    base = summary[(summary["model"] == model) & (summary["method"] == "fp32")]
+    if rows.empty or base.empty:
+        return ""
+    ratio = float(rows["quantization_ratio"].iloc[0])
+    sizes = ", ".join(f"{method_label(m)} {g['size_bytes'].mean() / 1e6:.2f} MB"
+                      for m, g in rows.groupby("method", sort=False))
+    return (f"\nQuantization ratio {100 * ratio:.2f}% of all parameters (paper: 99.6% for BERT); "
+            f"size fp32 {base['size_bytes'].mean() / 1e6:.2f} MB, {bits}-bit {sizes}.\n")
+
+
 def table1(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, tasks=None, models=None) -> list[Path]:
     """Table 1 of Hu et al. (2022) for our models: fp32 and LQ/ACIQ/OCS at ``bits``, per task and Avg,
     quantized rows with the difference to fp32 in parentheses; the paper's numbers beneath."""
@@ -198,6 +212,7 @@ def table1(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, tasks=None, mo
         if missing:
             md.append(f"\n**No results for {', '.join(missing)} at "
                       f"{'32 / ' if 'fp32' in [x.lower() for x in missing] else ''}{bits} bits for this model.**\n")
+        md.append(_ratio_line(summary, model, bits))
         paper_name = paper_of.get(model, "")
         if paper_name in PAPER_TABLE1:
             shown = [t for t in tasks if t in PAPER_TASKS]

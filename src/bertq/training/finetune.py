@@ -84,7 +84,8 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
 
     log = []
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, desc=f"fine-tune {spec.name}", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=total_steps, desc=f"fine-tune {spec.name}", disable=not progress, file=sys.stderr,
+               mininterval=0.1 if sys.stderr.isatty() else 10.0)
     step = 0
     model.train()
     while step < total_steps:
