@@ -42,8 +42,6 @@ FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
 TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
 QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
 BASELINE = "results/quantized/{model}/{task}/seed{seed}/fp32/w32"
-EVALUATED = "results/eval/{model}/{task}/seed{seed}/{variant}.json"
-TIMED = "results/throughput/{model}/{variant}.json"
 
 
 def finetune_params(wc):

@@ -107,10 +107,10 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
             optimizer.zero_grad(set_to_none=True)
             schedule.step()
             step += 1
-            log.append({"step": step, "epoch": step / steps_per_epoch, "loss": float(loss),
+            log.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss.item(),
                         "lr": schedule.get_last_lr()[0]})
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{log[-1]['loss']:.4f}")
     bar.close()
     train_seconds = time.perf_counter() - started
 
