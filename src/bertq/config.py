@@ -12,12 +12,13 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import yaml
 from jsonschema import Draft202012Validator, validators
 
 from .data.tasks import TASKS
 from .models.sources import ModelSourceError, parse_source
-from .quantization.methods import METHOD_PARAMS
+from .quantization.methods import METHOD_PARAMS, quantize_weight
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -99,8 +100,7 @@ def _check_semantics(config: dict) -> None:
                 raise ConfigError(f"config key {key}.{p}: expected a {type(default).__name__}, "
                                   f"got {value!r}")
         try:
-            from .quantization.methods import quantize_weight
-            import numpy as np
+            # A dry run on a tiny weight catches values the method itself rejects (an unknown prior).
             quantize_weight(method, np.ones((4, 2)), 8, **params)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"config key {key}: {exc}") from None
