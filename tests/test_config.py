@@ -18,8 +18,11 @@ def test_defaults_are_filled():
     assert cfg["quantization"]["methods"] == {"lq": {}, "aciq": {"prior": "gaussian"},
                                               "ocs": {"expand_ratio": 0.01}}
     assert cfg["seeds"] == [42]
-    assert cfg["cost"] == {"sequence_length": 128, "activation_bits": 32}
+    assert cfg["cost"] == {"sequence_length": 128, "activation_bits": 32, "qa_sequence_length": 384}
     assert bq.finetune_params(cfg, "m", "rotten_tomatoes")["learning_rate"] == 2e-5
+    assert cfg["reports"] == ["table1", "fig2", "fig3", "fig5a"]
+    assert cfg["data"]["squad"] == {"dir": None, "hub_dataset": "rajpurkar/squad", "split": "official",
+                                    "dev_fraction": 0.2, "split_seed": 0}
 
 
 def test_finetune_overrides_layer_in_order():
@@ -83,3 +86,38 @@ def test_shipped_configs_are_valid():
     root = Path(__file__).resolve().parents[1]
     bq.load(root / "config.yaml")
     bq.load(root / "config" / "paper.yaml")
+
+
+# --- SQuAD ------------------------------------------------------------------------------------
+
+def test_squad_defaults_and_reports():
+    cfg = bq.validate(with_(tasks=["squad"]))
+    p = bq.finetune_params(cfg, "m", "squad")
+    # Devlin et al. (2019) for SQuAD v1.1: 2 epochs at 3e-5, batch 32, 384-token windows, stride 128.
+    assert (p["learning_rate"], p["epochs"], p["batch_size"], p["max_length"]) == (3e-5, 2, 32, 384)
+    assert (p["doc_stride"], p["max_query_length"], p["n_best_size"], p["max_answer_length"]) == (128, 64, 20, 30)
+    assert cfg["reports"] == ["table2", "fig5b", "fig6"]
+    assert bq.cost_params(cfg, "squad")["sequence_length"] == 384
+    both = bq.validate(with_(tasks=["rte", "squad"], finetune={"per_task": {"squad": {"epochs": 1}}}))
+    assert both["reports"] == ["table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6"]
+    assert bq.finetune_params(both, "m", "squad")["epochs"] == 1
+    assert bq.cost_params(both, "rte")["sequence_length"] == 128
+
+
+def test_squad_config_errors(tmp_path):
+    with pytest.raises(bq.ConfigError, match=r"config key reports\[0\]: table2 needs the task squad"):
+        bq.validate(with_(tasks=["rte"], reports=["table2"]))
+    with pytest.raises(bq.ConfigError, match=r"reports\[0\]: fig2 needs a GLUE"):
+        bq.validate(with_(tasks=["squad"], reports=["fig2"]))
+    with pytest.raises(bq.ConfigError, match="data.squad.dir: .* is not a directory"):
+        bq.validate(with_(tasks=["squad"], data={"squad": {"dir": str(tmp_path / "nope")}}))
+    (tmp_path / "dev-v1.1.json").write_text("{}")
+    with pytest.raises(bq.ConfigError, match="no train-v1.1.json .*split: dev_articles"):
+        bq.validate(with_(tasks=["squad"], data={"squad": {"dir": str(tmp_path)}}))
+    ok = bq.validate(with_(tasks=["squad"], data={"squad": {"dir": str(tmp_path), "split": "dev_articles"}}))
+    assert ok["data"]["squad"]["split"] == "dev_articles"
+    with pytest.raises(bq.ConfigError, match="data.squad.split"):
+        bq.validate(with_(tasks=["squad"], data={"squad": {"split": "random"}}))
+    # The window must leave room for the question: 64-token windows with 64-token questions cannot.
+    with pytest.raises(bq.ConfigError, match="model m.*doc_stride < max_length - max_query_length - 3"):
+        bq.validate(with_(tasks=["squad"], finetune={"defaults": {"max_length": 64}}))

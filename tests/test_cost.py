@@ -66,3 +66,17 @@ def test_quantized_size_against_hand_count():
 def test_count_rejects_too_long_sequences():
     with pytest.raises(ValueError, match="sequence_length"):
         count_macs(EncoderConfig(max_position_embeddings=64), 65)
+
+
+@pytest.mark.parametrize("L", [16, 384])
+def test_span_head_macs_match_closed_form(L):
+    """A SQuAD model has no pooler and a 2-logit linear on every token (H * 2 MACs per token)."""
+    c = EncoderConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512)
+    macs = count_macs(c, L, head="span")
+    linear, attention = closed_form_macs(L, 128, 512, 2, 2, pooled=False)
+    assert sum(macs.linear.values()) == linear + L * 128 * 2
+    assert macs.attention == attention
+    assert "qa_outputs.weight" in macs.linear and not any("pooler" in k for k in macs.linear)
+    # BERT-Base at SQuAD's 384 tokens: 4 * L * H^2 + 2 * L * H * I per layer, 2 * L^2 * H attention.
+    base = count_macs(EncoderConfig(), 384, head="span")
+    assert base.total == 12 * (4 * 384 * 768**2 + 2 * 384 * 768 * 3072 + 2 * 384**2 * 768) + 384 * 768 * 2

@@ -1,9 +1,11 @@
-"""The hand-written inference encoder matches transformers' BertForSequenceClassification."""
+"""The hand-written inference encoder matches transformers' BertForSequenceClassification and
+BertForQuestionAnswering."""
 
 import pytest
 import torch
 
-from bertq.models.encoder import BertClassifier, EncoderConfig
+from bertq.models.encoder import (BertClassifier, BertSpanExtractor, EncoderConfig,
+                                  build_inference_model, head_of)
 
 transformers = pytest.importorskip("transformers")
 
@@ -37,3 +39,30 @@ def test_rejects_mismatched_checkpoint():
     state.pop("classifier.weight")
     with pytest.raises(ValueError, match="classifier.weight"):
         BertClassifier.from_state(config, state)
+
+
+def test_span_extractor_matches_transformers():
+    torch.manual_seed(1)
+    hf_config = transformers.BertConfig(vocab_size=60, hidden_size=24, num_hidden_layers=2,
+                                        num_attention_heads=3, intermediate_size=40,
+                                        max_position_embeddings=32)
+    hf = transformers.BertForQuestionAnswering(hf_config).eval()
+    state = hf.state_dict()
+    assert head_of(state) == "span" and not any(k.startswith("bert.pooler") for k in state)
+    ours = build_inference_model(EncoderConfig.from_dict(hf_config.to_dict()), state)
+    assert isinstance(ours, BertSpanExtractor)
+    ids = torch.randint(0, 60, (2, 13))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0
+    types = torch.zeros_like(ids)
+    types[:, 4:] = 1
+    with torch.no_grad():
+        expected = hf(input_ids=ids, attention_mask=mask, token_type_ids=types)
+        got = ours(ids, mask, types)
+    assert got.shape == (2, 13, 2)
+    torch.testing.assert_close(got[..., 0], expected.start_logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got[..., 1], expected.end_logits, atol=1e-5, rtol=1e-5)
+    # A classifier's checkpoint builds a classifier.
+    cls_state = transformers.BertForSequenceClassification(hf_config).state_dict()
+    assert isinstance(build_inference_model(EncoderConfig.from_dict(hf_config.to_dict()), cls_state),
+                      BertClassifier)

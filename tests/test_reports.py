@@ -1,5 +1,5 @@
-"""Reports (Table 1, Figs. 2, 3/4, 5a of Hu et al., 2022; throughput; index) on a synthetic summary
-with known numbers, and the transcription of the paper's Table 1."""
+"""Reports (Tables 1 and 2, Figs. 2, 3/4, 5a, 5b and 6 of Hu et al., 2022; throughput; index) on a
+synthetic summary with known numbers, and the transcription of the paper's Tables 1 and 2."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bertq.reports import build, figures, tables
-from bertq.reports.paper import PAPER_TABLE1, PAPER_TABLE1_AVG, PAPER_TASKS
+from bertq.reports.paper import PAPER_TABLE1, PAPER_TABLE1_AVG, PAPER_TABLE2, PAPER_TASKS
 
 TASKS = ["rte", "mrpc"]
 BASE = {"small": {"rte": 80.0, "mrpc": 80.0}, "big": {"rte": 70.0, "mrpc": 90.0}}
@@ -164,9 +164,84 @@ def test_build_reports_files_and_index(tmp_path):
     assert linked == expected - {"index.md"}
     assert "Random-init models" in index and "Small (random init" in index
     res = pd.read_csv(out / "results.csv")
-    assert list(res.columns[:6]) == ["model", "method", "bits", "score", "size_bytes", "ace"]
-    assert len(res) == 2 * len(DELTA) - 1
+    assert list(res.columns[:7]) == ["benchmark", "model", "method", "bits", "score", "size_bytes", "ace"]
+    assert len(res) == 2 * len(DELTA) - 1 and set(res["benchmark"]) == {"GLUE score"}
     # byte-stable rerun of a figure
     svg1 = (out / "fig2.svg").read_bytes()
     figures.fig2(make_summary(), out / "fig2.png", out / "fig2.svg", tasks=TASKS, models=["small", "big"])
     assert (out / "fig2.svg").read_bytes() == svg1
+
+
+# --- SQuAD: Table 2, Figs. 5b and 6 ----------------------------------------------------------
+
+SQUAD_BASE = {"small": (60.0, 70.0), "big": (80.0, 88.0)}  # (EM, F1) of fp32
+SQUAD_DELTA = {("fp32", 32): 0.0, ("lq", 8): -0.5, ("aciq", 8): -0.25, ("ocs", 8): -0.125,
+               ("lq", 3): -10.0, ("aciq", 3): -6.0, ("ocs", 3): -4.0}
+SPLIT = "dev-v1.1 articles: 38 for training, 10 held out (dev_fraction 0.2, seed 0)"
+
+
+def make_squad_summary() -> pd.DataFrame:
+    """SQuAD rows: EM = base + delta + seed offset, F1 = base + 2 * delta + seed offset."""
+    rows = []
+    for model, (em0, f10) in SQUAD_BASE.items():
+        for (method, bits), delta in SQUAD_DELTA.items():
+            for seed, off in SEED_OFFSET.items():
+                em, f1 = em0 + delta + off, f10 + 2 * delta + off
+                rows.append({"model": model, **META[model], "task": "squad", "seed": seed, "method": method,
+                             "bits": bits, "score": (em + f1) / 2,
+                             "metrics": json.dumps({"exact_match": em, "f1": f1, "score": (em + f1) / 2,
+                                                    "n": 100, "split": SPLIT}),
+                             "size_bytes": SIZE[model] * bits / 32, "ace": SIZE[model] * bits * 24,
+                             "quantization_ratio": 0.99, "mean_layer_mse": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_paper_table2_differences_match_printed_ones():
+    """The paper prints the 8-bit differences to fp32 in parentheses; our numbers reproduce them."""
+    printed = {("BERT-Base", "lq"): (-0.43, -0.28), ("BERT-Base", "aciq"): (-0.44, -0.28),
+               ("BERT-Base", "ocs"): (-0.16, -0.04), ("BERT-Large", "lq"): (-0.66, -0.45)}
+    for (paper_name, method), (d_em, d_f1) in printed.items():
+        t = PAPER_TABLE2[paper_name]
+        assert t[method]["exact_match"] - t["fp32"]["exact_match"] == pytest.approx(d_em, abs=1e-9)
+        assert t[method]["f1"] - t["fp32"]["f1"] == pytest.approx(d_f1, abs=1e-9)
+
+
+def test_table2_values(tmp_path):
+    tables.table2(make_squad_summary(), tmp_path / "t2.md", tmp_path / "t2.csv", bits=8,
+                  models=["small", "big"])
+    md = (tmp_path / "t2.md").read_text()
+    csv = pd.read_csv(tmp_path / "t2.csv")
+    ours = csv[csv["source"] == "ours"].set_index(["model", "method", "bits", "metric"])
+    # Seed means are base + delta; std over the two seeds is sqrt(2); differences are delta, 2 delta.
+    assert ours.loc[("big", "ocs", 8, "exact_match"), "score"] == pytest.approx(79.875)
+    assert ours.loc[("big", "ocs", 8, "f1"), "diff_to_fp32"] == pytest.approx(-0.25)
+    assert ours.loc[("small", "lq", 8, "score"), "score"] == pytest.approx((59.5 + 69.0) / 2)
+    assert ours.loc[("small", "lq", 8, "exact_match"), "score_std"] == pytest.approx(np.sqrt(2), rel=1e-5)
+    assert "| LQ (8-bit) | 59.50 ± 1.41 (-0.50) | 69.00 ± 1.41 (-1.00) | 64.25 ± 1.41 (-0.75) |" in md
+    assert "| 32-bit | 60.00 ± 1.41 | 70.00 ± 1.41 | 65.00 ± 1.41 |" in md
+    assert SPLIT in md
+    # The big model maps to BERT-Base: the paper's rows appear beside ours.
+    assert "| OCS | 80.83 (-0.16) | 88.17 (-0.04) |" in md
+    paper = csv[csv["source"] == "paper"]
+    assert paper["score"].isna().sum() == 4  # BERT-Large ACIQ/OCS EM/F1 are not legible
+
+
+def test_build_reports_with_squad(tmp_path):
+    summary = pd.concat([make_summary(), make_squad_summary()], ignore_index=True)
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    make_throughput().to_csv(tmp_path / "throughput.csv", index=False)
+    out = tmp_path / "reports"
+    written = build.build_reports(tmp_path / "summary.csv", tmp_path / "throughput.csv", out,
+                                  reports=["table1", "fig2", "table2", "fig5b", "fig6"],
+                                  models_order=["small", "big"], tasks=TASKS + ["squad"],
+                                  study_name="With SQuAD")
+    names = {p.name for p in written}
+    assert {"table2.md", "table2.csv", "fig6.png", "fig6.svg", "fig5b.png", "fig5b.svg"} <= names
+    # SQuAD stays out of the GLUE score and Table 1, and has its own rows in results.csv.
+    assert "SQuAD" not in (out / "table1.md").read_text().split("## Paper")[0]
+    res = pd.read_csv(out / "results.csv").set_index(["benchmark", "model", "method", "bits"])
+    assert res.loc[("GLUE score", "big", "fp32", 32), "score"] == pytest.approx(80.0)
+    assert res.loc[("SQuAD (EM + F1) / 2", "big", "ocs", 3), "score"] == pytest.approx((76 + 80) / 2)
+    assert "SQuAD v1.1 is reported on its own" in (out / "index.md").read_text()
+    svg = (out / "fig6.svg").read_text()
+    assert "Fig. 6" in svg or "<svg" in svg

@@ -32,9 +32,28 @@ FINETUNE_DEFAULTS = {
     "max_grad_norm": 1.0,
     "max_train_examples": None,
     "eval_batch_size": 64,
+    "group_by_length": False,
+    "doc_stride": 128,
+    "max_query_length": 64,
+    "n_best_size": 20,
+    "max_answer_length": 30,
 }
 """Paper defaults (Hu et al., 2022, following Devlin et al., 2019): lr 2e-5, batch 32, 3 epochs
-(MRPC 5, set per task in the paper preset), max length 128, linear decay after 10% warm-up."""
+(MRPC 5, set per task in the paper preset), max length 128, linear decay after 10% warm-up. The
+SQuAD window and decoding settings are those of BERT's ``run_squad.py`` and transformers'
+``run_qa.py`` (stride 128, questions cut at 64 tokens, 20-best, answers up to 30 tokens)."""
+
+TASK_FINETUNE_DEFAULTS = {
+    "squad": {"learning_rate": 3e-5, "epochs": 2, "max_length": 384, "group_by_length": True},
+}
+"""Built-in per-task defaults: SQuAD v1.1 as in Devlin et al. (2019, section 4.2), whom Hu et al.
+(2022) follow: 2 epochs at 3e-5 over 384-token windows, batch 32; its windows are batched by
+length (they range from ~100 to 384 tokens), which changes the order, not what is learnt from."""
+
+SPAN_ONLY_KEYS = ("doc_stride", "max_query_length", "n_best_size", "max_answer_length")
+
+CLASSIFICATION_REPORTS = ("table1", "fig2", "fig3", "fig5a")
+SQUAD_REPORTS = ("table2", "fig5b", "fig6")
 
 
 class ConfigError(ValueError):
@@ -77,7 +96,20 @@ def validate(raw: dict) -> dict:
         lines = [f"config key {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
     _check_semantics(config)
+    if config["reports"] is None:
+        config["reports"] = applicable_reports(config["tasks"])
     return config
+
+
+def applicable_reports(tasks) -> list[str]:
+    """Every report the tasks allow: Table 1 and Figs. 2-5a need a classification task, Table 2
+    and Figs. 5b and 6 need SQuAD."""
+    out = []
+    if any(not TASKS[t].is_span for t in tasks):
+        out += CLASSIFICATION_REPORTS
+    if any(TASKS[t].is_span for t in tasks):
+        out += SQUAD_REPORTS
+    return out
 
 
 def _check_semantics(config: dict) -> None:
@@ -115,6 +147,14 @@ def _check_semantics(config: dict) -> None:
     for task in config["finetune"]["per_task"]:
         if task not in TASKS:
             raise ConfigError(f"config key finetune.per_task.{task}: unknown task {task!r}")
+    if config["reports"] is not None:
+        allowed = applicable_reports(config["tasks"])
+        for i, report in enumerate(config["reports"]):
+            if report not in allowed:
+                need = "the task squad" if report in SQUAD_REPORTS else "a GLUE or rotten_tomatoes task"
+                raise ConfigError(f"config key reports[{i}]: {report} needs {need} in tasks")
+    if "squad" in config["tasks"]:
+        _check_squad(config)
     glue_dir = config["data"]["glue_dir"]
     if glue_dir is not None:
         base = Path(glue_dir)
@@ -125,6 +165,31 @@ def _check_semantics(config: dict) -> None:
             if spec.glue_dir and not (base / spec.glue_dir).is_dir():
                 raise ConfigError(f"config key tasks[{i}]: {task} has no directory "
                                   f"{base / spec.glue_dir} in data.glue_dir (official GLUE layout)")
+
+
+def _check_squad(config: dict) -> None:
+    from .data.squad import SQUAD_FILES
+
+    squad = config["data"]["squad"]
+    if squad["dir"] is not None:
+        base = Path(squad["dir"])
+        if not base.is_dir():
+            raise ConfigError(f"config key data.squad.dir: {squad['dir']!r} is not a directory")
+        needed = ["dev"] if squad["split"] == "dev_articles" else ["train", "dev"]
+        for split in needed:
+            if not (base / SQUAD_FILES[split]).is_file():
+                hint = (" (with only the dev file, set data.squad.split: dev_articles)"
+                        if split == "train" else "")
+                raise ConfigError(f"config key data.squad.dir: no {SQUAD_FILES[split]} in "
+                                  f"{squad['dir']!r}{hint}")
+    for model in config["models"]:
+        p = finetune_params(config, model, "squad")
+        if not 0 <= p["doc_stride"] < p["max_length"] - p["max_query_length"] - 3:
+            raise ConfigError(
+                f"config key finetune (squad, model {model}): need doc_stride < max_length - "
+                f"max_query_length - 3, got doc_stride={p['doc_stride']}, max_length="
+                f"{p['max_length']}, max_query_length={p['max_query_length']}; set them under "
+                f"finetune.per_task.squad")
 
 
 def load(path: str | Path, overrides: dict | None = None) -> dict:
@@ -141,10 +206,24 @@ def load(path: str | Path, overrides: dict | None = None) -> dict:
 
 
 def finetune_params(config: dict, model: str, task: str) -> dict:
-    """Built-in defaults < ``finetune.defaults`` < ``finetune.per_task`` < ``finetune.per_model``."""
+    """Built-in defaults < built-in task defaults (:data:`TASK_FINETUNE_DEFAULTS`) <
+    ``finetune.defaults`` < ``finetune.per_task`` < ``finetune.per_model``. The SQuAD-only keys
+    (:data:`SPAN_ONLY_KEYS`) are left out for other tasks, so changing them reruns SQuAD alone."""
     ft = config["finetune"]
-    return {**FINETUNE_DEFAULTS, **ft["defaults"], **ft["per_task"].get(task, {}),
-            **ft["per_model"].get(model, {})}
+    params = {**FINETUNE_DEFAULTS, **TASK_FINETUNE_DEFAULTS.get(task, {}), **ft["defaults"],
+              **ft["per_task"].get(task, {}), **ft["per_model"].get(model, {})}
+    if not TASKS[task].is_span:
+        params = {k: v for k, v in params.items() if k not in SPAN_ONLY_KEYS}
+    return params
+
+
+def cost_params(config: dict, task: str) -> dict:
+    """``sequence_length`` and ``activation_bits`` at which a task's models are costed: SQuAD
+    models at ``cost.qa_sequence_length`` (their windows are longer), the others at
+    ``cost.sequence_length``."""
+    cost = config["cost"]
+    length = cost["qa_sequence_length"] if TASKS[task].is_span else cost["sequence_length"]
+    return {"sequence_length": length, "activation_bits": cost["activation_bits"]}
 
 
 def model_label(config: dict, model: str) -> str:

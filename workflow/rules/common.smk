@@ -3,6 +3,7 @@ import re
 from snakemake.exceptions import WorkflowError
 
 import bertq.config as bq
+from bertq.data.squad import SQUAD_FILES
 from bertq.data.tasks import get_task
 from bertq.models.sources import parse_source, tokenizer_location
 from bertq.quantization.methods import METHOD_SOURCES, SHARED_SOURCES
@@ -17,6 +18,8 @@ config.update(_validated)
 
 MODELS = list(config["models"])
 TASKS = list(config["tasks"])
+SPAN_TASKS = [t for t in TASKS if get_task(t).is_span]
+SEQUENCE_TASKS = [t for t in TASKS if t not in SPAN_TASKS]
 SEEDS = list(config["seeds"])
 METHODS = list(config["quantization"]["methods"])
 BITS = list(config["quantization"]["bits"])
@@ -25,7 +28,8 @@ TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location
 
 
 def _alternatives(values):
-    return "|".join(re.escape(str(v)) for v in values)
+    """A regex matching exactly ``values`` (one that matches nothing when there are none)."""
+    return "|".join(re.escape(str(v)) for v in values) if values else "(?!)"
 
 
 wildcard_constraints:
@@ -35,11 +39,14 @@ wildcard_constraints:
     method=_alternatives(METHODS),
     bits=r"\d+",
     max_length=r"\d+",
+    doc_stride=r"\d+",
+    max_query_length=r"\d+",
     tokenizer=_alternatives(TOKENIZERS),
 
 
 FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
 TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
+TOKENIZED_SQUAD = "results/tokenized/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors"
 QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
 BASELINE = "results/quantized/{model}/{task}/seed{seed}/fp32/w32"
 
@@ -50,8 +57,24 @@ def finetune_params(wc):
 
 def tokenized_for(wc):
     """The tokenised data a (model, task) trains and evaluates on."""
-    return TOKENIZED.format(tokenizer=bq.tokenizer_id(config["models"][wc.model]["source"]),
-                            task=wc.task, max_length=finetune_params(wc)["max_length"])
+    p = finetune_params(wc)
+    tokenizer = bq.tokenizer_id(config["models"][wc.model]["source"])
+    if get_task(wc.task).is_span:
+        return TOKENIZED_SQUAD.format(tokenizer=tokenizer, max_length=p["max_length"],
+                                      doc_stride=p["doc_stride"], max_query_length=p["max_query_length"])
+    return TOKENIZED.format(tokenizer=tokenizer, task=wc.task, max_length=p["max_length"])
+
+
+def cost_params(wc):
+    return bq.canonical(bq.cost_params(config, wc.task))
+
+
+def qa_decoding(wc):
+    """SQuAD's n-best and answer-length settings ('' for other tasks, so they never rerun)."""
+    if not get_task(wc.task).is_span:
+        return ""
+    p = finetune_params(wc)
+    return bq.canonical({k: p[k] for k in ("n_best_size", "max_answer_length")})
 
 
 def variants():

@@ -12,6 +12,8 @@ rule tokenize:
         glue_inputs,
     output:
         TOKENIZED,
+    wildcard_constraints:
+        task=_alternatives(SEQUENCE_TASKS),
     params:
         tokenizer=lambda wc: TOKENIZERS[wc.tokenizer],
         glue_dir=lambda wc: config["data"]["glue_dir"] if get_task(wc.task).glue_dir else None,
@@ -28,3 +30,32 @@ rule tokenize:
         runtime=30,
     script:
         "../scripts/tokenize.py"
+
+
+def squad_inputs(wc):
+    """Local SQuAD files are inputs, so editing them reruns tokenisation (hub data is not tracked)."""
+    squad = config["data"]["squad"]
+    if squad["dir"] is None:
+        return []
+    splits = ["dev"] if squad["split"] == "dev_articles" else ["train", "dev"]
+    return [f"{squad['dir']}/{SQUAD_FILES[s]}" for s in splits]
+
+
+rule tokenize_squad:
+    input:
+        squad_inputs,
+    output:
+        TOKENIZED_SQUAD,
+    params:
+        tokenizer=lambda wc: TOKENIZERS[wc.tokenizer],
+        squad=bq.canonical(config["data"]["squad"]),
+        code=code_hash("data/squad.py", "data/tokenized_squad.py"),
+    log:
+        "logs/tokenize/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.log",
+    benchmark:
+        "benchmarks/tokenize/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.tsv"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../scripts/tokenize_squad.py"

@@ -1,3 +1,11 @@
+def evaluate_code(task):
+    shared = ("evaluation/job.py", "models/encoder.py", "quantization/model.py", "quantization/tensor.py")
+    if get_task(task).is_span:
+        return code_hash(*shared, "data/squad.py", "data/tokenized_squad.py", "evaluation/qa.py",
+                         "evaluation/squad_decode.py", "metrics/squad.py")
+    return code_hash(*shared, "evaluation/classify.py", "metrics/glue.py", "data/tokenized.py")
+
+
 def evaluate_inputs(wc):
     inputs = {
         "model": FINETUNED.format(**wc) + "/model.safetensors",
@@ -17,9 +25,8 @@ rule evaluate:
     params:
         batch_size=lambda wc: finetune_params(wc)["eval_batch_size"],
         threads=1,
-        code=code_hash("evaluation/job.py", "evaluation/classify.py", "metrics/glue.py",
-                       "models/encoder.py", "quantization/model.py", "quantization/tensor.py",
-                       "data/tokenized.py"),
+        qa_decoding=qa_decoding,
+        code=lambda wc: evaluate_code(wc.task),
     wildcard_constraints:
         method="fp32|" + _alternatives(METHODS),
     log:

@@ -1,3 +1,11 @@
+def finetune_code(task):
+    shared = ("training/finetune.py", "training/objectives.py", "models/sources.py", "data/tokenized.py")
+    if get_task(task).is_span:
+        return code_hash(*shared, "data/squad.py", "data/tokenized_squad.py", "evaluation/qa.py",
+                         "evaluation/squad_decode.py", "metrics/squad.py")
+    return code_hash(*shared, "evaluation/classify.py", "metrics/glue.py")
+
+
 rule finetune:
     input:
         tokenized=tokenized_for,
@@ -10,8 +18,7 @@ rule finetune:
         layers=lambda wc: config["models"][wc.model]["layers"],
         hyper=lambda wc: bq.canonical(finetune_params(wc)),
         device=config["finetune"]["device"],
-        code=code_hash("training/finetune.py", "models/sources.py", "evaluation/classify.py",
-                       "metrics/glue.py", "data/tokenized.py"),
+        code=lambda wc: finetune_code(wc.task),
     threads: config["finetune"]["threads"]
     log:
         "logs/finetune/{model}/{task}/seed{seed}.log",

@@ -11,7 +11,7 @@ rule quantize:
         summary=f"{QUANTIZED}.json",
     params:
         method_params=lambda wc: bq.canonical(config["quantization"]["methods"][wc.method]),
-        cost=bq.canonical(config["cost"]),
+        cost=cost_params,
         code=lambda wc: method_code(wc.method),
     log:
         "logs/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.log",
@@ -31,7 +31,7 @@ rule baseline_cost:
     output:
         summary=f"{BASELINE}.json",
     params:
-        cost=bq.canonical(config["cost"]),
+        cost=cost_params,
         code=code_hash("quantization/job.py", "cost/ace.py", "cost/summary.py", "models/encoder.py"),
     log:
         "logs/quantize/{model}/{task}/seed{seed}/fp32/w32.log",

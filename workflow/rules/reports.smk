@@ -22,6 +22,9 @@ REPORT_FILES = {
     "fig2": ["fig2.png", "fig2.svg"],
     "fig3": [f"fig3_{m}.{ext}" for m in MODELS for ext in ("png", "svg")],
     "fig5a": ["fig5a.png", "fig5a.svg"],
+    "table2": ["table2.md", "table2.csv"],
+    "fig5b": ["fig5b.png", "fig5b.svg"],
+    "fig6": ["fig6.png", "fig6.svg"],
 }
 
 
@@ -47,7 +50,8 @@ rule reports:
         models=MODELS,
         tasks=TASKS,
         name=config["name"],
-        code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py"),
+        code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py",
+                       "reports/collect.py"),
     log:
         "logs/reports.log",
     script:

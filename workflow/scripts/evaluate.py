@@ -1,3 +1,5 @@
+import json
+
 from bertq.workflow import atomic_path, log_to
 
 with log_to(snakemake.log[0]):
@@ -11,4 +13,5 @@ with log_to(snakemake.log[0]):
     with atomic_path(snakemake.output[0]) as out:
         run_evaluate(Path(snakemake.input.model).parent, snakemake.input.get("quantized"),
                      snakemake.input.tokenized, get_task(wc.task), batch_size=snakemake.params.batch_size,
-                     threads=snakemake.params.threads, output=out, labels=labels)
+                     threads=snakemake.params.threads, output=out, labels=labels,
+                     qa_decoding=json.loads(snakemake.params.qa_decoding or "null"))

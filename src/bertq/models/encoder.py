@@ -146,25 +146,28 @@ class _Pooler(nn.Module):
 
 
 class _Bert(nn.Module):
-    def __init__(self, c: EncoderConfig):
+    def __init__(self, c: EncoderConfig, pooler: bool = True):
         super().__init__()
         self.embeddings = _Embeddings(c)
         self.encoder = _Encoder(c)
-        self.pooler = _Pooler(c)
+        if pooler:
+            self.pooler = _Pooler(c)
 
 
-class BertClassifier(nn.Module):
-    """Embeddings, ``L`` encoder layers, pooler and a linear classifier (or regressor)."""
+class _BertModel(nn.Module):
+    """The shared body: embeddings and ``L`` encoder layers; subclasses add a task head."""
+
+    pooler = True
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         if config.hidden_act not in _ACTIVATIONS:
             raise ValueError(f"unsupported hidden_act {config.hidden_act!r}")
         self.config = config
-        self.bert = _Bert(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.bert = _Bert(config, pooler=self.pooler)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+    def encode(self, input_ids, attention_mask=None, token_type_ids=None):
+        """Hidden states ``(batch, tokens, hidden)`` of the last layer."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
@@ -174,15 +177,63 @@ class BertClassifier(nn.Module):
         x = self.bert.embeddings(input_ids, token_type_ids)
         for layer in self.bert.encoder.layer:
             x = layer(x, additive)
-        return self.classifier(self.bert.pooler(x))
+        return x
 
     @classmethod
-    def from_state(cls, config: EncoderConfig, state: dict) -> "BertClassifier":
+    def from_state(cls, config: EncoderConfig, state: dict):
         """Build and load a state dict of numpy arrays or tensors (strict: names must match)."""
         model = cls(config)
         tensors = {k: torch.as_tensor(v) for k, v in state.items()}
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         if missing or unexpected:
-            raise ValueError(f"checkpoint does not match a BERT classifier: missing {missing[:5]}, "
+            raise ValueError(f"checkpoint does not match a {cls.__name__}: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
         return model.eval()
+
+
+class BertClassifier(_BertModel):
+    """Embeddings, ``L`` encoder layers, pooler and a linear classifier (or regressor); parameter
+    names of ``BertForSequenceClassification``."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        return self.classifier(self.bert.pooler(self.encode(input_ids, attention_mask, token_type_ids)))
+
+
+class BertSpanExtractor(_BertModel):
+    """Embeddings, ``L`` encoder layers and a linear span head giving a start and an end logit
+    per token (Devlin et al., 2019, section 4.2); parameter names of
+    ``BertForQuestionAnswering``, which has no pooler. ``forward`` returns ``(batch, tokens, 2)``:
+    ``[..., 0]`` start logits, ``[..., 1]`` end logits."""
+
+    pooler = False
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        return self.qa_outputs(self.encode(input_ids, attention_mask, token_type_ids))
+
+
+SPAN_HEAD = "qa_outputs.weight"
+
+
+def head_of(state) -> str:
+    """``span`` for a question-answering checkpoint (it has ``qa_outputs``), else ``sequence``."""
+    return "span" if SPAN_HEAD in state else "sequence"
+
+
+def model_class(head: str) -> type[_BertModel]:
+    try:
+        return {"sequence": BertClassifier, "span": BertSpanExtractor}[head]
+    except KeyError:
+        raise ValueError(f"unknown head {head!r}; expected 'sequence' or 'span'") from None
+
+
+def build_inference_model(config: EncoderConfig, state: dict) -> _BertModel:
+    """The encoder with the head the checkpoint's weights belong to, in eval mode."""
+    return model_class(head_of(state)).from_state(config, state)

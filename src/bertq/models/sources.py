@@ -113,21 +113,36 @@ def load_classifier(src: ModelSource, num_labels: int, seed: int):
 
     ``trust_remote_code`` stays off and only safetensors weights are read.
     """
-    import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig
-
-    torch.manual_seed(seed)
     problem = "regression" if num_labels == 1 else "single_label_classification"
+    return _load_pretrained(src, seed, "AutoModelForSequenceClassification",
+                            num_labels=num_labels, problem_type=problem)
+
+
+def load_span_extractor(src: ModelSource, seed: int):
+    """A transformers ``BertForQuestionAnswering`` (start/end logits per token) ready to fine-tune;
+    its span head is initialised from ``seed``."""
+    return _load_pretrained(src, seed, "AutoModelForQuestionAnswering")
+
+
+def load_for_task(src: ModelSource, spec, seed: int):
+    """The model a task fine-tunes: a span extractor for SQuAD, a classifier otherwise."""
+    return load_span_extractor(src, seed) if spec.is_span else load_classifier(src, spec.num_labels, seed)
+
+
+def _load_pretrained(src: ModelSource, seed: int, auto_class: str, **config_kwargs):
+    import torch
+    import transformers
+    from transformers import AutoConfig, BertConfig
+
+    auto = getattr(transformers, auto_class)
+    torch.manual_seed(seed)
     if src.kind == "random":
         layers, hidden, heads, inter = PAPER_SIZES[src.value]
         config = BertConfig(num_hidden_layers=src.layers or layers, hidden_size=hidden,
-                            num_attention_heads=heads, intermediate_size=inter,
-                            num_labels=num_labels, problem_type=problem)
-        return AutoModelForSequenceClassification.from_config(config)
+                            num_attention_heads=heads, intermediate_size=inter, **config_kwargs)
+        return auto.from_config(config)
     location = pretrained_location(src)
-    config = AutoConfig.from_pretrained(location, num_labels=num_labels, problem_type=problem,
-                                        trust_remote_code=False)
+    config = AutoConfig.from_pretrained(location, trust_remote_code=False, **config_kwargs)
     if src.layers is not None:
         config.num_hidden_layers = src.layers
-    return AutoModelForSequenceClassification.from_pretrained(
-        location, config=config, use_safetensors=True, trust_remote_code=False)
+    return auto.from_pretrained(location, config=config, use_safetensors=True, trust_remote_code=False)

@@ -1,7 +1,8 @@
 """Build the study's reports from results/summary.csv and results/throughput.csv.
 
-Table 1, Figs. 2, 3/4 and 5a of Hu et al. (2022) as requested, always the throughput table, the
-per-point aggregate (results.csv) and an index.md that links and captions every file.
+Table 1, Figs. 2, 3/4 and 5a (over the classification tasks) and Table 2, Figs. 5b and 6 (over
+SQuAD) of Hu et al. (2022) as requested, always the throughput table, the per-point aggregate
+(results.csv) and an index.md that links and captions every file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from bertq.reports import figures, tables
 from bertq.reports.collect import SUMMARY_COLUMNS, THROUGHPUT_COLUMNS
 from bertq.reports.paper import PAPER_CITATION
 
-REPORTS = ("table1", "fig2", "fig3", "fig5a")
+REPORTS = ("table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6")
 CAPTIONS = {
     "table1.md": f"Table 1: fp32 and 8-bit LQ / ACIQ / OCS scores per task, difference to fp32 in "
                  f"parentheses, with {PAPER_CITATION}'s numbers (Table 1).",
@@ -23,10 +24,18 @@ CAPTIONS = {
     "fig2.svg": "Fig. 2, vector version.",
     "fig5a.png": "Model family under OCS: score against size and ACE (Fig. 5a).",
     "fig5a.svg": "Fig. 5a, vector version.",
+    "table2.md": "Table 2: SQuAD v1.1 exact match and F1 of fp32 and 8-bit LQ / ACIQ / OCS, difference to "
+                 f"fp32 in parentheses, with {PAPER_CITATION}'s numbers (Table 2).",
+    "table2.csv": "Table 2 in long form (ours and the paper's numbers).",
+    "fig6.png": "SQuAD score (mean of EM and F1) against model size per method, points per bit-width "
+                "(Fig. 6).",
+    "fig6.svg": "Fig. 6, vector version.",
+    "fig5b.png": "Model family under OCS on SQuAD: score against size and ACE (Fig. 5b).",
+    "fig5b.svg": "Fig. 5b, vector version.",
     "throughput.md": "CPU throughput per backend and speed-up over torch fp32 (not in the paper).",
     "throughput.csv": "Throughput table as CSV.",
-    "results.csv": "Per-point aggregate: model, method, bits, score (mean over tasks of seed means), "
-                   "size_bytes, ace.",
+    "results.csv": "Per-point aggregate: benchmark (the classification tasks, or SQuAD), model, method, "
+                   "bits, score (mean over the benchmark's tasks of seed means), size_bytes, ace.",
 }
 
 
@@ -57,6 +66,10 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
     summary = _read(summary_csv, SUMMARY_COLUMNS)
     throughput = _read(throughput_csv, THROUGHPUT_COLUMNS)
     summary = summary[summary["model"].isin(models_order) & summary["task"].isin(tasks)]
+    squad = summary[summary["task"] == "squad"]
+    classify_tasks = [t for t in tasks if t != "squad"]
+    summary = summary[summary["task"].isin(classify_tasks)]
+    tasks = classify_tasks
     written: list[Path] = []
     if "table1" in reports:
         # The paper's Table 1 is at 8 bits; a study without 8-bit points shows its widest bit-width.
@@ -72,20 +85,45 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
                                     tasks=tasks)
     if "fig5a" in reports:
         written += figures.fig5a(summary, out / "fig5a.png", out / "fig5a.svg", tasks=tasks, models=models_order)
+    if "table2" in reports:
+        q_bits = set(squad.loc[squad["method"] != "fp32", "bits"]) if not squad.empty else set()
+        bits = 8 if 8 in q_bits or not q_bits else int(max(q_bits))
+        written += tables.table2(squad, out / "table2.md", out / "table2.csv", bits=bits, models=models_order)
+    if "fig6" in reports:
+        written += figures.fig6(squad, out / "fig6.png", out / "fig6.svg", models=models_order)
+    if "fig5b" in reports:
+        written += figures.fig5b(squad, out / "fig5b.png", out / "fig5b.svg", models=models_order)
     written += tables.throughput_table(throughput, out / "throughput.md", out / "throughput.csv",
                                        models=models_order)
-    written.append(tables.write_csv(tables.aggregate(summary, tasks), out / "results.csv"))
-    written.append(_index(summary, out / "index.md", written, tasks, study_name))
+    parts = []
+    if tasks:
+        parts.append(tables.aggregate(summary, tasks).assign(benchmark=tables.score_label(tasks)))
+    if not squad.empty:
+        parts.append(tables.aggregate(squad, ["squad"]).assign(benchmark=tables.score_label(["squad"])))
+    results = (pd.concat(parts, ignore_index=True) if parts else
+               tables.aggregate(summary, tasks).assign(benchmark=pd.Series(dtype=str)))
+    results = results[["benchmark"] + [c for c in results.columns if c != "benchmark"]]
+    written.append(tables.write_csv(results, out / "results.csv"))
+    everything = pd.concat([summary, squad], ignore_index=True) if not squad.empty else summary
+    written.append(_index(everything, out / "index.md", written, tasks, study_name,
+                          squad=not squad.empty))
     return written
 
 
-def _index(summary: pd.DataFrame, path: Path, files: list[Path], tasks, study_name: str) -> Path:
+def _index(summary: pd.DataFrame, path: Path, files: list[Path], tasks, study_name: str,
+           squad: bool = False) -> Path:
     names = tables.labels(summary) if not summary.empty else {}
     lines = [f"# {study_name}\n",
              f"Reports reproducing {PAPER_CITATION}, \"Empirical Evaluation of Post-Training Quantization "
-             f"Methods for Language Tasks\". Tasks: {', '.join(tasks)}. The aggregate score is the "
-             f"{tables.score_label(tasks)}: the mean over these tasks of the seed-averaged task scores, "
-             "for points with a result on every task.\n"]
+             f"Methods for Language Tasks\"."]
+    if tasks:
+        lines[-1] += (f" Tasks: {', '.join(tasks)}. The aggregate score is the "
+                      f"{tables.score_label(tasks)}: the mean over these tasks of the seed-averaged task "
+                      "scores, for points with a result on every task.")
+    if squad:
+        lines[-1] += (" SQuAD v1.1 is reported on its own (Table 2, Figs. 5b and 6), scored by exact match "
+                      "and F1 as the official v1.1 script defines them, and their mean.")
+    lines[-1] += "\n"
     lines += [f"- [{f.name}]({f.name}): {_caption(f.name, names)}" for f in files]
     if not summary.empty:
         rand = summary[summary["random_init"].astype(str).str.lower().isin(["true", "1"])]

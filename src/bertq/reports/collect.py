@@ -28,7 +28,8 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
         parts = Path(path).parts
         key = (parts[-5], parts[-4], parts[-3], parts[-2], parts[-1])
         ev, cost = _read(path), cost_by_key[key]
-        metrics = {k: v for k, v in ev.items() if k not in ("model", "seed", "method", "bits", "task", "metric")}
+        metrics = {k: v for k, v in ev.items()
+                   if k not in ("model", "seed", "method", "bits", "task", "metric", "predictions")}
         rows.append({
             "model": ev["model"], **models[ev["model"]], "layers": cost["layers"], "hidden": cost["hidden"],
             "task": ev["task"], "seed": ev["seed"], "method": ev["method"], "bits": ev["bits"],

@@ -1,6 +1,7 @@
 """Figures reproducing Hu et al. (2022): Fig. 2 (score against model size per method), Figs. 3 and 4
-(per-task score against bit-width) and Fig. 5a (the model family under OCS: score against size
-and against ACE, eq. 8).
+(per-task score against bit-width), Fig. 5a (the model family under OCS: score against size
+and against ACE, eq. 8), and their SQuAD counterparts Fig. 6 (as Fig. 2) and Fig. 5b (as Fig. 5a),
+which plot the mean of exact match and F1.
 
 Rendered with the Agg backend at a fixed dpi, with no timestamp in the SVG and fixed SVG ids, so a
 rerun on the same data gives the same bytes.
@@ -78,7 +79,8 @@ def _annotate(ax, x, y, bits, done: set | None = None, below: bool = False) -> N
                     fontsize=7, color="0.25")
 
 
-def fig2(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) -> list[Path]:
+def fig2(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None, figure: str = "Fig. 2"
+         ) -> list[Path]:
     """Fig. 2: aggregate score against model size (MB, log x) per method, one point per bit-width,
     one subplot per model; fp32 as a star and a dotted horizontal line."""
     tasks = ordered_tasks(summary, tasks)
@@ -112,7 +114,7 @@ def fig2(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) -> li
         if not models:
             _no_data(axes[0], "")
         fig.suptitle(f"{ylabel} against model size; points labelled with bit-width "
-                     f"(cf. {PAPER_CITATION}, Fig. 2)", fontsize=10)
+                     f"(cf. {PAPER_CITATION}, {figure})", fontsize=10)
         fig.tight_layout()
         return save(fig, out_png, out_svg)
 
@@ -166,7 +168,8 @@ def fig3(summary: pd.DataFrame, model: str, out_png, out_svg, tasks=None) -> lis
         return save(fig, out_png, out_svg)
 
 
-def fig5a(summary: pd.DataFrame, out_png, out_svg, method: str = "ocs", tasks=None, models=None) -> list[Path]:
+def fig5a(summary: pd.DataFrame, out_png, out_svg, method: str = "ocs", tasks=None, models=None,
+          figure: str = "Fig. 5a") -> list[Path]:
     """Fig. 5a: the model family under ``method``: score against size (MB) and against ACE (both log x),
     one line per model ordered by size, points fp32 then the method's bit-widths, labelled with bits."""
     tasks = ordered_tasks(summary, tasks)
@@ -198,6 +201,20 @@ def fig5a(summary: pd.DataFrame, out_png, out_svg, method: str = "ocs", tasks=No
         if drawn:
             ax_a.legend(fontsize=7, loc="lower right")
         fig.suptitle(f"Model family quantized with {method_label(method)}: {ylabel} against size and ACE; "
-                     f"points labelled with bit-width (cf. {PAPER_CITATION}, Fig. 5a)", fontsize=10)
+                     f"points labelled with bit-width (cf. {PAPER_CITATION}, {figure})", fontsize=10)
         fig.tight_layout()
         return save(fig, out_png, out_svg)
+
+
+def _squad_only(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[summary["task"] == "squad"] if not summary.empty else summary
+
+
+def fig6(summary: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
+    """Fig. 6: the SQuAD score (mean of EM and F1) against model size per method and bit-width."""
+    return fig2(_squad_only(summary), out_png, out_svg, tasks=["squad"], models=models, figure="Fig. 6")
+
+
+def fig5b(summary: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
+    """Fig. 5b: the model family under OCS on SQuAD, against size and ACE (at the QA length)."""
+    return fig5a(_squad_only(summary), out_png, out_svg, tasks=["squad"], models=models, figure="Fig. 5b")

@@ -1,13 +1,15 @@
 """Seed averaging, the per-point aggregate score, and the tabular reports.
 
 ``table1`` reproduces Table 1 of Hu et al. (2022): fp32 and 8-bit LQ / ACIQ / OCS scores per task
-with the difference to fp32 in parentheses, followed by the paper's own numbers.
+with the difference to fp32 in parentheses, followed by the paper's own numbers; ``table2`` does
+the same for SQuAD v1.1 (Table 2: exact match and F1).
 ``throughput_table`` is ours (the paper reports no wall-clock speed): sequences/s per backend and
 the speed-up over the torch fp32 backend timed in the same job.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pandas as pd
 
 from bertq.data.tasks import GLUE_TASKS
 from bertq.reports.paper import (METHODS, PAPER_BITS, PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_AVG,
+                                 PAPER_TABLE2,
                                  PAPER_TASKS, method_label, task_label)
 from bertq.workflow import atomic_path
 
@@ -54,7 +57,10 @@ def ordered_models(summary: pd.DataFrame, models=None) -> list[str]:
 
 
 def score_label(tasks) -> str:
-    """'GLUE score' when every task is a GLUE task, else 'mean task score'."""
+    """'GLUE score' when every task is a GLUE task, the SQuAD score (Fig. 6) for SQuAD alone, else
+    'mean task score'."""
+    if list(tasks or []) == ["squad"]:
+        return "SQuAD (EM + F1) / 2"
     return "GLUE score" if tasks and all(t in GLUE_TASKS for t in tasks) else "mean task score"
 
 
@@ -274,3 +280,97 @@ def throughput_table(throughput: pd.DataFrame, out_md, out_csv, models=None) -> 
     write_text(out_md, "\n".join(md))
     write_csv(df, out_csv)
     return [Path(out_md), Path(out_csv)]
+
+
+SQUAD_METRICS = {"exact_match": "EM", "f1": "F1", "score": "(EM + F1) / 2"}
+
+
+def squad_scores(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per SQuAD (model, method, bits, seed) with ``exact_match``, ``f1``, ``score`` and
+    the ``split`` it was evaluated on, read from the ``metrics`` column."""
+    cols = POINT + ["seed", "exact_match", "f1", "score", "split", "size_bytes", "ace"]
+    sq = summary[summary["task"] == "squad"] if not summary.empty else summary
+    rows = []
+    for r in sq.itertuples():
+        m = json.loads(r.metrics) if isinstance(r.metrics, str) else {}
+        rows.append({"model": r.model, "method": r.method, "bits": int(r.bits), "seed": r.seed,
+                     "exact_match": m.get("exact_match", np.nan), "f1": m.get("f1", np.nan),
+                     "score": r.score, "split": m.get("split", ""), "size_bytes": r.size_bytes,
+                     "ace": r.ace})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def table2(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, models=None) -> list[Path]:
+    """Table 2 of Hu et al. (2022) for our models: SQuAD v1.1 EM and F1 (and their mean, which
+    Fig. 6 plots) of fp32 and LQ/ACIQ/OCS at ``bits``, the difference to fp32 in parentheses,
+    mean ± std over seeds, with the split evaluated on and the paper's numbers beside."""
+    sq = squad_scores(summary)
+    names = labels(summary) if not summary.empty else {}
+    paper_of = (summary.dropna(subset=["paper_name"]).groupby("model")["paper_name"].first().astype(str)
+                .to_dict() if not summary.empty else {})
+    seeds = sorted(sq["seed"].unique())
+    metrics = list(SQUAD_METRICS)
+    md = [f"# Table 2: SQuAD v1.1 of fp32 and {bits}-bit quantized models\n",
+          f"Reproduces Table 2 of {PAPER_CITATION}. Exact match and F1 as the official v1.1 evaluation "
+          f"script defines them, in percent, mean ± std over {len(seeds)} seed(s) "
+          f"({', '.join(map(str, seeds))}); the difference to fp32 is in parentheses.\n"]
+    splits = sorted({s for s in sq["split"] if s})
+    if splits:
+        md.append("Evaluated on: " + "; ".join(splits) + ".\n")
+    records: list[dict] = []
+    models = [m for m in (models or list(dict.fromkeys(sq["model"]))) if m in set(sq["model"])]
+    for model in models:
+        md.append(f"## {names.get(model, model)}\n")
+        sub = sq[sq["model"] == model]
+        base = sub[sub["method"] == "fp32"][metrics].mean()
+        rows, missing = [], []
+        for m in METHODS:
+            b = 32 if m == "fp32" else bits
+            g = sub[(sub["method"] == m) & (sub["bits"] == b)]
+            if g.empty:
+                missing.append(method_label(m))
+                continue
+            cells = []
+            for k in metrics:
+                mean, std = g[k].mean(), g[k].std() if len(g) > 1 else np.nan
+                diff = np.nan if m == "fp32" else mean - base[k]
+                cells.append(_fmt(mean, std, None if m == "fp32" else diff))
+                records.append({"model": model, "method": m, "bits": b, "metric": k, "score": mean,
+                                "diff_to_fp32": diff, "score_std": std, "n_seeds": len(g),
+                                "source": "ours"})
+            rows.append([method_label(m) + ("" if m == "fp32" else f" ({b}-bit)")] + cells)
+        if rows:
+            md.append(_md_table(["Method"] + [SQUAD_METRICS[k] for k in metrics], rows))
+        if missing:
+            md.append(f"\n**No SQuAD results for {', '.join(missing)} at {bits} bits for this model.**\n")
+        if paper_of.get(model) in PAPER_TABLE2:
+            md.append(f"\nPaper ({PAPER_CITATION}), {paper_of[model]}, 8-bit:\n")
+            md.append(_paper_table2_block(paper_of[model], []))
+        md.append("")
+    md.append(f"## Paper ({PAPER_CITATION})\n")
+    if bits != PAPER_BITS:
+        md.append(f"The paper's Table 2 is at {PAPER_BITS} bits (the table above is at {bits}).\n")
+    for paper_name in PAPER_TABLE2:
+        md.append(f"{paper_name}:\n")
+        md.append(_paper_table2_block(paper_name, records))
+    md.append("Cells marked – are not legible in the text of the paper available to us.\n")
+    write_text(out_md, "\n".join(md))
+    cols = ["model", "method", "bits", "metric", "score", "diff_to_fp32", "source", "score_std", "n_seeds"]
+    write_csv(pd.DataFrame(records, columns=cols), out_csv)
+    return [Path(out_md), Path(out_csv)]
+
+
+def _paper_table2_block(paper_name: str, records: list[dict]) -> str:
+    table = PAPER_TABLE2[paper_name]
+    rows = []
+    for m in METHODS:
+        cells = []
+        for k in ("exact_match", "f1"):
+            v, base = table[m][k], table["fp32"][k]
+            diff = None if m == "fp32" or v is None else v - base
+            cells.append(_fmt(np.nan if v is None else v, diff=diff))
+            records.append({"model": paper_name, "method": m, "bits": 32 if m == "fp32" else PAPER_BITS,
+                            "metric": k, "score": np.nan if v is None else v,
+                            "diff_to_fp32": np.nan if diff is None else diff, "source": "paper"})
+        rows.append([method_label(m)] + cells)
+    return _md_table(["Method", "EM", "F1"], rows)

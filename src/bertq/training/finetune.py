@@ -1,4 +1,6 @@
-"""Fine-tuning a BERT-family encoder on a task (Devlin et al., 2019; Hu et al., 2022, section 4).
+"""Fine-tuning a BERT-family encoder on a task (Devlin et al., 2019; Hu et al., 2022, section 4):
+a sequence classifier for GLUE and Rotten Tomatoes, a span extractor for SQuAD
+(:mod:`bertq.training.objectives`).
 
 AdamW with linear decay after a linear warm-up, dynamic padding, deterministic for a seed (data
 order, initialisation of the head, dropout), automatic mixed precision on CUDA (bf16 where the
@@ -20,9 +22,8 @@ import numpy as np
 import torch
 
 from ..data.tasks import TaskSpec
-from ..data.tokenized import load_tokenized
-from ..evaluation.classify import score
-from ..models.sources import ModelSource, load_classifier, tokenizer_location
+from ..models.sources import ModelSource, load_for_task, tokenizer_location
+from .objectives import INPUT_KEYS, load_objective
 
 
 def seed_everything(seed: int) -> None:
@@ -48,6 +49,22 @@ def _param_groups(model, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def length_grouped_order(order: np.ndarray, lengths: np.ndarray, batch_size: int,
+                         rng: np.random.Generator, mega_batches: int = 50) -> np.ndarray:
+    """Group examples of similar length into batches, as transformers' ``LengthGroupedSampler``:
+    the shuffled ``order`` is cut into mega-batches of ``mega_batches * batch_size`` examples,
+    each sorted by length (longest first), and the resulting batches are shuffled. Batches then
+    pad to less, which saves most of the compute on SQuAD's ragged windows; every example is
+    still seen once per epoch."""
+    order = np.asarray(order)
+    size = mega_batches * batch_size
+    grouped = [chunk[np.argsort(-lengths[chunk], kind="stable")]
+               for chunk in (order[i:i + size] for i in range(0, len(order), size))]
+    flat = np.concatenate(grouped) if grouped else order
+    batches = [flat[i:i + batch_size] for i in range(0, len(flat), batch_size)]
+    return np.concatenate([batches[i] for i in rng.permutation(len(batches))]) if batches else flat
+
+
 def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path, params: dict,
                  seed: int, out_dir: str | Path, *, device: str = "auto", threads: int = 1,
                  progress: bool = True) -> dict:
@@ -61,12 +78,12 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(seed)
 
-    splits, meta = load_tokenized(tokenized_path)
-    train = splits["train"]
+    objective = load_objective(spec, tokenized_path, params)
     rng = np.random.default_rng(seed)
-    if params.get("max_train_examples") and params["max_train_examples"] < len(train):
-        train = train.subset(np.sort(rng.choice(len(train), params["max_train_examples"], replace=False)))
-    model = load_classifier(source, spec.num_labels, seed).to(dev)
+    if params.get("max_train_examples"):
+        objective.subsample(rng, params["max_train_examples"])
+    train = objective.train
+    model = load_for_task(source, spec, seed).to(dev)
 
     batch_size = params["batch_size"]
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -78,7 +95,6 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
     if dev.type == "cuda":
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    label_dtype = torch.float32 if spec.is_regression else torch.long
 
     from tqdm.auto import tqdm
 
@@ -90,15 +106,16 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
     model.train()
     while step < total_steps:
         order = rng.permutation(len(train))
+        if params.get("group_by_length"):
+            order = length_grouped_order(order, objective.lengths(), batch_size, rng)
         for batch in train.batches(batch_size, order):
             if step >= total_steps:
                 break
-            inputs = {k: torch.as_tensor(batch[k], device=dev)
-                      for k in ("input_ids", "attention_mask", "token_type_ids")}
-            labels = torch.as_tensor(batch["labels"], device=dev, dtype=label_dtype)
+            inputs = {k: torch.as_tensor(batch[k], device=dev) for k in INPUT_KEYS}
+            targets = objective.targets(batch, dev)
             ctx = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else nullcontext()
             with ctx:
-                loss = model(**inputs, labels=labels).loss
+                loss = model(**inputs, **targets).loss
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), params["max_grad_norm"])
@@ -117,11 +134,9 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
     model.eval()
     model.float()
 
-    def forward(ids, mask, types):
-        return model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
-
-    metrics = score(forward, spec, splits, params["eval_batch_size"], dev)
-    metrics.update({"train_examples": len(train), "steps": total_steps, "train_seconds": train_seconds,
+    metrics = objective.evaluate(model, params["eval_batch_size"], dev)
+    metrics.update({"train_examples": objective.train_examples, "steps": total_steps,
+                    "train_seconds": train_seconds,
                     "device": str(dev), "amp": str(amp_dtype) if amp_dtype else None, "seed": seed})
 
     model.save_pretrained(out_dir, safe_serialization=True)
