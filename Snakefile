@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config.yaml"
+# The default study, unless a preset is given with --configfile: a preset replaces it (Snakemake
+# would otherwise merge the two, adding the default's models to the preset's).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
