@@ -1,6 +1,7 @@
 """The whole Snakemake pipeline on a tiny study: it runs, reports real numbers, reruns precisely.
 
-A random-initialised 1-layer BERT-Tiny on a small RTE-format fixture keeps this to about a minute.
+A random-initialised 1-layer BERT-Tiny on a small RTE-format fixture and a synthetic SQuAD-format
+file (split by articles) keeps this to about a minute.
 """
 
 import csv
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from squad_fixture import write_squad_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
@@ -33,17 +35,22 @@ def _write_rte(path: Path, n: int, seed: int):
     path.write_text("\n".join(lines) + "\n")
 
 
-def _config(glue_dir: Path, expand_ratio: float) -> dict:
+def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
     return {
         "name": "pipeline test",
         "models": {"tiny": {"source": "random:tiny", "layers": 1}},
-        "tasks": ["rte"],
-        "data": {"glue_dir": str(glue_dir)},
+        "tasks": ["rte", "squad"],
+        "data": {"glue_dir": str(glue_dir),
+                 "squad": {"dir": str(glue_dir.parent / "squad"), "split": "dev_articles",
+                           "dev_fraction": 0.25}},
         "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 32,
-                                  "learning_rate": 1e-3}, "threads": 1},
+                                  "learning_rate": 1e-3},
+                     "per_task": {"squad": {"max_length": 48, "doc_stride": 8, "max_query_length": 12,
+                                            "epochs": 2, "n_best_size": n_best_size}},
+                     "threads": 1},
         "seeds": [0],
         "quantization": {"bits": [4], "methods": {"lq": {}, "ocs": {"expand_ratio": expand_ratio}}},
-        "cost": {"sequence_length": 32},
+        "cost": {"sequence_length": 32, "qa_sequence_length": 48},
         "throughput": {"batch_size": 2, "sequence_length": 16, "repeats": 1, "warmup": 0},
     }
 
@@ -56,9 +63,10 @@ def _snakemake(workdir: Path, *args):
                           timeout=900)
 
 
-def _planned_jobs(output: str) -> set[tuple[str, str]]:
-    """(rule, method or '') for every job a dry run lists."""
+def _planned_jobs(output: str, with_task: bool = False) -> set[tuple[str, ...]]:
+    """(rule, method or '') for every job a dry run lists; with ``with_task``, (rule, task or '')."""
     jobs, rule = set(), None
+    key = "task" if with_task else "method"
     for line in output.splitlines():
         m = re.match(r"^(?:local)?rule (\w+):", line)
         if m:
@@ -66,9 +74,9 @@ def _planned_jobs(output: str) -> set[tuple[str, str]]:
             jobs.add((rule, ""))
         m = re.match(r"^\s+wildcards: (.*)", line)
         if m and rule:
-            method = re.search(r"method=(\w+)", m.group(1))
+            value = re.search(rf"{key}=(\w+)", m.group(1))
             jobs.discard((rule, ""))
-            jobs.add((rule, method.group(1) if method else ""))
+            jobs.add((rule, value.group(1) if value else ""))
     return jobs
 
 
@@ -79,6 +87,7 @@ def study(tmp_path_factory):
     glue.mkdir(parents=True)
     _write_rte(glue / "train.tsv", 48, 1)
     _write_rte(glue / "dev.tsv", 24, 2)
+    write_squad_dir(work / "squad", n_articles=8)
     (work / "config.yaml").write_text(yaml.safe_dump(_config(work / "glue", 0.05)))
     run = _snakemake(work, "reports/all")
     assert run.returncode == 0, run.stderr[-4000:]
@@ -87,7 +96,10 @@ def study(tmp_path_factory):
 
 def test_pipeline_reports_real_numbers(study):
     rows = list(csv.DictReader(open(study / "results" / "summary.csv")))
-    assert {(r["method"], r["bits"]) for r in rows} == {("fp32", "32"), ("lq", "4"), ("ocs", "4")}
+    assert {(r["task"], r["method"], r["bits"]) for r in rows} == {
+        (t, m, b) for t in ("rte", "squad") for m, b in (("fp32", "32"), ("lq", "4"), ("ocs", "4"))}
+    squad = [r for r in rows if r["task"] == "squad"]
+    rows = [r for r in rows if r["task"] == "rte"]
     for r in rows:
         assert 0.0 <= float(r["score"]) <= 100.0
     by = {r["method"]: r for r in rows}
@@ -109,6 +121,42 @@ def test_pipeline_reports_real_numbers(study):
     assert f"Quantization ratio {100 * ratio:.2f}%" in (reports / "table1.md").read_text()
     ft = json.loads((study / "results/finetuned/tiny/rte/seed0/dev_metrics.json").read_text())
     assert ft["train_examples"] == 48
+
+
+def test_pipeline_squad_numbers(study):
+    rows = {r["method"]: r for r in csv.DictReader(open(study / "results" / "summary.csv"))
+            if r["task"] == "squad"}
+    for r in rows.values():
+        m = json.loads(r["metrics"])
+        assert 0.0 <= m["exact_match"] <= m["f1"] <= 100.0
+        assert float(r["score"]) == pytest.approx((m["exact_match"] + m["f1"]) / 2)
+        assert m["split"] == "dev-v1.1 articles: 6 for training, 2 held out (dev_fraction 0.25, seed 0)"
+        assert m["n"] == 12  # 2 articles x 3 paragraphs x 2 questions
+    ev = json.loads((study / "results/eval/tiny/squad/seed0/lq/w4.json").read_text())
+    assert len(ev["predictions"]) == 12  # the official predictions.json mapping, per variant
+    cost = json.loads((study / "results/quantized/tiny/squad/seed0/lq/w4.json").read_text())
+    assert cost["head"] == "span" and cost["cost_sequence_length"] == 48
+    assert float(rows["lq"]["ace"]) < float(rows["fp32"]["ace"])
+    reports = study / "reports"
+    manifest = (reports / "all").read_text().split()
+    for name in ("table2.md", "table2.csv", "fig6.png", "fig6.svg", "fig5b.png", "fig5b.svg"):
+        assert name in manifest and (reports / name).stat().st_size > 0
+    table2 = (reports / "table2.md").read_text()
+    em, f1 = json.loads(rows["fp32"]["metrics"])["exact_match"], json.loads(rows["fp32"]["metrics"])["f1"]
+    assert f"| 32-bit | {em:.2f} | {f1:.2f} |" in table2 and "6 for training, 2 held out" in table2
+
+
+def test_changing_squad_decoding_reruns_only_squad_evaluation(study):
+    (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05, n_best_size=5)))
+    try:
+        run = _snakemake(study, "-n", "reports/all")
+        assert run.returncode == 0, run.stderr[-3000:]
+        jobs = _planned_jobs(run.stdout + run.stderr, with_task=True)
+        # No fine-tune and nothing of RTE; quantized checkpoints are temporary, so re-scoring
+        # re-creates them.
+        assert jobs == {("quantize", "squad"), ("evaluate", "squad"), ("aggregate", ""), ("reports", "")}, jobs
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
 
 
 def test_second_run_has_nothing_to_do(study):

@@ -51,6 +51,8 @@ TASK_FINETUNE_DEFAULTS = {
 length (they range from ~100 to 384 tokens), which changes the order, not what is learnt from."""
 
 SPAN_ONLY_KEYS = ("doc_stride", "max_query_length", "n_best_size", "max_answer_length")
+DECODING_KEYS = ("n_best_size", "max_answer_length")
+"""Used when scoring, not when training: a fine-tune's own dev score decodes with the defaults."""
 
 CLASSIFICATION_REPORTS = ("table1", "fig2", "fig3", "fig5a")
 SQUAD_REPORTS = ("table2", "fig5b", "fig6")

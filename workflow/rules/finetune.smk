@@ -16,7 +16,9 @@ rule finetune:
     params:
         source=lambda wc: config["models"][wc.model]["source"],
         layers=lambda wc: config["models"][wc.model]["layers"],
-        hyper=lambda wc: bq.canonical(finetune_params(wc)),
+        # Decoding settings only change scores: they rerun the evaluate jobs, not the fine-tune.
+        hyper=lambda wc: bq.canonical({k: v for k, v in finetune_params(wc).items()
+                                       if k not in bq.DECODING_KEYS}),
         device=config["finetune"]["device"],
         code=lambda wc: finetune_code(wc.task),
     threads: config["finetune"]["threads"]

@@ -97,7 +97,8 @@ class SpanObjective:
         metrics, _ = score_squad(forward, self.features["dev"], self.dev_examples,
                                  batch_size=batch_size, n_best=self.n_best_size,
                                  max_answer_length=self.max_answer_length, device=device)
-        return {**metrics, "split": self.meta["split"], "train_windows": len(self.train)}
+        return {**metrics, "split": self.meta["split"], "train_windows": len(self.train),
+                "decoding": {"n_best_size": self.n_best_size, "max_answer_length": self.max_answer_length}}
 
 
 def load_objective(spec: TaskSpec, tokenized_path: str | Path, params: dict):
