@@ -41,6 +41,14 @@ def squad_inputs(wc):
     return [f"{squad['dir']}/{SQUAD_FILES[s]}" for s in splits]
 
 
+def squad_source():
+    """The data.squad settings that matter: the article split's share and seed only for that split."""
+    squad = dict(config["data"]["squad"])
+    if squad["split"] == "official":
+        squad["dev_fraction"] = squad["split_seed"] = None
+    return squad
+
+
 rule tokenize_squad:
     input:
         squad_inputs,
@@ -48,7 +56,7 @@ rule tokenize_squad:
         TOKENIZED_SQUAD,
     params:
         tokenizer=lambda wc: TOKENIZERS[wc.tokenizer],
-        squad=bq.canonical(config["data"]["squad"]),
+        squad=bq.canonical(squad_source()),
         code=code_hash("data/squad.py", "data/tokenized_squad.py"),
     log:
         "logs/tokenize/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.log",

@@ -71,11 +71,7 @@ def read_squad(path: str | Path) -> list[SquadExample]:
             where_p = f"{where_a} ({title!r}), paragraph {p}"
             context = _field(para, "context", str, where_p)
             for i, qa in enumerate(_field(para, "qas", list, where_p)):
-                qid = _field(qa, "id", str, f"{where_p}, question {i}")
-                where = f"{path}: question {qid!r}"
-                if qid in seen:
-                    raise DataError(f"{where}: duplicate question id")
-                seen.add(qid)
+                qid, where = _question_id(qa, seen, f"{where_p}, question {i}", str(path))
                 question = _field(qa, "question", str, where)
                 answers = _field(qa, "answers", list, where)
                 texts = [_field(ans, "text", str, f"{where}, answer {j}")
@@ -84,6 +80,16 @@ def read_squad(path: str | Path) -> list[SquadExample]:
                           for j, ans in enumerate(answers)]
                 examples.append(_example(qid, title, question, context, texts, starts, where))
     return examples
+
+
+def _question_id(qa: Any, seen: set[str], where: str, origin: str) -> tuple[str, str]:
+    """The question's id, unique within ``seen`` (which it joins), and how errors name it."""
+    qid = _field(qa, "id", str, where)
+    named = f"{origin}: question {qid!r}"
+    if qid in seen:
+        raise DataError(f"{named}: duplicate question id")
+    seen.add(qid)
+    return qid, named
 
 
 def _example(qid: str, title: str, question: str, context: str, texts: list[str],
@@ -131,11 +137,7 @@ def load_squad_hub(split: str, dataset_id: str = "rajpurkar/squad") -> list[Squa
     origin = f"hub dataset {dataset_id!r} split {hub_split!r}"
     examples, seen = [], set()
     for i, row in enumerate(rows):
-        qid = _field(row, "id", str, f"{origin}, row {i}")
-        where = f"{origin}: question {qid!r}"
-        if qid in seen:
-            raise DataError(f"{where}: duplicate question id")
-        seen.add(qid)
+        qid, where = _question_id(row, seen, f"{origin}, row {i}", origin)
         answers = _field(row, "answers", dict, where)
         texts = list(_field(answers, "text", list, where))
         starts = list(_field(answers, "answer_start", list, where))
