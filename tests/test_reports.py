@@ -46,11 +46,16 @@ def make_summary(drop_incomplete: bool = True) -> pd.DataFrame:
 def make_throughput() -> pd.DataFrame:
     rows = []
     for model in BASE:
-        for method, bits in [("fp32", 32), ("ocs", 8)]:
-            for backend, sps in [("torch fp32", 100.0), ("torch dynamic int8", 150.0),
-                                 ("fake-quant (fp32, dequantized weights)", 90.0)]:
+        for method, bits in [("fp32", 32), ("ocs", 8), ("ocs", 4), ("lq", 8)]:
+            backends = [("torch fp32", 100.0), ("torch dynamic int8", 150.0)]
+            if method != "fp32":
+                backends.append(("bertq int8 engine", 240.0 if bits == 8 else 200.0))
+            for backend, sps in backends:
                 rows.append({"model": model, "model_label": META[model]["model_label"], "method": method,
                              "bits": bits, "backend": backend, "sequences_per_second": sps * (2 if model == "small" else 1),
+                             "best_sequences_per_second": sps * 1.1,
+                             "kernel_path": "avx2" if backend == "bertq int8 engine" else "",
+                             "first_call_seconds": 2.5 if backend == "bertq int8 engine" else "",
                              "cpu": "Test CPU [avx2]", "threads": 1, "batch_size": 8, "sequence_length": 128})
     return pd.DataFrame(rows)
 
@@ -134,9 +139,23 @@ def test_throughput_speedup(tmp_path):
     sp = df.set_index(["model", "method", "bits", "backend"])["speedup_vs_torch_fp32"]
     assert sp[("small", "ocs", 8, "torch fp32")] == pytest.approx(1.0)
     assert sp[("small", "ocs", 8, "torch dynamic int8")] == pytest.approx(1.5)
-    assert sp[("big", "fp32", 32, "fake-quant (fp32, dequantized weights)")] == pytest.approx(0.9)
+    assert sp[("big", "ocs", 4, "bertq int8 engine")] == pytest.approx(2.0)
+    dyn = df.set_index(["model", "method", "bits", "backend"])["speedup_vs_torch_dynamic_int8"]
+    assert dyn[("big", "lq", 8, "bertq int8 engine")] == pytest.approx(1.6)
+    assert dyn[("big", "lq", 8, "torch fp32")] == pytest.approx(100 / 150)
     assert df["model"].iloc[0] == "small" and df["backend"].iloc[0] == "torch fp32"
-    assert "1.50×" in (tmp_path / "t.md").read_text()
+    md = (tmp_path / "t.md").read_text()
+    assert "| OCS | 4 | bertq int8 engine (avx2) | 400.0 | 2.00× | 1.33× | 2.50 s |" in md
+
+
+def test_throughput_figure(tmp_path):
+    written = figures.throughput_figure(make_throughput(), tmp_path / "t.png", tmp_path / "t.svg",
+                                        models=["small", "big"])
+    assert [p.name for p in written] == ["t.png", "t.svg"]
+    svg = (tmp_path / "t.svg").read_text()
+    assert "torch dynamic int8" in svg or svg.count("<path") > 20
+    empty = figures.throughput_figure(make_throughput().iloc[:0], tmp_path / "e.png", tmp_path / "e.svg")
+    assert all(p.stat().st_size > 0 for p in empty)
 
 
 def test_build_reports_files_and_index(tmp_path):
@@ -149,7 +168,7 @@ def test_build_reports_files_and_index(tmp_path):
     names = {p.name for p in written}
     expected = {"table1.md", "table1.csv", "fig2.png", "fig2.svg", "fig3_small.png", "fig3_small.svg",
                 "fig3_big.png", "fig3_big.svg", "fig5a.png", "fig5a.svg", "throughput.md", "throughput.csv",
-                "results.csv", "index.md"}
+                "throughput.png", "throughput.svg", "results.csv", "index.md"}
     assert names == expected
     assert {p.name for p in out.iterdir()} == expected  # no temporary files left behind
     for p in written:

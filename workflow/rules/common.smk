@@ -84,7 +84,8 @@ def variants():
 
 def method_code(method):
     return code_hash(*(f"quantization/{p}" for p in SHARED_SOURCES + METHOD_SOURCES[method]),
-                     "cost/ace.py", "cost/summary.py", "models/encoder.py", "quantization/job.py")
+                     "cost/ace.py", "cost/summary.py", "models/encoder.py", "quantization/job.py",
+                     "kernels/packing.py")
 
 
 def model_meta():

@@ -30,7 +30,7 @@ REPORT_FILES = {
 
 def report_outputs():
     files = [f for r in config["reports"] for f in REPORT_FILES[r]]
-    files += ["throughput.md", "throughput.csv", "results.csv", "index.md"]
+    files += ["throughput.md", "throughput.csv", "throughput.png", "throughput.svg", "results.csv", "index.md"]
     outputs = []
     for f in files:
         caption = f"../report/{f.split('.')[0].split('_')[0]}.rst"

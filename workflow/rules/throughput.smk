@@ -16,7 +16,9 @@ rule throughput:
     params:
         timing=bq.canonical(config["throughput"]),
         code=code_hash("bench/throughput.py", "evaluation/job.py", "models/encoder.py",
-                       "quantization/model.py", "quantization/tensor.py"),
+                       "quantization/model.py", "quantization/tensor.py", "kernels/packing.py",
+                       "kernels/simd.py", "kernels/vector.py", "kernels/int8_gemm.py",
+                       "engine/activations.py", "engine/linear.py", "engine/model.py"),
     wildcard_constraints:
         method="fp32|" + _alternatives(METHODS),
     # Timing jobs take every core so that nothing else runs beside them on one machine.

@@ -14,4 +14,4 @@ with log_to(snakemake.log[0]):
         run_throughput(Path(snakemake.input.model).parent, snakemake.input.get("quantized"),
                        batch_size=timing["batch_size"], sequence_length=timing["sequence_length"],
                        threads=timing["threads"], repeats=timing["repeats"], warmup=timing["warmup"],
-                       output=out, labels=labels)
+                       output=out, labels=labels, kernel_path=timing.get("kernel_path"))

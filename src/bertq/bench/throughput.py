@@ -1,8 +1,10 @@
 """The timing job: sequences per second of one (model, method, bits) on a fixed batch.
 
 Baselines are timed in the same job, on the same batch and threads: torch fp32 and torch's
-dynamic int8 (``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear``). Until the
-integer kernels land, a quantized model runs as fp32 with dequantized weights, and is labelled so.
+dynamic int8 (``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear``). A quantized
+model runs on bertq's integer engine (:mod:`bertq.engine`): its linears on the int8 kernels of the
+instruction path the job records, the first call's time (JIT compile, or loading numba's cache)
+reported apart from the timed calls.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import torch
 from torch import nn
 
 from ..evaluation.job import load_inference_model
+
+ENGINE_BACKEND = "bertq int8 engine"
 
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
               "avx512_vnni", "avx_vnni", "amx_int8", "neon", "asimd", "asimddp")
@@ -39,24 +43,33 @@ def cpu_info() -> dict:
 
 
 @torch.no_grad()
-def time_forward(model: nn.Module, batch: dict, repeats: int, warmup: int) -> dict:
+def time_backends(backends: dict[str, nn.Module], batch: dict, repeats: int, warmup: int) -> dict:
+    """Median and best seconds per forward of each backend, timed round-robin (one call of each
+    per round) so that a slow spell of the machine hits every backend alike."""
     for _ in range(warmup):
-        model(**batch)
-    seconds = []
+        for model in backends.values():
+            model(**batch)
+    seconds = {name: [] for name in backends}
     for _ in range(repeats):
-        start = time.perf_counter()
-        model(**batch)
-        seconds.append(time.perf_counter() - start)
+        for name, model in backends.items():
+            start = time.perf_counter()
+            model(**batch)
+            seconds[name].append(time.perf_counter() - start)
     n = batch["input_ids"].shape[0]
-    median = statistics.median(seconds)
-    return {"median_seconds": median, "min_seconds": min(seconds), "repeats": repeats,
-            "sequences_per_second": n / median}
+    return {name: {"median_seconds": statistics.median(s), "min_seconds": min(s), "repeats": repeats,
+                   "sequences_per_second": n / statistics.median(s)} for name, s in seconds.items()}
 
 
 def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, batch_size: int,
                    sequence_length: int, threads: int, repeats: int, warmup: int,
-                   output: str | Path, labels: dict) -> dict:
+                   output: str | Path, labels: dict, kernel_path: str | None = None) -> dict:
+    import numba
+
+    from ..engine.model import load_engine_model
+    from ..kernels import int8_gemm, simd
+
     torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch.manual_seed(0)
     fp32 = load_inference_model(finetuned_dir, None)
     vocab = fp32.config.vocab_size
@@ -67,10 +80,24 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
         warnings.simplefilter("ignore")
         backends["torch dynamic int8"] = torch.ao.quantization.quantize_dynamic(
             load_inference_model(finetuned_dir, None), {nn.Linear}, dtype=torch.qint8)
+    engine = {}
     if quantized is not None:
-        backends["fake-quant (fp32, dequantized weights)"] = load_inference_model(finetuned_dir, quantized)
-    results = {name: time_forward(m, batch, repeats, warmup) for name, m in backends.items()}
+        path = simd.resolve_path(kernel_path) if kernel_path else simd.default_path()
+        model = load_engine_model(finetuned_dir, quantized, "int8", path=path)
+        hits_before = sum(int8_gemm._gemm_affine.stats.cache_hits.values())
+        with torch.no_grad():
+            start = time.perf_counter()
+            model(**batch)
+            first = time.perf_counter() - start
+        engine = {"kernel_path": path, "first_call_seconds": first,
+                  "numba_cache_hit": sum(int8_gemm._gemm_affine.stats.cache_hits.values()) > hits_before,
+                  "numba_threads": numba.get_num_threads()}
+        backends[ENGINE_BACKEND] = model
+    results = time_backends(backends, batch, repeats, warmup)
+    if engine:
+        results[ENGINE_BACKEND].update(engine)
     out = {**labels, "threads": threads, "batch_size": batch_size, "sequence_length": sequence_length,
-           "torch": torch.__version__, "cpu": cpu_info(), "backends": results}
+           "torch": torch.__version__, "numba": numba.__version__, "cpu": cpu_info(),
+           "kernel_paths_available": simd.available_paths(), "backends": results}
     Path(output).write_text(json.dumps(out, indent=1))
     return out

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..kernels.packing import pack_codes, unpack_codes
 from .bits import SymmetricInt
 from .methods import quantize_weight
 from .quantizer import mse
@@ -103,15 +104,24 @@ def quantize_state(state: dict[str, np.ndarray], method: str, bits: int, params:
     return QuantizedModel(method, bits, params, tensors, layer_mse, total)
 
 
+CODES_FORMAT = "bitpacked-offset-v1"
+"""On-disk codes: ``codes - qmin`` (unsigned, below ``2**bits``) bit-packed as by
+:func:`bertq.kernels.packing.pack_codes`, with the shape beside them."""
+
+
 def save_quantized(model: QuantizedModel, path: str | Path) -> None:
-    """Write codes, scales and split indices as safetensors, and the summary beside it."""
+    """Write bit-packed codes, scales and split indices as safetensors (a 4-bit weight takes half a
+    byte per element on disk), and the method's settings as metadata."""
     arrays = {}
     for name, qt in model.tensors.items():
-        arrays[f"{name}::codes"] = qt.codes
+        offset = qt.codes.astype(np.int16) - qt.int_type.qmin
+        arrays[f"{name}::codes"] = pack_codes(offset.astype(np.uint8), qt.bits)
+        arrays[f"{name}::shape"] = np.array(qt.codes.shape, dtype=np.int64)
         arrays[f"{name}::scale"] = np.array([qt.scale], dtype=np.float64)
         arrays[f"{name}::split_index"] = qt.split_index
     meta = {"method": model.method, "bits": str(model.bits), "params": json.dumps(model.params),
             "total_params": str(model.total_params), "layer_mse": json.dumps(model.layer_mse),
+            "codes": CODES_FORMAT,
             "layout": "input-major codes; split rows duplicate the input channels in split_index"}
     save_file(arrays, str(path), metadata=meta)
 
@@ -120,14 +130,18 @@ def load_quantized(path: str | Path) -> QuantizedModel:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata()
+        meta = f.metadata() or {}
+    if meta.get("codes") != CODES_FORMAT or "bits" not in meta:
+        raise ValueError(f"{path}: not a bertq quantized checkpoint in format {CODES_FORMAT!r} "
+                         f"(found codes={meta.get('codes')!r}); rerun its quantize job")
     arrays = load_file(str(path))
-    bits = int(meta["bits"])
+    int_type = SymmetricInt(int(meta["bits"]))
     names = sorted({k.split("::")[0] for k in arrays})
-    tensors = {
-        n: QuantizedTensor(arrays[f"{n}::codes"], float(arrays[f"{n}::scale"][0]), SymmetricInt(bits),
-                           arrays[f"{n}::split_index"])
-        for n in names
-    }
-    return QuantizedModel(meta["method"], bits, json.loads(meta["params"]), tensors,
+    tensors = {}
+    for n in names:
+        shape = tuple(int(d) for d in arrays[f"{n}::shape"])
+        offset = unpack_codes(arrays[f"{n}::codes"], int_type.bits, int(np.prod(shape)))
+        codes = (offset.astype(np.int16) + int_type.qmin).astype(np.int8).reshape(shape)
+        tensors[n] = QuantizedTensor(codes, float(arrays[f"{n}::scale"][0]), int_type, arrays[f"{n}::split_index"])
+    return QuantizedModel(meta["method"], int(meta["bits"]), json.loads(meta["params"]), tensors,
                           json.loads(meta["layer_mse"]), int(meta["total_params"]))

@@ -11,7 +11,8 @@ SUMMARY_COLUMNS = ["model", "model_label", "paper_name", "size_class", "random_i
                    "task", "seed", "method", "bits", "score", "metrics", "size_bytes", "ace",
                    "quantization_ratio", "mean_layer_mse"]
 THROUGHPUT_COLUMNS = ["model", "model_label", "method", "bits", "backend", "sequences_per_second",
-                      "cpu", "threads", "batch_size", "sequence_length"]
+                      "best_sequences_per_second", "kernel_path", "first_call_seconds", "cpu", "threads",
+                      "batch_size", "sequence_length"]
 
 
 def _read(path) -> dict:
@@ -45,6 +46,9 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
             trows.append({"model": t["model"], "model_label": models[t["model"]]["model_label"],
                           "method": t["method"], "bits": t["bits"], "backend": backend,
                           "sequences_per_second": r["sequences_per_second"],
+                          "best_sequences_per_second": t["batch_size"] / r["min_seconds"],
+                          "kernel_path": r.get("kernel_path", ""),
+                          "first_call_seconds": r.get("first_call_seconds", ""),
                           "cpu": f"{t['cpu']['model']} [{' '.join(t['cpu']['simd_flags'])}]",
                           "threads": t["threads"], "batch_size": t["batch_size"],
                           "sequence_length": t["sequence_length"]})

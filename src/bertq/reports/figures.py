@@ -218,3 +218,47 @@ def fig6(summary: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
 def fig5b(summary: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
     """Fig. 5b: the model family under OCS on SQuAD, against size and ACE (at the QA length)."""
     return fig5a(_squad_only(summary), out_png, out_svg, tasks=["squad"], models=models, figure="Fig. 5b")
+
+
+BASELINE_STYLES = {"torch fp32": ("black", ":"), "torch dynamic int8": ("tab:purple", "--")}
+
+
+def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
+    """Sequences per second of the integer engine against weight bits, a line per method, with
+    the torch fp32 and torch dynamic int8 baselines (mean over the jobs that timed them) as
+    horizontal lines; one panel per model. Not in the paper."""
+    from bertq.reports.tables import ENGINE_BACKEND
+
+    df = throughput if not throughput.empty else pd.DataFrame(columns=["model"])
+    model_list = ordered_models(df.assign(size_bytes=0.0), models) if not df.empty else []
+    with plt.rc_context(RC):
+        fig, axes = _grid(max(len(model_list), 1), max_cols=3)
+        if not model_list:
+            _no_data(axes[0], "no throughput results")
+        for ax, model in zip(axes, model_list):
+            g = df[df["model"] == model]
+            engine = g[g["backend"] == ENGINE_BACKEND]
+            for method in QUANT_METHODS:
+                m = engine[engine["method"] == method].groupby("bits")["sequences_per_second"].mean().sort_index()
+                if len(m):
+                    ax.plot(m.index, m.values, marker=MARKERS[method], color=COLORS[method],
+                            label=f"{method_label(method)} on the engine")
+            for backend, (color, style) in BASELINE_STYLES.items():
+                b = g[g["backend"] == backend]["sequences_per_second"]
+                if len(b):
+                    ax.axhline(b.mean(), color=color, linestyle=style, linewidth=1.2, label=backend)
+            paths = engine["kernel_path"].dropna().unique() if "kernel_path" in engine else []
+            title = labels(g)[model] if "model_label" in g else model
+            ax.set_title(title + (f" ({', '.join(map(str, paths))})" if len(paths) else ""))
+            ax.set_xlabel("weight bits")
+            ax.set_ylabel("sequences / s")
+            ax.set_ylim(bottom=0)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="lower right")
+        first = df.iloc[0] if not df.empty else None
+        setting = ("" if first is None else
+                   f"; batch {first['batch_size']}, sequence length {first['sequence_length']}, "
+                   f"{first['threads']} thread(s)")
+        fig.suptitle(f"CPU throughput of the integer engine against bit-width{setting}")
+        fig.tight_layout()
+        return save(fig, out_png, out_svg)

@@ -1,0 +1,87 @@
+"""Benchmark bertq's integer kernels and engine against torch on this CPU; write JSON.
+
+    python bench/kernels.py [--quick] [--out bench/out/kernels.json] [--path avx2]
+
+One thread (torch and numba). Every ratio is against a baseline timed in the same run,
+round-robin. The JSON holds every timing, the machine, and the issue #4 speed targets with
+whether each was met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import numba  # noqa: E402
+import torch  # noqa: E402
+
+from bertq.bench import encoder, gemm  # noqa: E402
+from bertq.bench.throughput import cpu_info  # noqa: E402
+from bertq.kernels import simd  # noqa: E402
+
+
+def targets(gemms: list[dict], end_to_end: dict) -> list[dict]:
+    base_big = [g for g in gemms if g["size"] == "base" and g["m"] >= 1024]
+    checks = []
+    if base_big:
+        worst_fp32 = min(g["vs_torch_fp32"]["bertq engine linear"] for g in base_big)
+        worst_dyn = min(g["vs_torch_dynamic_int8"]["bertq engine linear"] for g in base_big)
+        checks += [
+            {"target": "int8 GEMM >= 1.8x torch fp32, BERT-Base shapes, M >= 1024 (worst shape; activation "
+                       "quantization and epilogue included)", "value": worst_fp32, "threshold": 1.8},
+            {"target": "int8 GEMM >= 1.0x torch dynamic int8, same shapes (worst shape)", "value": worst_dyn,
+             "threshold": 1.0},
+        ]
+    if end_to_end:
+        checks += [
+            {"target": "BERT-Base encoder (batch 8, length 128) >= 1.6x torch fp32",
+             "value": end_to_end["vs_torch_fp32"]["bertq int8 engine"], "threshold": 1.6},
+            {"target": "BERT-Base encoder >= 1.0x torch dynamic int8",
+             "value": end_to_end["vs_torch_dynamic_int8"]["bertq int8 engine"], "threshold": 1.0},
+        ]
+    for c in checks:
+        c["met"] = bool(c["value"] >= c["threshold"])
+    return checks
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="bench/out/kernels.json")
+    ap.add_argument("--path", default=None, help=f"kernel path (default: fastest of {simd.available_paths()})")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="BERT-Base shapes only, M in (1, 128, 1024)")
+    args = ap.parse_args(argv)
+    if args.repeats < 5:
+        ap.error("--repeats must be at least 5")
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    started = time.time()
+    hiddens = {"base": 768} if args.quick else None
+    tokens = (1, 128, 1024) if args.quick else gemm.TOKENS
+    gemms = gemm.bench_all(hiddens, tokens, args.repeats, args.path, log=lambda s: print(s, flush=True))
+    e2e = encoder.bench_encoder("base", 8, 128, args.repeats, path=args.path)
+    print(f"BERT-Base encoder, batch 8 x 128: engine {e2e['vs_torch_fp32']['bertq int8 engine']:.2f}x torch fp32, "
+          f"{e2e['vs_torch_dynamic_int8']['bertq int8 engine']:.2f}x torch dynamic int8 "
+          f"(first call {e2e['engine_first_call_seconds']:.2f} s)", flush=True)
+    result = {"machine": {"cpu": cpu_info(), "python": platform.python_version(), "torch": torch.__version__,
+                          "numba": numba.__version__, "threads": 1, "kernel_paths_available": simd.available_paths()},
+              "gemm": gemms, "encoder": e2e, "targets": targets(gemms, e2e),
+              "wall_seconds": time.time() - started}
+    for c in result["targets"]:
+        print(f"[{'met' if c['met'] else 'MISSED'}] {c['target']}: {c['value']:.2f}x", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Quantized replacements for ``nn.Linear``, registered per float module type (optimum-quanto
+style), built from a :class:`~bertq.quantization.tensor.QuantizedTensor`.
+
+- :class:`IntegerLinear` runs the integer path: 7-bit per-token activations x int8 weight codes on
+  the CPU kernels of :mod:`bertq.kernels.int8_gemm`, scales and bias applied in the same pass.
+- :class:`FakeQuantLinear` is its torch twin: the same codes and the same arithmetic in torch
+  (integer sums done exactly in float64), equal to the engine bit for bit, on any device.
+
+OCS weights (Hu et al., 2022, eq. 6) carry extra input rows that duplicate the channels in
+``split_index``; both modules gather those activation columns (``[X, X[:, split_index]]``) and
+multiply the expanded weight as stored, so the split is executed, not folded back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..quantization.tensor import QuantizedTensor
+from .activations import activation_codes
+
+EXACT_CHUNK = 1024
+"""``127 * 127 * 1024 < 2**24``: a float32 dot product of that many 7-bit x 7-bit codes is exact."""
+
+QUANTIZED_MODULES: dict[tuple[type[nn.Module], str], type[nn.Module]] = {}
+"""``(float module type, backend) -> quantized module type``."""
+
+
+def register(float_type: type[nn.Module], backend: str):
+    def wrap(cls):
+        QUANTIZED_MODULES[(float_type, backend)] = cls
+        return cls
+    return wrap
+
+
+def _gather_index(qt: QuantizedTensor) -> torch.Tensor | None:
+    if not qt.n_split:
+        return None
+    return torch.as_tensor(np.concatenate([np.arange(qt.in_channels), qt.split_index]), dtype=torch.long)
+
+
+def _check_shape(linear: nn.Linear, qt: QuantizedTensor) -> None:
+    if (qt.in_channels, qt.codes.shape[1]) != (linear.in_features, linear.out_features):
+        raise ValueError(f"quantized weight of {qt.in_channels} x {qt.codes.shape[1]} (input-major) does "
+                         f"not fit nn.Linear({linear.in_features}, {linear.out_features})")
+
+
+@register(nn.Linear, "int8")
+class IntegerLinear(nn.Module):
+    """``y = x W + b`` on the integer kernels; ``path`` picks the instruction path (default:
+    the fastest this CPU runs)."""
+
+    def __init__(self, qt: QuantizedTensor, bias: torch.Tensor | None, path: str | None = None):
+        super().__init__()
+        from ..kernels.int8_gemm import pack_int8
+
+        self.packed = pack_int8(qt.codes, path)
+        self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
+        self.bits, self.n_split = qt.bits, qt.n_split
+        self.w_scale = np.array([qt.scale], dtype=np.float32)
+        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
+        self.gather = _gather_index(qt)
+
+    @classmethod
+    def from_float(cls, linear: nn.Linear, qt: QuantizedTensor, path: str | None = None) -> "IntegerLinear":
+        _check_shape(linear, qt)
+        return cls(qt, linear.bias, path)
+
+    @property
+    def path(self) -> str:
+        return self.packed.path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..kernels.int8_gemm import linear_int8
+
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        if self.gather is not None:
+            x2 = x2.index_select(1, self.gather)
+        y = linear_int8(x2.detach().float().contiguous().numpy(), self.packed, self.w_scale, self.bias_array)
+        return torch.from_numpy(y).reshape(*shape[:-1], self.out_features).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"w{self.bits}a7 (weight codes in int8), path={self.path}, split={self.n_split}")
+
+
+@register(nn.Linear, "fake")
+class FakeQuantLinear(nn.Module):
+    """The torch twin of :class:`IntegerLinear`, for checking it and for running its arithmetic
+    on any device.
+
+    It takes the same 7-bit activation codes, sums ``codes x weight codes`` exactly (float32
+    matmuls over chunks of ``EXACT_CHUNK`` input channels, whose partial sums are integers below
+    2**24 in any summation order, added in float64), subtracts the zero-point term, and applies
+    the engine's float32 epilogue ``float32(acc - z colsum) * (s_x * s_w) + b`` with the same
+    operations in the same order, so it reproduces the engine bit for bit. (A float32 fake-quant
+    linear would differ in summation order; in an activation-quantized network such differences
+    push a few activations across a rounding boundary, and those flips compound layer by layer.)
+    """
+
+    def __init__(self, qt: QuantizedTensor, bias: torch.Tensor | None):
+        super().__init__()
+        self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
+        if np.abs(qt.codes.astype(np.int16)).max(initial=0) > 127:
+            raise ValueError("the torch twin needs weight codes in [-127, 127]")
+        codes = torch.from_numpy(qt.codes.astype(np.float32))
+        self.register_buffer("weight_codes", codes)
+        self.register_buffer("col_sums", codes.double().sum(dim=0))
+        self.register_buffer("w_scale", torch.tensor(qt.scale, dtype=torch.float32))
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+        self.gather = _gather_index(qt)
+
+    @classmethod
+    def from_float(cls, linear: nn.Linear, qt: QuantizedTensor) -> "FakeQuantLinear":
+        _check_shape(linear, qt)
+        return cls(qt, linear.bias)
+
+    def dequantized_weight(self) -> torch.Tensor:
+        """The expanded weight in ``nn.Linear`` layout ``(out, in + n_split)``."""
+        return (self.weight_codes.float() * self.w_scale).T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gather is not None:
+            x = x.index_select(-1, self.gather)
+        codes, scale, zero = activation_codes(x)
+        k = codes.shape[-1]
+        acc = sum((codes[..., i:i + EXACT_CHUNK] @ self.weight_codes[i:i + EXACT_CHUNK]).double()
+                  for i in range(0, k, EXACT_CHUNK))
+        acc = acc - zero.double() * self.col_sums
+        y = acc.float() * (scale * self.w_scale)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.to(x.dtype)

@@ -1,0 +1,55 @@
+"""Whole encoders on quantized modules: swap every quantized ``nn.Linear`` of a model for the
+backend's module, keep everything else (embeddings dequantized, LayerNorm, attention matmuls,
+softmax, the task head) in float32.
+
+Embedding tables are looked up, not multiplied, so they are stored as codes on disk and expanded
+to float at load time. The attention score and context matmuls multiply activations by
+activations and stay float (Hu et al., 2022 quantize weights only; these are the ``attention``
+MACs of :mod:`bertq.cost.ace`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from ..quantization.model import EMBEDDING, QuantizedModel, from_input_major, load_quantized
+from .linear import QUANTIZED_MODULES
+
+BACKENDS = ("int8", "fake")
+
+
+def quantize_modules(model: nn.Module, quantized: QuantizedModel, backend: str = "int8", **options) -> nn.Module:
+    """Replace, in place, each module whose ``<name>.weight`` the quantized model holds by the
+    backend's registered module; returns ``model``. Embedding tables get their dequantized values."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    replaced = set()
+    for name, module in list(model.named_modules()):
+        qt = quantized.tensors.get(f"{name}.weight")
+        if qt is None:
+            continue
+        if isinstance(module, nn.Embedding) and EMBEDDING.search(f"{name}.weight"):
+            module.weight.data.copy_(module.weight.new_tensor(from_input_major(f"{name}.weight", qt.dequantize())))
+        else:
+            cls = QUANTIZED_MODULES.get((type(module), backend))
+            if cls is None:
+                raise TypeError(f"{name}: no {backend!r} quantized module for {type(module).__name__}")
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, cls.from_float(module, qt, **options))
+        replaced.add(f"{name}.weight")
+    missing = set(quantized.tensors) - replaced
+    if missing:
+        raise ValueError(f"quantized weights with no module in the model: {sorted(missing)[:5]}")
+    return model
+
+
+def load_engine_model(finetuned_dir: str | Path, quantized: str | Path, backend: str = "int8", **options) -> nn.Module:
+    """The fine-tuned encoder with its quantized weights on ``backend`` (``int8``: the CPU
+    kernels; ``fake``: their float twin), in eval mode."""
+    from ..evaluation.job import load_inference_model
+
+    model = load_inference_model(finetuned_dir, None)
+    return quantize_modules(model, load_quantized(quantized), backend, **options).eval()

@@ -1,0 +1,239 @@
+"""int8 GEMM on CPU: unsigned 7-bit activations x signed 8-bit weights, int32 accumulation, with
+the activation scale and zero point, the weight scale and the bias applied in the same pass.
+
+``Y = X W + b`` with ``X ~ s_x[i] (q_x[i, k] - z_x[i])`` (per token, dynamic) and
+``W ~ q_w[k, j] s_w[j]`` (per output channel, or one scale for all) becomes
+
+    ``Y[i, j] = s_x[i] s_w[j] (sum_k q_x[i, k] q_w[k, j] - z_x[i] colsum_j(q_w)) + b[j]``
+
+(Hu et al., 2022, eq. 3 applied to both operands; Jacob et al., 2018, eq. 7). The integer sum runs
+in the register-tile micro-kernels of :mod:`bertq.kernels.simd`; this module packs weights,
+quantizes activations, blocks the loops and applies that epilogue.
+
+Activations are asymmetric unsigned 7-bit (``[0, 127]``), one scale and zero point per row (per
+token). Seven bits is fbgemm's ``reduce_range`` on x86: it keeps ``vpmaddubsw`` exact, so every
+path gives bit-identical results; per-token ranges keep BERT's outlier tokens from flattening the
+rest. The numba cache (``cache=True``) stores compiled kernels per path beside this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from .vector import range_with_zero
+from .simd import PATHS, KernelPath, default_path, microkernel, microkernel_affine, resolve_path
+
+ACTIVATION_LEVELS = 127
+"""Activation codes are ``0..127`` (unsigned 7-bit)."""
+ROW_BLOCK_BYTES = 1 << 19
+"""Rows of ``A`` are processed in blocks of about this many bytes (fits L2 with a weight panel)."""
+
+
+@dataclass(frozen=True)
+class PackedInt8:
+    """An int8 weight ``(k, n)`` (input-major) in the micro-kernel's panel layout.
+
+    ``panels[p, q, c, s]`` holds ``W[4 q + s, p nr + c]``, zero beyond ``k`` and ``n``;
+    ``col_sums[j]`` is ``sum_k W[k, j]`` for the zero-point correction.
+    """
+
+    panels: np.ndarray
+    col_sums: np.ndarray
+    k: int
+    n: int
+    path: str
+
+    @property
+    def spec(self) -> KernelPath:
+        return PATHS[self.path]
+
+    @property
+    def k_padded(self) -> int:
+        return 4 * self.panels.shape[1]
+
+    def unpack(self) -> np.ndarray:
+        """The int8 weight ``(k, n)`` back (for tests and dequantization)."""
+        p, kq, nr, _ = self.panels.shape
+        w = self.panels.transpose(1, 3, 0, 2).reshape(4 * kq, p * nr)
+        return np.ascontiguousarray(w[: self.k, : self.n])
+
+
+def pack_int8(w: np.ndarray, path: str | None = None) -> PackedInt8:
+    """Pack an int8 ``(k, n)`` weight for ``path`` (default: the fastest this CPU runs)."""
+    w = np.asarray(w)
+    if w.ndim != 2 or w.dtype != np.int8:
+        raise TypeError(f"expected a 2-D int8 weight, got {w.dtype} of shape {w.shape}")
+    spec = PATHS[resolve_path(path) if path is not None else default_path()]
+    k, n = w.shape
+    kq, n_panels = -(-k // 4), -(-n // spec.nr)
+    padded = np.zeros((4 * kq, n_panels * spec.nr), np.int8)
+    padded[:k, :n] = w
+    panels = np.ascontiguousarray(padded.reshape(kq, 4, n_panels, spec.nr).transpose(2, 0, 3, 1))
+    col_sums = padded.sum(axis=0, dtype=np.int32)
+    return PackedInt8(panels, col_sums, k, n, spec.name)
+
+
+@njit(cache=True, parallel=True)
+def quantize_rows(x, k_padded):
+    """Per-row asymmetric 7-bit codes of a float ``(m, k)`` array: ``(codes, scale, zero)``.
+
+    The range of each row is widened to contain 0 (so padding and exact zeros stay exact);
+    ``scale = (max - min) / 127``, ``zero = round(-min / scale)``, ``code = clamp(round(x *
+    (1 / scale)) + zero, 0, 127)`` with round-half-even, all in float32. Columns from ``k`` to
+    ``k_padded`` are 0 and multiply zero-padded weights. Inputs must be finite.
+    """
+    m, k = x.shape
+    codes = np.zeros((m, k_padded), np.uint8)
+    scale = np.empty(m, np.float32)
+    zero = np.empty(m, np.int32)
+    for i in prange(m):
+        row = x[i]
+        lo, hi = range_with_zero(row)
+        s = (hi - lo) / np.float32(ACTIVATION_LEVELS)
+        if s == 0:
+            s = np.float32(1.0)
+        z = np.float32(min(max(np.rint(-lo / s), 0), ACTIVATION_LEVELS))
+        inv = np.float32(1.0) / s
+        out = codes[i]
+        for t in range(k):
+            q = min(max(np.rint(row[t] * inv) + z, np.float32(0)), np.float32(ACTIVATION_LEVELS))
+            out[t] = np.uint8(np.int32(q))
+        scale[i] = s
+        zero[i] = np.int32(z)
+    return codes, scale, zero
+
+
+def dequantize_rows(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray, k: int) -> np.ndarray:
+    """``s (q - z)``: the float activations the integer GEMM sees (the fake-quant reference)."""
+    return (codes[:, :k].astype(np.float32) - zero[:, None]) * scale[:, None]
+
+
+@njit(inline="always")
+def _address(array):
+    """An array's address as a signed integer (numba adds ``uintp + intp`` as float64)."""
+    return np.int64(array.ctypes.data)
+
+
+@njit(inline="always")
+def _tile(path, a, i0, rows, nr, panels, p, a_tile, c_tile):
+    """One ``rows x nr`` int32 tile at row ``i0`` of ``a`` and panel ``p`` into ``c_tile``."""
+    m, lda = a.shape
+    kq = panels.shape[1]
+    b_addr = _address(panels) + p * kq * nr * 4
+    if i0 + rows <= m:
+        microkernel(path, _address(a) + i0 * lda, lda, b_addr, kq, _address(c_tile), nr)
+    else:  # the last, short block of rows goes through a zero-padded copy
+        a_tile[:] = 0
+        a_tile[: m - i0] = a[i0:]
+        microkernel(path, _address(a_tile), lda, b_addr, kq, _address(c_tile), nr)
+
+
+@njit(cache=True, parallel=True)
+def _gemm_int32(path, rows, nr, a, panels, n, out):
+    m, lda = a.shape
+    n_panels = panels.shape[0]
+    block = max(rows, (max(1, 524288 // max(lda, 1)) // rows) * rows)
+    for b0 in range(0, m, block):
+        b1 = min(m, b0 + block)
+        for p in prange(n_panels):
+            a_tile = np.zeros((rows, lda), np.uint8)
+            c_tile = np.empty((rows, nr), np.int32)
+            j0 = p * nr
+            width = min(nr, n - j0)
+            for i0 in range(b0, b1, rows):
+                _tile(path, a, i0, rows, nr, panels, p, a_tile, c_tile)
+                for r in range(min(rows, m - i0)):
+                    for c in range(width):
+                        out[i0 + r, j0 + c] = c_tile[r, c]
+
+
+@njit(cache=True, parallel=True)
+def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out):
+    """``out = affine(a @ W)``; ``a_scale``/``a_zero`` padded to whole row tiles and
+    ``col_sums``/``w_scale``/``bias`` to whole panels. Full tiles are written straight into ``out``."""
+    m, lda = a.shape
+    n_panels, kq = panels.shape[0], panels.shape[1]
+    block = max(rows, (max(1, 524288 // max(lda, 1)) // rows) * rows)
+    for b0 in range(0, m, block):
+        b1 = min(m, b0 + block)
+        for p in prange(n_panels):
+            a_tile = np.zeros((rows, lda), np.uint8)
+            c_tile = np.empty((rows, nr), np.float32)
+            j0 = p * nr
+            width = min(nr, n - j0)
+            b_addr = _address(panels) + p * kq * nr * 4
+            cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
+            for i0 in range(b0, b1, rows):
+                height = min(rows, m - i0)
+                a_addr = _address(a) + i0 * lda
+                if height < rows:
+                    a_tile[:] = 0
+                    a_tile[:height] = a[i0:]
+                    a_addr = _address(a_tile)
+                scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
+                if height == rows and width == nr:
+                    microkernel_affine(path, a_addr, lda, b_addr, kq, _address(out) + 4 * (i0 * n + j0), n,
+                                       scales[0], scales[1], cols[0], cols[1], cols[2])
+                else:
+                    microkernel_affine(path, a_addr, lda, b_addr, kq, _address(c_tile), nr,
+                                       scales[0], scales[1], cols[0], cols[1], cols[2])
+                    for r in range(height):
+                        for c in range(width):
+                            out[i0 + r, j0 + c] = c_tile[r, c]
+
+
+def gemm_int32(a: np.ndarray, w: PackedInt8) -> np.ndarray:
+    """Exact ``a @ W`` in int32 for uint8 ``a`` of shape ``(m, k)`` (or ``(m, k_padded)``).
+
+    On the ``vpmaddubsw`` paths ``a`` must be at most 127 (see :mod:`bertq.kernels.simd`).
+    """
+    a = _padded_activations(a, w)
+    limit = w.spec.exact_activation_max
+    if a.size and int(a.max()) > limit:
+        raise ValueError(f"kernel path {w.path!r} is exact only for activations <= {limit}")
+    out = np.empty((a.shape[0], w.n), np.int32)
+    _gemm_int32(w.spec, w.spec.rows, w.spec.nr, a, w.panels, w.n, out)
+    return out
+
+
+def _padded_activations(a: np.ndarray, w: PackedInt8) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2 or a.dtype != np.uint8:
+        raise TypeError(f"expected 2-D uint8 activations, got {a.dtype} of shape {a.shape}")
+    if a.shape[1] == w.k_padded:
+        return np.ascontiguousarray(a)
+    if a.shape[1] != w.k:
+        raise ValueError(f"activations have {a.shape[1]} columns, the weight has {w.k} rows")
+    padded = np.zeros((a.shape[0], w.k_padded), np.uint8)
+    padded[:, : w.k] = a
+    return padded
+
+
+def linear_int8(x: np.ndarray, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None = None
+                ) -> np.ndarray:
+    """``x @ (q_w * w_scale) + bias`` through 7-bit per-token activation quantization and the
+    integer GEMM; ``x`` float32 ``(m, k)``, ``w_scale`` of length 1 or ``n``."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != w.k:
+        raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
+    w_scale = np.ascontiguousarray(w_scale, dtype=np.float32).reshape(-1)
+    if w_scale.shape[0] not in (1, w.n):
+        raise ValueError(f"w_scale has {w_scale.shape[0]} entries; expected 1 or {w.n}")
+    n_pad, rows = w.panels.shape[0] * w.spec.nr, w.spec.rows
+    w_scale = _padded(np.broadcast_to(w_scale, (w.n,)), n_pad, np.float32)
+    bias = _padded(np.zeros(w.n, np.float32) if bias is None else bias, n_pad, np.float32)
+    codes, a_scale, a_zero = quantize_rows(x, w.k_padded)
+    m_pad = -(-x.shape[0] // rows) * rows
+    out = np.empty((x.shape[0], w.n), np.float32)
+    _gemm_affine(w.spec, rows, w.spec.nr, codes, _padded(a_scale, m_pad, np.float32),
+                 _padded(a_zero, m_pad, np.int32), w.panels, w.col_sums, w_scale, bias, w.n, out)
+    return out
+
+
+def _padded(v: np.ndarray, length: int, dtype) -> np.ndarray:
+    out = np.zeros(length, dtype)
+    out[: len(v)] = v
+    return out
