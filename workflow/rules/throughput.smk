@@ -17,7 +17,7 @@ rule throughput:
         timing=bq.canonical(config["throughput"]),
         code=code_hash("bench/throughput.py", "evaluation/job.py", "models/encoder.py",
                        "quantization/model.py", "quantization/tensor.py", "kernels/packing.py",
-                       "kernels/simd.py", "kernels/vector.py", "kernels/int8_gemm.py",
+                       "kernels/simd.py", "kernels/vector.py", "kernels/int8_gemm.py", "kernels/codebook.py",
                        "engine/activations.py", "engine/linear.py", "engine/model.py"),
     wildcard_constraints:
         method="fp32|" + _alternatives(METHODS),

@@ -55,6 +55,31 @@ def bench_int8_linear(m: int, k: int, n: int, repeats: int = 5, path: str | None
             "vs_torch_fp32": ratios(t, "torch fp32"), "vs_torch_dynamic_int8": ratios(t, "torch dynamic int8")}
 
 
+def bench_codebook_linear(m: int, k: int, n: int, bits: int = 4, repeats: int = 5, path: str | None = None,
+                          seed: int = 0) -> dict:
+    """A ``bits``-bit codebook weight (one table per tensor, the LQ/ACIQ/OCS form) on the lookup-table
+    kernels (W*b*A8, activation quantization included; in-register decoding up to 8 rows) and
+    weight-only with fp32 activations, against torch fp32 on the dequantized weight."""
+    from ..kernels.codebook import CodebookWeight, linear_codebook_a8, linear_codebook_f32, pack_codebook
+
+    rng = np.random.default_rng(seed)
+    weight = CodebookWeight(rng.integers(0, 1 << bits, (k, n)).astype(np.uint8),
+                            (rng.standard_normal((1, 1 << bits)) * 0.05).astype(np.float32), bits)
+    packed = pack_codebook(weight, path)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    w_t = torch.from_numpy(np.ascontiguousarray(weight.dequantize().T))
+    bias = torch.zeros(n)
+    candidates = {"torch fp32": lambda: torch.nn.functional.linear(xt, w_t, bias),
+                  f"bertq W{bits}A8 codebook": lambda: linear_codebook_a8(x, packed),
+                  f"bertq W{bits} weight-only fp32": lambda: linear_codebook_f32(x, packed)}
+    with torch.no_grad():
+        t = time_round_robin(candidates, repeats, warmup=1, min_seconds=0.02 if m * k * n < 1e7 else 0.0)
+    return {"m": m, "k": k, "n": n, "bits": bits, "kernel_path": packed.path,
+            "in_register_decode": packed.nibbles is not None and m <= 8, "seconds": t,
+            "vs_torch_fp32": ratios(t, "torch fp32")}
+
+
 def bench_all(hiddens=None, tokens=TOKENS, repeats: int = 5, path: str | None = None, log=print) -> list[dict]:
     results = []
     for size, hidden in (hiddens or BERT_HIDDEN).items():
@@ -66,4 +91,19 @@ def bench_all(hiddens=None, tokens=TOKENS, repeats: int = 5, path: str | None = 
                 log(f"{size:5s} {kind:12s} M={m:5d} K={k:5d} N={n:5d}  engine {r['vs_torch_fp32']['bertq engine linear']:5.2f}x fp32, "
                     f"{r['vs_torch_dynamic_int8']['bertq engine linear']:5.2f}x dyn-int8; gemm "
                     f"{r['vs_torch_fp32']['bertq int8 gemm']:5.2f}x fp32")
+    return results
+
+
+def bench_codebook_all(hiddens=None, tokens=TOKENS, bits: int = 4, repeats: int = 5, path: str | None = None,
+                       log=print) -> list[dict]:
+    results = []
+    for size, hidden in (hiddens or BERT_HIDDEN).items():
+        for kind, (k, n) in linear_shapes(hidden).items():
+            for m in tokens:
+                r = bench_codebook_linear(m, k, n, bits, repeats, path)
+                r.update(size=size, kind=kind)
+                results.append(r)
+                v = r["vs_torch_fp32"]
+                log(f"{size:5s} {kind:12s} M={m:5d} K={k:5d} N={n:5d}  W{bits}A8 {v[f'bertq W{bits}A8 codebook']:5.2f}x fp32, "
+                    f"W{bits} weight-only {v[f'bertq W{bits} weight-only fp32']:5.2f}x fp32")
     return results

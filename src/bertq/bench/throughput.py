@@ -2,9 +2,10 @@
 
 Baselines are timed in the same job, on the same batch and threads: torch fp32 and torch's
 dynamic int8 (``torch.ao.quantization.quantize_dynamic`` on every ``nn.Linear``). A quantized
-model runs on bertq's integer engine (:mod:`bertq.engine`): its linears on the int8 kernels of the
-instruction path the job records, the first call's time (JIT compile, or loading numba's cache)
-reported apart from the timed calls.
+model runs on bertq's integer engine (:mod:`bertq.engine`) twice: with int8 weight codes on the
+int8 kernels, and with the packed codes on the lookup-table kernels, both on the instruction path
+the job records; the first call's time (JIT compile, or loading numba's cache) is reported apart
+from the timed calls.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 from ..evaluation.job import load_inference_model
 
 ENGINE_BACKEND = "bertq int8 engine"
+CODEBOOK_BACKEND = "bertq codebook engine"
 
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
               "avx512_vnni", "avx_vnni", "amx_int8", "neon", "asimd", "asimddp")
@@ -93,9 +95,17 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
                   "numba_cache_hit": sum(int8_gemm._gemm_affine.stats.cache_hits.values()) > hits_before,
                   "numba_threads": numba.get_num_threads()}
         backends[ENGINE_BACKEND] = model
+        lut_model = load_engine_model(finetuned_dir, quantized, "codebook", path=path)
+        with torch.no_grad():
+            start = time.perf_counter()
+            lut_model(**batch)
+            lut_first = time.perf_counter() - start
+        backends[CODEBOOK_BACKEND] = lut_model
     results = time_backends(backends, batch, repeats, warmup)
     if engine:
         results[ENGINE_BACKEND].update(engine)
+        results[CODEBOOK_BACKEND].update(kernel_path=path, first_call_seconds=lut_first,
+                                         numba_threads=engine["numba_threads"])
     out = {**labels, "threads": threads, "batch_size": batch_size, "sequence_length": sequence_length,
            "torch": torch.__version__, "numba": numba.__version__, "cpu": cpu_info(),
            "kernel_paths_available": simd.available_paths(), "backends": results}

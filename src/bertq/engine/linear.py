@@ -86,6 +86,47 @@ class IntegerLinear(nn.Module):
                 f"w{self.bits}a7 (weight codes in int8), path={self.path}, split={self.n_split}")
 
 
+@register(nn.Linear, "codebook")
+class CodebookLinear(nn.Module):
+    """``y = x W + b`` on the lookup-table kernels: the weight stays as packed ``bits``-bit codes
+    plus a codebook (:mod:`bertq.kernels.codebook`); few-row calls with 4-bit codes decode in
+    registers, others decode panel by panel into the int8 kernels. For a linear grid the int8
+    codebook is the grid itself, so the result equals :class:`IntegerLinear` bit for bit."""
+
+    def __init__(self, qt: QuantizedTensor, bias: torch.Tensor | None, path: str | None = None):
+        super().__init__()
+        from ..kernels.codebook import CodebookWeight, pack_codebook
+
+        self.packed = pack_codebook(CodebookWeight.from_quantized_tensor(qt), path)
+        self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
+        self.bits, self.n_split = qt.bits, qt.n_split
+        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
+        self.gather = _gather_index(qt)
+
+    @classmethod
+    def from_float(cls, linear: nn.Linear, qt: QuantizedTensor, path: str | None = None) -> "CodebookLinear":
+        _check_shape(linear, qt)
+        return cls(qt, linear.bias, path)
+
+    @property
+    def path(self) -> str:
+        return self.packed.path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..kernels.codebook import linear_codebook_a8
+
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        if self.gather is not None:
+            x2 = x2.index_select(1, self.gather)
+        y = linear_codebook_a8(x2.detach().float().contiguous().numpy(), self.packed, self.bias_array)
+        return torch.from_numpy(y).reshape(*shape[:-1], self.out_features).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"w{self.bits}a7 (packed {self.bits}-bit codes + codebook), path={self.path}, split={self.n_split}")
+
+
 @register(nn.Linear, "fake")
 class FakeQuantLinear(nn.Module):
     """The torch twin of :class:`IntegerLinear`, for checking it and for running its arithmetic

@@ -17,7 +17,7 @@ from torch import nn
 from ..quantization.model import EMBEDDING, QuantizedModel, from_input_major, load_quantized
 from .linear import QUANTIZED_MODULES
 
-BACKENDS = ("int8", "fake")
+BACKENDS = ("int8", "codebook", "fake")
 
 
 def quantize_modules(model: nn.Module, quantized: QuantizedModel, backend: str = "int8", **options) -> nn.Module:
@@ -47,8 +47,9 @@ def quantize_modules(model: nn.Module, quantized: QuantizedModel, backend: str =
 
 
 def load_engine_model(finetuned_dir: str | Path, quantized: str | Path, backend: str = "int8", **options) -> nn.Module:
-    """The fine-tuned encoder with its quantized weights on ``backend`` (``int8``: the CPU
-    kernels; ``fake``: their float twin), in eval mode."""
+    """The fine-tuned encoder with its quantized weights on ``backend`` (``int8``: int8 codes on
+    the CPU kernels; ``codebook``: packed codes on the lookup-table kernels; ``fake``: their torch
+    twin), in eval mode."""
     from ..evaluation.job import load_inference_model
 
     model = load_inference_model(finetuned_dir, None)

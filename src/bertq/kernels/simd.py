@@ -161,7 +161,7 @@ def _microkernel_overload(path, a, lda, b, kq, c, ldc):
         kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, False)
 
         def impl(path, a, lda, b, kq, c, ldc):
-            kernel(a, lda, b, kq, c, ldc, 0, 0, 0, 0, 0)
+            kernel(a, lda, b, kq, c, ldc, 0, 0, 0, 0, 0, 0)
     return impl
 
 
@@ -179,8 +179,96 @@ def _microkernel_affine_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, c
         kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True)
 
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
-            kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias)
+            kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
     return impl
+
+
+def lut4_kernel_affine(path, rows, a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table):
+    """:func:`microkernel_affine` for ``rows`` (1, 2, 4 or 8) rows, with the panel given as 4-bit
+    codes (``2 * lanes`` bytes per vector, see ``bertq.kernels.codebook``) that are decoded in
+    registers: nibbles split, then ``vpshufb`` into the panel's 16-entry int8 ``table``."""
+
+
+LUT4_ROWS = (1, 2, 4, 8)
+
+
+@overload(lut4_kernel_affine, jit_options={"cache": True})
+def _lut4_overload(path, rows, a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table):
+    if not isinstance(path, PathType) or PATHS[path.path_name].dot == "scalar":
+        return None
+    spec = PATHS[path.path_name]
+    k1, k2, k4, k8 = (_simd_kernel(spec.lanes, r, spec.vectors, spec.dot, True, True) for r in LUT4_ROWS)
+
+    def impl(path, rows, a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table):
+        if rows == 1:
+            k1(a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table)
+        elif rows == 2:
+            k2(a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table)
+        elif rows == 4:
+            k4(a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table)
+        else:
+            k8(a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table)
+    return impl
+
+
+def nibble_decode(path, nibbles, n_vectors, table, out):
+    """Decode ``n_vectors`` vectors of 4-bit codes (``2 * lanes`` bytes each) into int8 levels
+    (``4 * lanes`` bytes each) at ``out``, with the 16-entry ``table`` (``vpshufb``)."""
+
+
+@overload(nibble_decode, jit_options={"cache": True})
+def _nibble_decode_overload(path, nibbles, n_vectors, table, out):
+    if not isinstance(path, PathType):
+        return None
+    spec = PATHS[path.path_name]
+    if spec.dot == "scalar":
+        from numba import carray
+
+        half = 2 * spec.lanes
+
+        def scalar_impl(path, nibbles, n_vectors, table, out):
+            src = carray(_as_ptr_u8(nibbles), (n_vectors * half,))
+            lut = carray(_as_ptr_i8(table), (2 * half,))
+            dst = carray(_as_ptr_i8(out), (n_vectors * 2 * half,))
+            for v in range(n_vectors):
+                for j in range(half):
+                    byte = src[v * half + j]
+                    dst[v * 2 * half + j] = lut[byte & 15]
+                    dst[v * 2 * half + half + j] = lut[byte >> 4]
+        return scalar_impl
+    decode = _nibble_decoder(spec.lanes)
+
+    def impl(path, nibbles, n_vectors, table, out):
+        decode(nibbles, n_vectors, table, out)
+    return impl
+
+
+@lru_cache(maxsize=None)
+def _nibble_decoder(lanes: int):
+    i8 = ir.IntType(8)
+    vnib, vbyte = ir.VectorType(i8, 2 * lanes), ir.VectorType(i8, 4 * lanes)
+    name = "llvm.x86.avx512.pshuf.b.512" if lanes == 16 else "llvm.x86.avx2.pshuf.b"
+
+    @intrinsic
+    def decode(typingctx, nibbles, n_vectors, table, out):
+        sig = types.void(nibbles, n_vectors, table, out)
+
+        def codegen(context, builder, signature, args):
+            nib_addr, n, t_addr, out_addr = args
+            pshufb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vbyte, [vbyte, vbyte]), name)
+            src = builder.inttoptr(nib_addr, vnib.as_pointer())
+            dst = builder.inttoptr(out_addr, vbyte.as_pointer())
+            lut = builder.load(builder.inttoptr(t_addr, vbyte.as_pointer()), align=1)
+            low = ir.Constant(vnib, [15] * (2 * lanes))
+            four = ir.Constant(vnib, [4] * (2 * lanes))
+            concat = ir.Constant(ir.VectorType(ir.IntType(32), 4 * lanes), list(range(4 * lanes)))
+            with cgutils.for_range(builder, n) as loop:
+                raw = builder.load(builder.gep(src, [loop.index]), align=1)
+                codes = builder.shuffle_vector(builder.and_(raw, low), builder.lshr(raw, four), concat)
+                builder.store(builder.call(pshufb, [lut, codes]), builder.gep(dst, [loop.index]), align=1)
+            return context.get_dummy_value()
+        return sig, codegen
+    return decode
 
 
 @lru_cache(maxsize=None)
@@ -240,7 +328,7 @@ _as_ptr_f32 = _pointer_cast(types.float32)
 
 
 @lru_cache(maxsize=None)
-def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool):
+def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lut4: bool = False):
     i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
     f32 = ir.FloatType()
     vi32, vi16, vi8 = ir.VectorType(i32, lanes), ir.VectorType(i16, 2 * lanes), ir.VectorType(i8, 4 * lanes)
@@ -248,11 +336,11 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool):
     bits = 32 * lanes
 
     @intrinsic
-    def kernel(typingctx, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
-        sig = types.void(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias)
+    def kernel(typingctx, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table):
+        sig = types.void(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table)
 
         def codegen(context, builder, signature, args):
-            a_addr, lda_v, b_addr, kq_v, c_addr, ldc_v, sa_addr, za_addr, cs_addr, ws_addr, bias_addr = args
+            a_addr, lda_v, b_addr, kq_v, c_addr, ldc_v, sa_addr, za_addr, cs_addr, ws_addr, bias_addr, t_addr = args
             idx = lda_v.type
             module = builder.module
             if dot == "vnni":
@@ -282,12 +370,32 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool):
             accs = [[cgutils.alloca_once_value(builder, ir.Constant(vi32, None)) for _ in range(vectors)]
                     for _ in range(rows)]
             a_ptr = builder.inttoptr(a_addr, i8.as_pointer())
-            b_ptr = builder.inttoptr(b_addr, vi32.as_pointer())
+            if lut4:
+                # B vectors from 4-bit codes: 2 * lanes bytes per vector, low nibbles first
+                vnib = ir.VectorType(i8, 2 * lanes)
+                b_ptr = builder.inttoptr(b_addr, vnib.as_pointer())
+                table = builder.load(builder.inttoptr(t_addr, vi8.as_pointer()), align=1)
+                pshufb = cgutils.get_or_insert_function(
+                    module, ir.FunctionType(vi8, [vi8, vi8]),
+                    "llvm.x86.avx512.pshuf.b.512" if bits == 512 else "llvm.x86.avx2.pshuf.b")
+                low_mask = ir.Constant(vnib, [15] * (2 * lanes))
+                shift = ir.Constant(vnib, [4] * (2 * lanes))
+                concat = ir.Constant(ir.VectorType(i32, 4 * lanes), list(range(4 * lanes)))
+
+                def load_b(q, p):
+                    raw = builder.load(builder.gep(b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)),
+                                                                       ir.Constant(idx, p))]), align=1)
+                    codes = builder.shuffle_vector(builder.and_(raw, low_mask), builder.lshr(raw, shift), concat)
+                    return builder.bitcast(builder.call(pshufb, [table, codes]), vi32)
+            else:
+                b_ptr = builder.inttoptr(b_addr, vi32.as_pointer())
+
+                def load_b(q, p):
+                    return builder.load(builder.gep(b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)),
+                                                                       ir.Constant(idx, p))]), align=1)
             with cgutils.for_range(builder, kq_v) as loop:
                 q = loop.index
-                b_vecs = [builder.load(builder.gep(b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)),
-                                                                     ir.Constant(idx, p))]), align=1)
-                          for p in range(vectors)]
+                b_vecs = [load_b(q, p) for p in range(vectors)]
                 for i in range(rows):
                     offset = builder.add(builder.mul(ir.Constant(idx, i), lda_v), builder.mul(q, ir.Constant(idx, 4)))
                     word = builder.load(builder.bitcast(builder.gep(a_ptr, [offset]), i32.as_pointer()), align=1)

@@ -224,10 +224,11 @@ BASELINE_STYLES = {"torch fp32": ("black", ":"), "torch dynamic int8": ("tab:pur
 
 
 def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
-    """Sequences per second of the integer engine against weight bits, a line per method, with
+    """Sequences per second of the integer engine against weight bits, a line per method and weight
+    form (int8 codes on the int8 kernels, packed codes on the lookup-table kernels), with
     the torch fp32 and torch dynamic int8 baselines (mean over the jobs that timed them) as
     horizontal lines; one panel per model. Not in the paper."""
-    from bertq.reports.tables import ENGINE_BACKEND
+    from bertq.reports.tables import CODEBOOK_BACKEND, ENGINE_BACKEND
 
     df = throughput if not throughput.empty else pd.DataFrame(columns=["model"])
     model_list = ordered_models(df.assign(size_bytes=0.0), models) if not df.empty else []
@@ -237,12 +238,15 @@ def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -
             _no_data(axes[0], "no throughput results")
         for ax, model in zip(axes, model_list):
             g = df[df["model"] == model]
-            engine = g[g["backend"] == ENGINE_BACKEND]
-            for method in QUANT_METHODS:
-                m = engine[engine["method"] == method].groupby("bits")["sequences_per_second"].mean().sort_index()
-                if len(m):
-                    ax.plot(m.index, m.values, marker=MARKERS[method], color=COLORS[method],
-                            label=f"{method_label(method)} on the engine")
+            engine = g[g["backend"].isin([ENGINE_BACKEND, CODEBOOK_BACKEND])]
+            for backend, style, fill, name in ((ENGINE_BACKEND, "-", None, "int8 codes"),
+                                               (CODEBOOK_BACKEND, "--", "none", "packed codes")):
+                for method in QUANT_METHODS:
+                    sel = engine[(engine["method"] == method) & (engine["backend"] == backend)]
+                    m = sel.groupby("bits")["sequences_per_second"].mean().sort_index()
+                    if len(m):
+                        ax.plot(m.index, m.values, marker=MARKERS[method], color=COLORS[method], linestyle=style,
+                                markerfacecolor=fill, label=f"{method_label(method)}, {name}")
             for backend, (color, style) in BASELINE_STYLES.items():
                 b = g[g["backend"] == backend]["sequences_per_second"]
                 if len(b):
@@ -250,6 +254,8 @@ def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -
             paths = engine["kernel_path"].dropna().unique() if "kernel_path" in engine else []
             title = labels(g)[model] if "model_label" in g else model
             ax.set_title(title + (f" ({', '.join(map(str, paths))})" if len(paths) else ""))
+            if len(engine):
+                ax.set_xticks(sorted({int(b) for b in engine["bits"]}))
             ax.set_xlabel("weight bits")
             ax.set_ylabel("sequences / s")
             ax.set_ylim(bottom=0)

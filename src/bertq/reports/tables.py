@@ -26,6 +26,7 @@ POINT = ["model", "method", "bits"]
 BASELINE_BACKEND = "torch fp32"
 DYNAMIC_INT8_BACKEND = "torch dynamic int8"
 ENGINE_BACKEND = "bertq int8 engine"
+CODEBOOK_BACKEND = "bertq codebook engine"
 
 
 def write_text(path, text: str) -> Path:
@@ -278,8 +279,9 @@ def throughput_table(throughput: pd.DataFrame, out_md, out_csv, models=None) -> 
           "Sequences per second of the forward pass on CPU (median of the timed calls), per backend; "
           f"speed-ups are relative to `{BASELINE_BACKEND}` and `{DYNAMIC_INT8_BACKEND}` timed in the same "
           "job. `bertq int8 engine` runs the quantized linears on bertq's integer kernels (7-bit per-token "
-          "activations x weight codes, int32 accumulation) on the instruction path named beside it; its "
-          "first call (JIT compile or loading the kernel cache) is not timed but reported. "
+          "activations x int8 weight codes, int32 accumulation) on the instruction path named beside it; "
+          "`bertq codebook engine` runs them from the packed low-bit codes on the lookup-table kernels. "
+          "The first call (JIT compile or loading the kernel cache) is not timed but reported. "
           f"Not reported by {PAPER_CITATION}.\n"]
     if df.empty:
         md.append("No throughput results.\n")

@@ -1,0 +1,383 @@
+"""Codebook weights: packed 1- to 8-bit codes plus a table of values, and the lookup-table kernels.
+
+One format covers every weight quantizer of the project: a weight ``W`` of shape ``(k, n)``
+(input-major) is ``codebook[g(j), codes[i, j]]``, with one codebook row per tensor, per output
+channel (``g(j) = j``) or per group of consecutive output channels. A linear grid (LQ, ACIQ, OCS:
+``scale * (code + qmin)``) and k-means centroids (Zhao et al., 2021) are both codebooks.
+
+For the integer kernels each codebook row also has an int8 form, ``levels * level_scale``: exact
+for a linear grid, and for other codebooks the int8 rounding of the centroids on a max-abs
+scale. Three kernels use it:
+
+- :func:`linear_codebook_a8` (W*b*A8): codes are decoded panel by panel into the int8 layout of
+  :mod:`bertq.kernels.int8_gemm` and multiplied by 7-bit activations on its micro-kernels;
+- :func:`linear_codebook_gemv`: for a few rows (batch-1 decoding), 4-bit codes with one table per
+  panel are decoded inside the micro-kernel (``vpshufb`` on nibbles), so only the codes are read;
+- :func:`linear_codebook_f32`: weight-only, fp32 activations: panels decoded to float32 and
+  multiplied by BLAS (the papers' weight-only setting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from .int8_gemm import (PackedInt8, _address, _padded, default_path, microkernel_affine, quantize_rows,
+                        resolve_path)
+from .packing import pack_codes, unpack_codes
+from .simd import PATHS, KernelPath, lut4_kernel_affine, nibble_decode
+
+
+@dataclass(frozen=True)
+class CodebookWeight:
+    """Codes ``(k, n)`` (uint8, each below ``2**bits``) and ``codebook`` ``(groups, 2**bits)``
+    float32; output channel ``j`` uses codebook row ``j // group_size``."""
+
+    codes: np.ndarray
+    codebook: np.ndarray
+    bits: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bits <= 8:
+            raise ValueError(f"bits must be from 1 to 8, got {self.bits}")
+        if self.codes.ndim != 2 or self.codes.dtype != np.uint8:
+            raise TypeError(f"codes must be a 2-D uint8 array, got {self.codes.dtype} {self.codes.shape}")
+        if self.codebook.ndim != 2 or self.codebook.shape[1] != 1 << self.bits:
+            raise ValueError(f"codebook must have shape (groups, {1 << self.bits}), got {self.codebook.shape}")
+        n, g = self.codes.shape[1], self.codebook.shape[0]
+        if not 1 <= g <= n or n % g:
+            raise ValueError(f"{g} codebook rows do not divide {n} output channels into equal groups")
+        if self.codes.size and int(self.codes.max()) >= 1 << self.bits:
+            raise ValueError(f"a code exceeds {self.bits} bits")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.codes.shape
+
+    @property
+    def group_size(self) -> int:
+        return self.codes.shape[1] // self.codebook.shape[0]
+
+    @property
+    def granularity(self) -> str:
+        g = self.codebook.shape[0]
+        return "tensor" if g == 1 else "channel" if g == self.codes.shape[1] else f"{g} groups"
+
+    def column_codebooks(self) -> np.ndarray:
+        """``(n, 2**bits)``: the codebook row of every output channel."""
+        return np.repeat(self.codebook, self.group_size, axis=0)
+
+    def dequantize(self) -> np.ndarray:
+        cols = self.column_codebooks()
+        return cols[np.arange(self.codes.shape[1])[None, :], self.codes].astype(np.float32)
+
+    def int8_levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(levels, level_scale)``: int8 ``(groups, 2**bits)`` and float32 ``(groups,)`` with
+        ``codebook ~ levels * level_scale``. A row whose values are integer multiples of a step
+        keeps them exactly; otherwise the step is ``max|row| / 127``."""
+        levels = np.zeros(self.codebook.shape, np.int8)
+        scale = np.ones(self.codebook.shape[0], np.float32)
+        for g, row in enumerate(self.codebook.astype(np.float64)):
+            step = _integer_step(row)
+            if step is None:
+                top = np.abs(row).max()
+                step = top / 127 if top > 0 else 1.0
+            levels[g] = np.clip(np.rint(row / step), -128, 127).astype(np.int8)
+            scale[g] = step
+        return levels, scale
+
+    def packed_codes(self) -> np.ndarray:
+        """The codes bit-packed in C order (the on-disk form)."""
+        return pack_codes(self.codes, self.bits)
+
+    @classmethod
+    def from_packed(cls, stream: np.ndarray, shape: tuple[int, int], codebook: np.ndarray, bits: int) -> "CodebookWeight":
+        codes = unpack_codes(stream, bits, shape[0] * shape[1]).reshape(shape)
+        return cls(codes, np.asarray(codebook, np.float32), bits)
+
+    @classmethod
+    def from_quantized_tensor(cls, qt) -> "CodebookWeight":
+        """A linear-grid tensor (LQ, ACIQ, OCS) in codebook form: ``code = q - qmin`` and
+        ``codebook = scale * (code + qmin)`` (OCS rows stay expanded). The symmetric grid has
+        ``2**bits - 1`` levels; the one unused code maps to 0."""
+        t = qt.int_type
+        codes = (qt.codes.astype(np.int16) - t.qmin).astype(np.uint8)
+        grid = (np.arange(1 << t.bits) + t.qmin).astype(np.float64) * qt.scale
+        grid[t.levels:] = 0.0
+        return cls(codes, grid.astype(np.float32)[None, :], t.bits)
+
+
+def _integer_step(row: np.ndarray) -> float | None:
+    """A step ``s`` (the smallest nonzero magnitude over 1, 2, ... 127) with ``row / s`` integral
+    in [-128, 127], if there is one."""
+    nonzero = np.abs(row[row != 0])
+    if nonzero.size == 0:
+        return 1.0
+    step = nonzero.min()
+    for divisor in range(1, 128):
+        s = step / divisor
+        q = row / s
+        if q.min() >= -128.5 and q.max() <= 127.5 and np.allclose(q, np.rint(q), rtol=0, atol=1e-4):
+            return float(s)
+    return None
+
+
+@dataclass(frozen=True)
+class PackedCodebook:
+    """A codebook weight laid out for one kernel path.
+
+    ``codes``: the codes in the int8 panel order of :class:`PackedInt8` (``[p, q, c, s]``),
+    bit-packed per panel; ``lut``: ``(n_pad, 2**bits)`` int8 levels per output channel;
+    ``w_scale``/``col_sums``: per output channel, for the epilogue. When every panel has a single
+    table and ``bits <= 4`` on a SIMD path, ``nibbles``/``tables`` hold the 4-bit layout the
+    fused GEMV kernel decodes in registers.
+    """
+
+    codes: np.ndarray
+    lut: np.ndarray
+    float_lut: np.ndarray
+    w_scale: np.ndarray
+    col_sums: np.ndarray
+    bits: int
+    k: int
+    n: int
+    kq: int
+    n_panels: int
+    path: str
+    nibbles: np.ndarray | None
+    tables: np.ndarray | None
+
+    @property
+    def spec(self) -> KernelPath:
+        return PATHS[self.path]
+
+    @property
+    def k_padded(self) -> int:
+        return 4 * self.kq
+
+    @property
+    def zero_bias(self) -> np.ndarray:
+        return np.zeros(self.n_panels * self.spec.nr, np.float32)
+
+    def panel_bytes(self) -> int:
+        return self.kq * self.spec.nr * 4 * self.bits // 8
+
+    def to_int8(self) -> PackedInt8:
+        """Every panel decoded once: the plain int8 weight (more memory, no decoding per call)."""
+        panels = np.empty((self.n_panels, self.kq, self.spec.nr, 4), np.int8)
+        _decode_all(self.codes, self.bits, self.lut, self.spec.nr, self.kq, panels)
+        return PackedInt8(panels, self.col_sums, self.k, self.n, self.path)
+
+
+def pack_codebook(w: CodebookWeight, path: str | None = None) -> PackedCodebook:
+    spec = PATHS[resolve_path(path) if path is not None else default_path()]
+    k, n = w.shape
+    kq, n_panels = -(-k // 4), -(-n // spec.nr)
+    n_pad = n_panels * spec.nr
+    levels, level_scale = w.int8_levels()
+    g_of = np.minimum(np.arange(n_pad) // w.group_size, w.codebook.shape[0] - 1)
+    lut = levels[g_of]
+    float_lut = w.codebook.astype(np.float32)[g_of]
+    w_scale = level_scale[g_of].astype(np.float32)
+    w_scale[n:] = 0
+    # padding decodes to code 0; pad with the code whose level is 0 where there is one, and make
+    # padded rows contribute nothing by zeroing their activations (they are zero-padded) and
+    # padded columns by zero scale
+    zero_code = int(np.argmin(np.abs(levels[0].astype(np.int16))))
+    codes = np.full((4 * kq, n_pad), zero_code, np.uint8)
+    codes[:k, :n] = w.codes
+    panel_order = codes.reshape(kq, 4, n_panels, spec.nr).transpose(2, 0, 3, 1)  # [p, q, c, s]
+    stream = np.concatenate([pack_codes(panel_order[p], w.bits) for p in range(n_panels)] +
+                            [np.zeros(1, np.uint8)])  # one spare byte for two-byte reads
+    decoded = np.take_along_axis(lut, codes.T.astype(np.intp), axis=1).T  # (k_pad, n_pad) int8 levels
+    decoded[k:] = 0
+    col_sums = decoded[: 4 * kq].sum(axis=0, dtype=np.int32)
+    col_sums[n:] = 0
+    nibbles = tables = None
+    one_table = all(len({int(g) for g in g_of[p * spec.nr:(p + 1) * spec.nr]}) == 1 for p in range(n_panels))
+    if w.bits <= 4 and one_table and spec.dot != "scalar":
+        nibbles, tables = _nibble_layout(panel_order, lut, spec)
+    return PackedCodebook(stream, lut, float_lut, w_scale, col_sums, w.bits, k, n, kq, n_panels, spec.name,
+                          nibbles, tables)
+
+
+def _nibble_layout(panel_order: np.ndarray, lut: np.ndarray, spec: KernelPath):
+    """Codes of each B vector (``4 * lanes`` bytes) as ``2 * lanes`` bytes: byte ``j`` holds code
+    ``j`` in its low nibble and code ``j + 2 * lanes`` in its high nibble. Tables: the panel's 16
+    int8 levels repeated in every 128-bit lane (``vpshufb`` looks up within a lane)."""
+    n_panels, kq, nr, _ = panel_order.shape
+    per_vec = 4 * spec.lanes
+    vecs = panel_order.reshape(n_panels, kq, spec.vectors, per_vec)
+    nibbles = (vecs[..., : per_vec // 2] | (vecs[..., per_vec // 2:] << 4)).astype(np.uint8)
+    tables = np.zeros((n_panels, per_vec), np.int8)
+    for p in range(n_panels):
+        row = np.zeros(16, np.int8)
+        row[: lut.shape[1]] = lut[p * nr]
+        tables[p] = np.tile(row, per_vec // 16)
+    return np.ascontiguousarray(nibbles), tables
+
+
+@njit(inline="always")
+def _decode_panel(stream, bits, lut, nr, kq, p, out):
+    """Panel ``p`` of a bit-packed code stream into int8 levels ``out[kq, nr, 4]``."""
+    mask = (1 << bits) - 1
+    count = kq * nr * 4
+    base = p * count * bits
+    flat = out.reshape(count)
+    for e in range(count):
+        bit = base + e * bits
+        byte = bit >> 3
+        word = np.int32(stream[byte]) | (np.int32(stream[byte + 1]) << 8)
+        code = (word >> (bit & 7)) & mask
+        flat[e] = lut[p * nr + (e >> 2) % nr, code]
+
+
+@njit(cache=True, parallel=True)
+def _decode_all(stream, bits, lut, nr, kq, panels):
+    for p in prange(panels.shape[0]):
+        _decode_panel(stream, bits, lut, nr, kq, p, panels[p])
+
+
+@njit(cache=True, parallel=True)
+def _gemm_codebook(path, rows, nr, a, a_scale, a_zero, stream, bits, lut, nibbles, tables, kq, n_panels,
+                   col_sums, w_scale, bias, n, out):
+    """W*b*A8: each panel decoded once (in registers from nibbles when there are any, else from
+    the bit stream), then every row tile through the int8 affine micro-kernel."""
+    m, lda = a.shape
+    use_nibbles = nibbles.shape[0] > 0
+    for p in prange(n_panels):
+        panel = np.empty((kq, nr, 4), np.int8)
+        if use_nibbles:
+            nibble_decode(path, _address(nibbles) + p * nibbles.shape[1] * nibbles.shape[2] * nibbles.shape[3],
+                          kq * nibbles.shape[2], _address(tables) + p * tables.shape[1], _address(panel))
+        else:
+            _decode_panel(stream, bits, lut, nr, kq, p, panel)
+        a_tile = np.zeros((rows, lda), np.uint8)
+        c_tile = np.empty((rows, nr), np.float32)
+        j0 = p * nr
+        width = min(nr, n - j0)
+        cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
+        for i0 in range(0, m, rows):
+            height = min(rows, m - i0)
+            a_addr = _address(a) + i0 * lda
+            if height < rows:
+                a_tile[:] = 0
+                a_tile[:height] = a[i0:]
+                a_addr = _address(a_tile)
+            scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
+            if height == rows and width == nr:
+                microkernel_affine(path, a_addr, lda, _address(panel), kq, _address(out) + 4 * (i0 * n + j0), n,
+                                   scales[0], scales[1], cols[0], cols[1], cols[2])
+            else:
+                microkernel_affine(path, a_addr, lda, _address(panel), kq, _address(c_tile), nr,
+                                   scales[0], scales[1], cols[0], cols[1], cols[2])
+                for r in range(height):
+                    for c in range(width):
+                        out[i0 + r, j0 + c] = c_tile[r, c]
+
+
+@njit(cache=True, parallel=True)
+def _gemv_nibbles(path, rows, nr, a, a_scale, a_zero, nibbles, tables, col_sums, w_scale, bias, out):
+    """Few rows x 4-bit codes decoded in registers (``lut4_kernel_affine``). ``a`` and the
+    activation parameters are padded to whole row tiles, ``out`` to whole tiles and panels."""
+    m_pad, lda = a.shape
+    n_panels, kq = nibbles.shape[0], nibbles.shape[1]
+    per_panel = nibbles.shape[1] * nibbles.shape[2] * nibbles.shape[3]
+    ldc = out.shape[1]
+    for p in prange(n_panels):
+        j0 = p * nr
+        for i0 in range(0, m_pad, rows):
+            lut4_kernel_affine(path, rows, _address(a) + i0 * lda, lda, _address(nibbles) + p * per_panel, kq,
+                               _address(out) + 4 * (i0 * ldc + j0), ldc, _address(a_scale) + 4 * i0,
+                               _address(a_zero) + 4 * i0, _address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0,
+                               _address(bias) + 4 * j0, _address(tables) + p * tables.shape[1])
+
+
+@njit(cache=True, parallel=True)
+def _gemm_codebook_f32(x, stream, bits, float_lut, nr, kq, n_panels, k, bias, n, out):
+    """Weight-only: each panel decoded to float32 ``(k, nr)`` and multiplied by BLAS."""
+    mask = (1 << bits) - 1
+    for p in prange(n_panels):
+        panel = np.zeros((k, nr), np.float32)
+        base = p * kq * nr * 4 * bits
+        for q in range(kq):
+            for c in range(nr):
+                for s in range(4):
+                    i = 4 * q + s
+                    if i < k:
+                        bit = base + ((q * nr + c) * 4 + s) * bits
+                        word = np.int32(stream[bit >> 3]) | (np.int32(stream[(bit >> 3) + 1]) << 8)
+                        panel[i, c] = float_lut[p * nr + c, (word >> (bit & 7)) & mask]
+        y = np.dot(x, panel)
+        j0 = p * nr
+        for c in range(min(nr, n - j0)):
+            for r in range(x.shape[0]):
+                out[r, j0 + c] = y[r, c] + bias[j0 + c]
+
+
+_NO_NIBBLES = np.zeros((0, 0, 0, 0), np.uint8)
+_NO_TABLES = np.zeros((0, 0), np.int8)
+
+GEMV_MAX_ROWS = 8
+"""Up to this many rows, 4-bit single-table weights take the fused in-register decode."""
+
+
+def _activations(x: np.ndarray, w: PackedCodebook, rows: int):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != w.k:
+        raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
+    codes, a_scale, a_zero = quantize_rows(x, w.k_padded)
+    m_pad = -(-x.shape[0] // rows) * rows
+    return codes, _padded(a_scale, m_pad, np.float32), _padded(a_zero, m_pad, np.int32)
+
+
+def _bias(w: PackedCodebook, bias) -> np.ndarray:
+    if bias is None:
+        return w.zero_bias
+    return _padded(np.asarray(bias, np.float32), w.n_panels * w.spec.nr, np.float32)
+
+
+def linear_codebook_a8(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | None = None) -> np.ndarray:
+    """``x @ W + bias`` with 7-bit per-token activations and the int8 form of the codebook,
+    decoding packed codes panel by panel; small batches of 4-bit single-table weights go to
+    :func:`linear_codebook_gemv`."""
+    if w.nibbles is not None and x.shape[0] <= GEMV_MAX_ROWS:
+        return linear_codebook_gemv(x, w, bias)
+    spec = w.spec
+    codes, a_scale, a_zero = _activations(x, w, spec.rows)
+    out = np.empty((codes.shape[0], w.n), np.float32)
+    nibbles = w.nibbles if w.nibbles is not None else _NO_NIBBLES
+    tables = w.tables if w.tables is not None else _NO_TABLES
+    _gemm_codebook(spec, spec.rows, spec.nr, codes, a_scale, a_zero, w.codes, w.bits, w.lut, nibbles, tables,
+                   w.kq, w.n_panels, w.col_sums, w.w_scale, _bias(w, bias), w.n, out)
+    return out
+
+
+def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | None = None) -> np.ndarray:
+    """Batch-1 / small-batch product with 4-bit codes decoded in registers (``vpshufb``)."""
+    if w.nibbles is None:
+        raise ValueError("in-register decoding needs codes of at most 4 bits, one codebook per panel "
+                         "and a SIMD kernel path")
+    m = np.asarray(x).shape[0]
+    rows = next(r for r in (1, 2, 4, 8) if r >= min(m, GEMV_MAX_ROWS))
+    codes, a_scale, a_zero = _activations(x, w, rows)
+    m_pad = a_scale.shape[0]
+    if m_pad != m:
+        codes = np.concatenate([codes, np.zeros((m_pad - m, codes.shape[1]), np.uint8)])
+    n_pad = w.n_panels * w.spec.nr
+    out = np.empty((m_pad, n_pad), np.float32)
+    _gemv_nibbles(w.spec, rows, w.spec.nr, codes, a_scale, a_zero, w.nibbles, w.tables, w.col_sums, w.w_scale,
+                  _bias(w, bias), out)
+    return out if (m_pad, n_pad) == (m, w.n) else np.ascontiguousarray(out[:m, : w.n])
+
+
+def linear_codebook_f32(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | None = None) -> np.ndarray:
+    """Weight-only ``x @ W + bias`` with float32 activations and the float codebook."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != w.k:
+        raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
+    out = np.empty((x.shape[0], w.n), np.float32)
+    _gemm_codebook_f32(x, w.codes, w.bits, w.float_lut, w.spec.nr, w.kq, w.n_panels, w.k, _bias(w, bias), w.n, out)
+    return out
