@@ -186,3 +186,28 @@ def test_bit_packing_layout_and_errors():
         pack_codes(np.array([0], np.uint8), 9)
     with pytest.raises(ValueError, match="fewer than 9 codes"):
         unpack_codes(np.zeros(1, np.uint8), 1, 9)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """Panels are split across numba threads (prange); each output element is computed by one
+    thread in a fixed order, so any thread count gives the same bits."""
+    import numba
+
+    from bertq.kernels.codebook import CodebookWeight, linear_codebook_a8, pack_codebook
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((37, 200)).astype(np.float32)
+    w = pack_int8(rng.integers(-127, 128, (200, 150), dtype=np.int8))
+    cb = pack_codebook(CodebookWeight(rng.integers(0, 8, (200, 150)).astype(np.uint8),
+                                      rng.standard_normal((1, 8)).astype(np.float32), 3))
+    scale = np.full(150, 0.02, np.float32)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = linear_int8(x, w, scale), linear_codebook_a8(x, cb)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        many = linear_int8(x, w, scale), linear_codebook_a8(x, cb)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one[0], many[0])
+    np.testing.assert_array_equal(one[1], many[1])
