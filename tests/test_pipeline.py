@@ -109,8 +109,13 @@ def test_pipeline_reports_real_numbers(study):
     assert float(by["ocs"]["ace"]) > float(by["lq"]["ace"]) and float(by["lq"]["ace"]) < float(by["fp32"]["ace"])
     assert float(by["lq"]["quantization_ratio"]) > 0.95
     timing = list(csv.DictReader(open(study / "results" / "throughput.csv")))
-    assert {r["backend"] for r in timing} >= {"torch fp32", "torch dynamic int8"}
+    assert {r["backend"] for r in timing} == {"torch fp32", "torch dynamic int8", "bertq int8 engine",
+                                              "bertq codebook engine"}
     assert all(float(r["sequences_per_second"]) > 0 for r in timing)
+    from bertq.kernels.simd import default_path
+
+    engine_rows = [r for r in timing if r["backend"].startswith("bertq")]
+    assert engine_rows and all(r["method"] != "fp32" and r["kernel_path"] == default_path() for r in engine_rows)
     reports = study / "reports"
     manifest = (reports / "all").read_text().split()
     for name in ("table1.md", "fig2.png", "fig2.svg", "fig3_tiny.png", "fig5a.png", "index.md",
