@@ -135,7 +135,7 @@ def _tile(path, a, i0, rows, nr, panels, p, a_tile, c_tile):
 def _gemm_int32(path, rows, nr, a, panels, n, out):
     m, lda = a.shape
     n_panels = panels.shape[0]
-    block = max(rows, (max(1, 524288 // max(lda, 1)) // rows) * rows)
+    block = max(rows, (max(1, ROW_BLOCK_BYTES // max(lda, 1)) // rows) * rows)
     for b0 in range(0, m, block):
         b1 = min(m, b0 + block)
         for p in prange(n_panels):
@@ -156,7 +156,7 @@ def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, 
     ``col_sums``/``w_scale``/``bias`` to whole panels. Full tiles are written straight into ``out``."""
     m, lda = a.shape
     n_panels, kq = panels.shape[0], panels.shape[1]
-    block = max(rows, (max(1, 524288 // max(lda, 1)) // rows) * rows)
+    block = max(rows, (max(1, ROW_BLOCK_BYTES // max(lda, 1)) // rows) * rows)
     for b0 in range(0, m, block):
         b1 = min(m, b0 + block)
         for p in prange(n_panels):
