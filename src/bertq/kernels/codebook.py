@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .int8_gemm import (PackedInt8, _address, _padded, default_path, microkernel_affine, quantize_rows,
-                        resolve_path)
+from .int8_gemm import (PackedInt8, QuantizedActivations, _address, _padded, default_path, microkernel_affine,
+                        quantize_activations, resolve_path)
 from .packing import pack_codes, unpack_codes
 from .simd import PATHS, KernelPath, lut4_kernel_affine, nibble_decode
 
@@ -324,13 +324,15 @@ GEMV_MAX_ROWS = 8
 """Up to this many rows, 4-bit single-table weights take the fused in-register decode."""
 
 
-def _activations(x: np.ndarray, w: PackedCodebook, rows: int):
-    x = np.ascontiguousarray(x, dtype=np.float32)
+def _activations(x, w: PackedCodebook) -> QuantizedActivations:
+    if isinstance(x, QuantizedActivations):
+        if x.k_padded != w.k_padded:
+            raise ValueError(f"activations have {x.k_padded} padded columns, the weight {w.k_padded}")
+        return x
+    x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != w.k:
         raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
-    codes, a_scale, a_zero = quantize_rows(x, w.k_padded)
-    m_pad = -(-x.shape[0] // rows) * rows
-    return codes, _padded(a_scale, m_pad, np.float32), _padded(a_zero, m_pad, np.int32)
+    return quantize_activations(x, w.k_padded)
 
 
 def _bias(w: PackedCodebook, bias) -> np.ndarray:
@@ -343,14 +345,14 @@ def linear_codebook_a8(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | None
     """``x @ W + bias`` with 7-bit per-token activations and the int8 form of the codebook,
     decoding packed codes panel by panel; small batches of 4-bit single-table weights go to
     :func:`linear_codebook_gemv`."""
-    if w.nibbles is not None and x.shape[0] <= GEMV_MAX_ROWS:
-        return linear_codebook_gemv(x, w, bias)
+    a = _activations(x, w)
+    if w.nibbles is not None and a.m <= GEMV_MAX_ROWS:
+        return linear_codebook_gemv(a, w, bias)
     spec = w.spec
-    codes, a_scale, a_zero = _activations(x, w, spec.rows)
-    out = np.empty((codes.shape[0], w.n), np.float32)
+    out = np.empty((a.m, w.n), np.float32)
     nibbles = w.nibbles if w.nibbles is not None else _NO_NIBBLES
     tables = w.tables if w.tables is not None else _NO_TABLES
-    _gemm_codebook(spec, spec.rows, spec.nr, codes, a_scale, a_zero, w.codes, w.bits, w.lut, nibbles, tables,
+    _gemm_codebook(spec, spec.rows, spec.nr, a.codes, a.scale, a.zero, w.codes, w.bits, w.lut, nibbles, tables,
                    w.kq, w.n_panels, w.col_sums, w.w_scale, _bias(w, bias), w.n, out)
     return out
 
@@ -360,12 +362,14 @@ def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | No
     if w.nibbles is None:
         raise ValueError("in-register decoding needs codes of at most 4 bits, one codebook per panel "
                          "and a SIMD kernel path")
-    m = np.asarray(x).shape[0]
+    a = _activations(x, w)
+    m = a.m
     rows = next(r for r in (1, 2, 4, 8) if r >= min(m, GEMV_MAX_ROWS))
-    codes, a_scale, a_zero = _activations(x, w, rows)
-    m_pad = a_scale.shape[0]
+    m_pad = -(-m // rows) * rows
+    codes = a.codes
     if m_pad != m:
         codes = np.concatenate([codes, np.zeros((m_pad - m, codes.shape[1]), np.uint8)])
+    a_scale, a_zero = a.scale[:m_pad], a.zero[:m_pad]
     n_pad = w.n_panels * w.spec.nr
     out = np.empty((m_pad, n_pad), np.float32)
     _gemv_nibbles(w.spec, rows, w.spec.nr, codes, a_scale, a_zero, w.nibbles, w.tables, w.col_sums, w.w_scale,

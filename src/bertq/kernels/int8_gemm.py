@@ -118,6 +118,16 @@ def _address(array):
 
 
 @njit(inline="always")
+def _row_block(m, lda, rows):
+    """Rows per block: about ROW_BLOCK_BYTES of activations, split evenly over ``m`` rows (no
+    ragged last block) and rounded up to whole register tiles."""
+    target = max(1, ROW_BLOCK_BYTES // max(lda, 1))
+    n_blocks = max(1, -(-m // target))
+    per_block = -(-m // n_blocks)
+    return max(rows, -(-per_block // rows) * rows)
+
+
+@njit(inline="always")
 def _tile(path, a, i0, rows, nr, panels, p, a_tile, c_tile):
     """One ``rows x nr`` int32 tile at row ``i0`` of ``a`` and panel ``p`` into ``c_tile``."""
     m, lda = a.shape
@@ -135,7 +145,7 @@ def _tile(path, a, i0, rows, nr, panels, p, a_tile, c_tile):
 def _gemm_int32(path, rows, nr, a, panels, n, out):
     m, lda = a.shape
     n_panels = panels.shape[0]
-    block = max(rows, (max(1, ROW_BLOCK_BYTES // max(lda, 1)) // rows) * rows)
+    block = _row_block(m, lda, rows)
     for b0 in range(0, m, block):
         b1 = min(m, b0 + block)
         for p in prange(n_panels):
@@ -156,7 +166,7 @@ def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, 
     ``col_sums``/``w_scale``/``bias`` to whole panels. Full tiles are written straight into ``out``."""
     m, lda = a.shape
     n_panels, kq = panels.shape[0], panels.shape[1]
-    block = max(rows, (max(1, ROW_BLOCK_BYTES // max(lda, 1)) // rows) * rows)
+    block = _row_block(m, lda, rows)
     for b0 in range(0, m, block):
         b1 = min(m, b0 + block)
         for p in prange(n_panels):
@@ -212,24 +222,58 @@ def _padded_activations(a: np.ndarray, w: PackedInt8) -> np.ndarray:
     return padded
 
 
-def linear_int8(x: np.ndarray, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None = None
-                ) -> np.ndarray:
-    """``x @ (q_w * w_scale) + bias`` through 7-bit per-token activation quantization and the
-    integer GEMM; ``x`` float32 ``(m, k)``, ``w_scale`` of length 1 or ``n``."""
+MAX_TILE_ROWS = 8
+"""No path's register tile has more rows; activation parameters are padded to a multiple."""
+
+
+@dataclass(frozen=True)
+class QuantizedActivations:
+    """7-bit per-row codes ``(m, k_padded)`` with their scales and zero points (padded with 0 to
+    a multiple of :data:`MAX_TILE_ROWS` rows), ready for any kernel with that ``k_padded``."""
+
+    codes: np.ndarray
+    scale: np.ndarray
+    zero: np.ndarray
+
+    @property
+    def m(self) -> int:
+        return self.codes.shape[0]
+
+    @property
+    def k_padded(self) -> int:
+        return self.codes.shape[1]
+
+
+def quantize_activations(x: np.ndarray, k_padded: int) -> QuantizedActivations:
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != w.k:
-        raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
+    if x.ndim != 2 or x.shape[1] > k_padded:
+        raise ValueError(f"input of shape {x.shape} does not fit {k_padded} padded columns")
+    codes, scale, zero = quantize_rows(x, k_padded)
+    m_pad = -(-x.shape[0] // MAX_TILE_ROWS) * MAX_TILE_ROWS
+    return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), _padded(zero, m_pad, np.int32))
+
+
+def linear_int8(x, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """``x @ (q_w * w_scale) + bias`` through 7-bit per-token activation quantization and the
+    integer GEMM; ``x`` float32 ``(m, k)`` (or its :class:`QuantizedActivations`), ``w_scale`` of
+    length 1 or ``n``."""
+    a = x if isinstance(x, QuantizedActivations) else None
+    if a is None:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != w.k:
+            raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
+        a = quantize_activations(x, w.k_padded)
+    elif a.k_padded != w.k_padded:
+        raise ValueError(f"activations have {a.k_padded} padded columns, the weight {w.k_padded}")
     w_scale = np.ascontiguousarray(w_scale, dtype=np.float32).reshape(-1)
     if w_scale.shape[0] not in (1, w.n):
         raise ValueError(f"w_scale has {w_scale.shape[0]} entries; expected 1 or {w.n}")
-    n_pad, rows = w.panels.shape[0] * w.spec.nr, w.spec.rows
+    n_pad = w.panels.shape[0] * w.spec.nr
     w_scale = _padded(np.broadcast_to(w_scale, (w.n,)), n_pad, np.float32)
     bias = _padded(np.zeros(w.n, np.float32) if bias is None else bias, n_pad, np.float32)
-    codes, a_scale, a_zero = quantize_rows(x, w.k_padded)
-    m_pad = -(-x.shape[0] // rows) * rows
-    out = np.empty((x.shape[0], w.n), np.float32)
-    _gemm_affine(w.spec, rows, w.spec.nr, codes, _padded(a_scale, m_pad, np.float32),
-                 _padded(a_zero, m_pad, np.int32), w.panels, w.col_sums, w_scale, bias, w.n, out)
+    out = np.empty((a.m, w.n), np.float32)
+    _gemm_affine(w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, a.zero, w.panels, w.col_sums, w_scale, bias,
+                 w.n, out)
     return out
 
 
