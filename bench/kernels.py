@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+import numba
+import torch
 
-import numba  # noqa: E402
-import torch  # noqa: E402
-
-from bertq.bench import encoder, gemm  # noqa: E402
-from bertq.bench.throughput import cpu_info  # noqa: E402
-from bertq.kernels import simd  # noqa: E402
+from bertq.bench import encoder, gemm
+from bertq.bench.throughput import cpu_info
+from bertq.kernels import simd
 
 
 def targets(gemms: list[dict], codebooks: list[dict], end_to_end: dict) -> list[dict]:

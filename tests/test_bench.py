@@ -2,6 +2,7 @@
 records and the speed-target checks (the speeds themselves live in bench/, not in tests)."""
 
 import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -40,10 +41,23 @@ def test_benchmark_records():
     assert set(c["vs_torch_fp32"]) == {"torch fp32", "bertq W4A8 codebook", "bertq W4 weight-only fp32"}
 
 
-def test_speed_targets_are_checked_on_the_worst_shape():
+def _load_bench_script():
     spec = importlib.util.spec_from_file_location("bench_kernels", Path(__file__).parents[1] / "bench" / "kernels.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_importing_the_benchmark_script_leaves_the_environment_alone():
+    # numba re-reads NUMBA_* variables at every compilation; a NUMBA_NUM_THREADS that changes
+    # after its thread pool started makes every later compilation in the process fail.
+    before = dict(os.environ)
+    _load_bench_script()
+    assert dict(os.environ) == before
+
+
+def test_speed_targets_are_checked_on_the_worst_shape():
+    mod = _load_bench_script()
     gemms = [{"size": "base", "m": m, "vs_torch_fp32": {"bertq engine linear": v},
               "vs_torch_dynamic_int8": {"bertq engine linear": v / 3}} for m, v in ((1024, 2.0), (4096, 1.7), (1, 0.1))]
     cbs = [{"size": "base", "m": 1, "vs_torch_fp32": {"bertq W4A8 codebook": 2.5}}]
