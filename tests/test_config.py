@@ -54,6 +54,12 @@ def test_finetune_overrides_layer_in_order():
     ({"finetune": {"per_model": {"other": {"epochs": 1}}}}, "finetune.per_model.other"),
     ({"data": {"glue_dir": "/does/not/exist"}}, "data.glue_dir"),
     ({"reports": ["fig99"]}, "reports[0]"),
+    ({"quantization": {"bits": [2, 1]}}, "quantization.bits"),  # lq (a default method) has no 1-bit grid
+    ({"quantization": {"methods": {"km": {"method": "kmean"}}}}, "quantization.methods.km.method"),
+    ({"quantization": {"methods": {"lq": {"bits": [4, 1]}}}}, "quantization.methods.lq.bits"),
+    ({"quantization": {"methods": {"kmeans": {"granularity": 0}}}}, "quantization.methods.kmeans.granularity"),
+    ({"quantization": {"methods": {"kmeans": {"granularity": "row"}}}}, "quantization.methods.kmeans.granularity"),
+    ({"quantization": {"methods": {"kmeans": {"iterations": 2.5}}}}, "quantization.methods.kmeans.iterations"),
     ({"unknown_key": 1}, "<root>"),
 ])
 def test_bad_config_names_the_key(changes, key):
@@ -121,3 +127,13 @@ def test_squad_config_errors(tmp_path):
     # The window must leave room for the question: 64-token windows with 64-token questions cannot.
     with pytest.raises(bq.ConfigError, match="model m.*doc_stride < max_length - max_query_length - 3"):
         bq.validate(with_(tasks=["squad"], finetune={"defaults": {"max_length": 64}}))
+
+
+def test_method_variants_name_their_algorithm_and_bits():
+    cfg = bq.validate(with_(quantization={"bits": [4, 2], "methods": {
+        "lq": {}, "kmeans": {"bits": [3, 1]}, "lc_g128": {"method": "linear_clustering", "granularity": 128}}}))
+    assert bq.method_variant(cfg, "lq") == {"method": "lq", "bits": [4, 2], "params": {"granularity": "tensor"}}
+    assert bq.method_variant(cfg, "kmeans") == {"method": "kmeans", "bits": [3, 1],
+                                                "params": {"granularity": "tensor", "iterations": 3, "seed": 0}}
+    assert bq.method_variant(cfg, "lc_g128") == {"method": "linear_clustering", "bits": [4, 2],
+                                                 "params": {"granularity": 128}}

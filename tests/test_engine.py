@@ -15,12 +15,13 @@ import torch
 from safetensors.numpy import save_file
 from torch import nn
 
-from bertq.engine.linear import FakeQuantLinear, IntegerLinear
+from bertq.engine.linear import CodebookLinear, FakeQuantLinear, IntegerLinear
 from bertq.engine.model import load_engine_model, quantize_modules
 from bertq.kernels import simd
 from bertq.models.encoder import BertClassifier, BertSpanExtractor, EncoderConfig
 from bertq.quantization.methods import quantize_weight
 from bertq.quantization.model import load_quantized, quantize_state, save_quantized
+from bertq.quantization.tensor import CodebookTensor
 
 TINY = EncoderConfig(vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                      intermediate_size=256, max_position_embeddings=64, num_labels=3)
@@ -38,17 +39,26 @@ def _state(cls, seed=0):
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("method,bits", [("lq", 8), ("ocs", 8), ("aciq", 4)])
-def test_integer_linear_equals_its_twin(method, bits):
+@pytest.mark.parametrize("method,bits,params", [("lq", 8, {}), ("ocs", 8, {}), ("aciq", 4, {}),
+                                                ("lq", 6, {"granularity": "channel"}), ("ocs", 4, {"granularity": 8}),
+                                                ("kmeans", 3, {}), ("kmeans_optimal", 2, {"granularity": "channel"}),
+                                                ("linear_clustering", 1, {"granularity": 4})])
+def test_integer_linear_equals_its_twin(method, bits, params):
     rng = np.random.default_rng(bits)
     linear = nn.Linear(200, 40)
-    qt = quantize_weight(method, linear.weight.detach().numpy().T.astype(np.float64), bits)
+    qt = quantize_weight(method, linear.weight.detach().numpy().T.astype(np.float64), bits, **params)
     x = torch.from_numpy((rng.standard_normal((2, 7, 200)) * 2).astype(np.float32))
     with torch.no_grad():
         y_int = IntegerLinear.from_float(linear, qt)(x)
         y_fake = FakeQuantLinear.from_float(linear, qt)(x)
+        y_lut = CodebookLinear.from_float(linear, qt)(x)
     assert y_int.shape == (2, 7, 40)
     torch.testing.assert_close(y_int, y_fake, rtol=0, atol=0)
+    torch.testing.assert_close(y_lut, y_int, rtol=0, atol=0)  # packed codes + int8 codebook: the same arithmetic
+    if isinstance(qt, CodebookTensor):  # centroids rounded to int8 on a per-group max-abs scale
+        w8, s8 = qt.int8_form()
+        np.testing.assert_allclose(w8 * s8, qt.dequantize(), rtol=0, atol=np.abs(qt.codebook).max() / 254 + 1e-7)
+        return
     # ... and both are the float product of the dequantized operands up to float32 rounding
     from bertq.engine.activations import fake_quantize_activations
 
@@ -66,10 +76,11 @@ def test_shape_mismatch_is_named():
 
 
 @pytest.mark.parametrize("cls", [BertClassifier, BertSpanExtractor])
-@pytest.mark.parametrize("method,bits", [("lq", 8), ("ocs", 6), ("aciq", 4)])
-def test_encoder_on_the_engine_matches_fake_quant(cls, method, bits):
+@pytest.mark.parametrize("method,bits,params", [("lq", 8, {}), ("ocs", 6, {}), ("aciq", 4, {}),
+                                                ("kmeans", 4, {"granularity": 16}), ("lq", 4, {"granularity": "channel"})])
+def test_encoder_on_the_engine_matches_fake_quant(cls, method, bits, params):
     state = _state(cls)
-    qm = quantize_state(state, method, bits)
+    qm = quantize_state(state, method, bits, params)
     engine = quantize_modules(cls.from_state(TINY, state), qm, "int8")
     twin = quantize_modules(cls.from_state(TINY, state), qm, "fake")
     n_int = sum(isinstance(m, IntegerLinear) for m in engine.modules())

@@ -7,6 +7,7 @@ from scipy import integrate, optimize, stats
 from bertq.quantization import ocs
 from bertq.quantization.aciq import aciq_clip, optimal_clip_ratio
 from bertq.quantization.bits import SymmetricInt
+from bertq.quantization.tensor import QuantizedTensor
 from bertq.quantization.methods import METHODS, quantize_weight
 from bertq.quantization.model import load_quantized, quantize_state, save_quantized
 from bertq.quantization.quantizer import fake_quantize, mse
@@ -143,7 +144,9 @@ def test_model_quantization_selects_embeddings_and_encoder_linears(tmp_path, met
     splits = sum(t.n_split * t.codes.shape[1] for t in qm.tensors.values())
     n_tensors = len(qm.tensors)
     n_index = sum(t.n_split for t in qm.tensors.values())
-    assert qm.size_bits() == (quantized + splits) * 4 + 32 * n_tensors + 32 * n_index + 32 * (total - quantized)
+    # a scale per tensor for a linear grid; 2**4 codebook entries per tensor for a codebook method
+    per_tensor = 32 if isinstance(next(iter(qm.tensors.values())), QuantizedTensor) else 32 * 16
+    assert qm.size_bits() == (quantized + splits) * 4 + per_tensor * n_tensors + 32 * n_index + 32 * (total - quantized)
     deq = qm.dequantized_state(state)
     for name, a in state.items():
         assert deq[name].shape == a.shape

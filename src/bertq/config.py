@@ -18,7 +18,8 @@ from jsonschema import Draft202012Validator, validators
 
 from .data.tasks import TASKS
 from .models.sources import ModelSourceError, parse_source
-from .quantization.methods import METHOD_PARAMS, quantize_weight
+from .quantization.granularity import check_granularity
+from .quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -119,25 +120,8 @@ def _check_semantics(config: dict) -> None:
         if task not in TASKS:
             raise ConfigError(f"config key tasks[{i}]: unknown task {task!r}; known tasks: "
                               f"{', '.join(sorted(TASKS))}")
-    for method, params in config["quantization"]["methods"].items():
-        key = f"quantization.methods.{method}"
-        if method not in METHOD_PARAMS:
-            raise ConfigError(f"config key {key}: unknown quantization method {method!r}; known: "
-                              f"{', '.join(sorted(METHOD_PARAMS))}")
-        for p, value in params.items():
-            if p not in METHOD_PARAMS[method]:
-                raise ConfigError(f"config key {key}.{p}: {method} has no parameter {p!r}; it takes "
-                                  f"{sorted(METHOD_PARAMS[method]) or 'none'}")
-            default = METHOD_PARAMS[method][p]
-            if type(value) is not type(default) and not (isinstance(default, float)
-                                                          and isinstance(value, int)):
-                raise ConfigError(f"config key {key}.{p}: expected a {type(default).__name__}, "
-                                  f"got {value!r}")
-        try:
-            # A dry run on a tiny weight catches values the method itself rejects (an unknown prior).
-            quantize_weight(method, np.ones((4, 2)), 8, **params)
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(f"config key {key}: {exc}") from None
+    for variant in config["quantization"]["methods"]:
+        _check_method(config, variant)
     for name, model in config["models"].items():
         try:
             parse_source(model["source"], layers=model.get("layers"))
@@ -192,6 +176,62 @@ def _check_squad(config: dict) -> None:
                 f"max_query_length - 3, got doc_stride={p['doc_stride']}, max_length="
                 f"{p['max_length']}, max_query_length={p['max_query_length']}; set them under "
                 f"finetune.per_task.squad")
+
+
+VARIANT_KEYS = ("method", "bits")
+"""Keys of a ``quantization.methods`` entry that are not parameters of the method itself."""
+
+
+def method_variant(config: dict, variant: str) -> dict:
+    """A ``quantization.methods`` entry resolved: ``{"method", "bits", "params"}``. The entry's
+    key names the variant (the results and reports use it); ``method`` names the algorithm and
+    defaults to the key, so ``kmeans: {}`` and ``kmeans_g128: {method: kmeans, granularity:
+    128}`` can sit side by side; ``bits`` defaults to ``quantization.bits``."""
+    entry = config["quantization"]["methods"][variant]
+    method = entry.get("method", variant)
+    params = {k: v for k, v in entry.items() if k not in VARIANT_KEYS}
+    return {"method": method, "bits": list(entry.get("bits", config["quantization"]["bits"])),
+            "params": {**METHOD_PARAMS.get(method, {}), **params}}
+
+
+def _check_method(config: dict, variant: str) -> None:
+    key = f"quantization.methods.{variant}"
+    entry = config["quantization"]["methods"][variant]
+    method = entry.get("method", variant)
+    if method not in METHOD_PARAMS:
+        where = f"{key}.method" if "method" in entry else key
+        raise ConfigError(f"config key {where}: unknown quantization method {method!r}; known: "
+                          f"{', '.join(sorted(METHOD_PARAMS))}")
+    bits = entry.get("bits", config["quantization"]["bits"])
+    lo, hi = METHOD_BITS[method]
+    if (not isinstance(bits, list) or not bits or len(set(map(str, bits))) != len(bits)
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in bits)):
+        raise ConfigError(f"config key {key}.bits: expected a list of distinct integers, got {bits!r}")
+    bad = [b for b in bits if not lo <= b <= hi]
+    if bad:
+        where = f"{key}.bits" if "bits" in entry else "quantization.bits"
+        raise ConfigError(f"config key {where}: {method} quantizes to {lo} to {hi} bits, not {bad}"
+                          + ("" if "bits" in entry else f"; give {key} its own bits"))
+    for p, value in entry.items():
+        if p in VARIANT_KEYS:
+            continue
+        if p not in METHOD_PARAMS[method]:
+            raise ConfigError(f"config key {key}.{p}: {method} has no parameter {p!r}; it takes "
+                              f"{sorted(METHOD_PARAMS[method])}")
+        default = METHOD_PARAMS[method][p]
+        if p == "granularity":
+            try:
+                check_granularity(value)
+            except ValueError as exc:
+                raise ConfigError(f"config key {key}.{p}: {exc}") from None
+        elif type(value) is not type(default) and not (isinstance(default, float) and isinstance(value, int)):
+            raise ConfigError(f"config key {key}.{p}: expected a {type(default).__name__}, got {value!r}")
+    try:
+        # A dry run on a tiny weight catches values the method itself rejects (an unknown prior).
+        params = {k: v for k, v in method_variant(config, variant)["params"].items() if k != "granularity"}
+        quantize_weight(method, np.ones((4, 2)), bits[0], **params)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"config key {key}: {exc}") from None
 
 
 def load(path: str | Path, overrides: dict | None = None) -> dict:

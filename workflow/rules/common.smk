@@ -22,7 +22,7 @@ SPAN_TASKS = [t for t in TASKS if get_task(t).is_span]
 SEQUENCE_TASKS = [t for t in TASKS if t not in SPAN_TASKS]
 SEEDS = list(config["seeds"])
 METHODS = list(config["quantization"]["methods"])
-BITS = list(config["quantization"]["bits"])
+VARIANTS = {m: bq.method_variant(config, m) for m in METHODS}
 SOURCES = {m: parse_source(s["source"], s.get("layers")) for m, s in config["models"].items()}
 TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location(SOURCES[m]) for m in MODELS}
 
@@ -79,10 +79,17 @@ def qa_decoding(wc):
 
 def variants():
     """``fp32/w32`` and every ``<method>/w<bits>`` the config asks for."""
-    return ["fp32/w32"] + [f"{m}/w{b}" for m in METHODS for b in BITS]
+    return ["fp32/w32"] + [f"{m}/w{b}" for m in METHODS for b in VARIANTS[m]["bits"]]
 
 
-def method_code(method):
+def method_spec(wc):
+    """The algorithm and parameters of a method variant (what its quantize jobs depend on)."""
+    v = VARIANTS[wc.method]
+    return bq.canonical({"method": v["method"], "params": v["params"]})
+
+
+def method_code(variant):
+    method = VARIANTS[variant]["method"]
     return code_hash(*(f"quantization/{p}" for p in SHARED_SOURCES + METHOD_SOURCES[method]),
                      "cost/ace.py", "cost/summary.py", "models/encoder.py", "quantization/job.py",
                      "kernels/packing.py")

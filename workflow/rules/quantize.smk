@@ -10,7 +10,7 @@ rule quantize:
         checkpoint=_checkpoint(f"{QUANTIZED}.safetensors"),
         summary=f"{QUANTIZED}.json",
     params:
-        method_params=lambda wc: bq.canonical(config["quantization"]["methods"][wc.method]),
+        method=method_spec,
         cost=cost_params,
         code=lambda wc: method_code(wc.method),
     log:

@@ -10,7 +10,8 @@ with log_to(snakemake.log[0]):
     cost = json.loads(snakemake.params.cost)
     out = snakemake.output
     with atomic_path(out.checkpoint) as ckpt, atomic_path(out.summary) as summary:
-        run_quantize(Path(snakemake.input.model).parent, snakemake.wildcards.method,
-                     int(snakemake.wildcards.bits), json.loads(snakemake.params.method_params),
+        spec = json.loads(snakemake.params.method)
+        run_quantize(Path(snakemake.input.model).parent, spec["method"],
+                     int(snakemake.wildcards.bits), spec["params"],
                      cost_sequence_length=cost["sequence_length"], activation_bits=cost["activation_bits"],
                      checkpoint=ckpt, summary=summary)

@@ -1,5 +1,5 @@
 """Quantized replacements for ``nn.Linear``, registered per float module type (optimum-quanto
-style), built from a :class:`~bertq.quantization.tensor.QuantizedTensor`.
+style), built from a quantized weight of :mod:`bertq.quantization.tensor`.
 
 - :class:`IntegerLinear` runs the integer path: 7-bit per-token activations x int8 weight codes on
   the CPU kernels of :mod:`bertq.kernels.int8_gemm`, scales and bias applied in the same pass.
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..quantization.tensor import QuantizedTensor
+from ..quantization.tensor import QuantizedWeight
 from .activations import activation_codes
 
 EXACT_CHUNK = 1024
@@ -34,7 +34,7 @@ def register(float_type: type[nn.Module], backend: str):
     return wrap
 
 
-def _gather_index(qt: QuantizedTensor) -> torch.Tensor | None:
+def _gather_index(qt: QuantizedWeight) -> torch.Tensor | None:
     if not qt.n_split:
         return None
     return torch.as_tensor(np.concatenate([np.arange(qt.in_channels), qt.split_index]), dtype=torch.long)
@@ -64,7 +64,7 @@ def _quantized_input(x: torch.Tensor, gather: torch.Tensor | None, k_padded: int
     return value
 
 
-def _check_shape(linear: nn.Linear, qt: QuantizedTensor) -> None:
+def _check_shape(linear: nn.Linear, qt: QuantizedWeight) -> None:
     if (qt.in_channels, qt.codes.shape[1]) != (linear.in_features, linear.out_features):
         raise ValueError(f"quantized weight of {qt.in_channels} x {qt.codes.shape[1]} (input-major) does "
                          f"not fit nn.Linear({linear.in_features}, {linear.out_features})")
@@ -75,19 +75,19 @@ class IntegerLinear(nn.Module):
     """``y = x W + b`` on the integer kernels; ``path`` picks the instruction path (default:
     the fastest this CPU runs)."""
 
-    def __init__(self, qt: QuantizedTensor, bias: torch.Tensor | None, path: str | None = None):
+    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, path: str | None = None):
         super().__init__()
         from ..kernels.int8_gemm import pack_int8
 
-        self.packed = pack_int8(qt.codes, path)
+        codes, self.w_scale = qt.int8_form()
+        self.packed = pack_int8(codes, path)
         self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
         self.bits, self.n_split = qt.bits, qt.n_split
-        self.w_scale = np.array([qt.scale], dtype=np.float32)
         self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
         self.gather = _gather_index(qt)
 
     @classmethod
-    def from_float(cls, linear: nn.Linear, qt: QuantizedTensor, path: str | None = None) -> "IntegerLinear":
+    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight, path: str | None = None) -> "IntegerLinear":
         _check_shape(linear, qt)
         return cls(qt, linear.bias, path)
 
@@ -114,18 +114,18 @@ class CodebookLinear(nn.Module):
     registers, others decode panel by panel into the int8 kernels. For a linear grid the int8
     codebook is the grid itself, so the result equals :class:`IntegerLinear` bit for bit."""
 
-    def __init__(self, qt: QuantizedTensor, bias: torch.Tensor | None, path: str | None = None):
+    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, path: str | None = None):
         super().__init__()
-        from ..kernels.codebook import CodebookWeight, pack_codebook
+        from ..kernels.codebook import pack_codebook
 
-        self.packed = pack_codebook(CodebookWeight.from_quantized_tensor(qt), path)
+        self.packed = pack_codebook(qt.codebook_weight(), path)
         self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
         self.bits, self.n_split = qt.bits, qt.n_split
         self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
         self.gather = _gather_index(qt)
 
     @classmethod
-    def from_float(cls, linear: nn.Linear, qt: QuantizedTensor, path: str | None = None) -> "CodebookLinear":
+    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight, path: str | None = None) -> "CodebookLinear":
         _check_shape(linear, qt)
         return cls(qt, linear.bias, path)
 
@@ -159,20 +159,19 @@ class FakeQuantLinear(nn.Module):
     push a few activations across a rounding boundary, and those flips compound layer by layer.)
     """
 
-    def __init__(self, qt: QuantizedTensor, bias: torch.Tensor | None):
+    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None):
         super().__init__()
         self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
-        if np.abs(qt.codes.astype(np.int16)).max(initial=0) > 127:
-            raise ValueError("the torch twin needs weight codes in [-127, 127]")
-        codes = torch.from_numpy(qt.codes.astype(np.float32))
+        int8_codes, w_scale = qt.int8_form()
+        codes = torch.from_numpy(int8_codes.astype(np.float32))
         self.register_buffer("weight_codes", codes)
         self.register_buffer("col_sums", codes.double().sum(dim=0))
-        self.register_buffer("w_scale", torch.tensor(qt.scale, dtype=torch.float32))
+        self.register_buffer("w_scale", torch.from_numpy(np.ascontiguousarray(w_scale, np.float32)))
         self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
         self.gather = _gather_index(qt)
 
     @classmethod
-    def from_float(cls, linear: nn.Linear, qt: QuantizedTensor) -> "FakeQuantLinear":
+    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight) -> "FakeQuantLinear":
         _check_shape(linear, qt)
         return cls(qt, linear.bias)
 

@@ -99,14 +99,9 @@ class CodebookWeight:
 
     @classmethod
     def from_quantized_tensor(cls, qt) -> "CodebookWeight":
-        """A linear-grid tensor (LQ, ACIQ, OCS) in codebook form: ``code = q - qmin`` and
-        ``codebook = scale * (code + qmin)`` (OCS rows stay expanded). The symmetric grid has
-        ``2**bits - 1`` levels; the one unused code maps to 0."""
-        t = qt.int_type
-        codes = (qt.codes.astype(np.int16) - t.qmin).astype(np.uint8)
-        grid = (np.arange(1 << t.bits) + t.qmin).astype(np.float64) * qt.scale
-        grid[t.levels:] = 0.0
-        return cls(codes, grid.astype(np.float32)[None, :], t.bits)
+        """Any quantized tensor of :mod:`bertq.quantization.tensor` in codebook form (a linear grid
+        becomes ``scale * (code + qmin)``; OCS rows stay expanded)."""
+        return qt.codebook_weight()
 
 
 def _integer_step(row: np.ndarray) -> float | None:

@@ -1,7 +1,11 @@
-"""Weight quantization methods of Hu et al. (2022): LQ, ACIQ and OCS, in a registry.
+"""Weight quantization methods, in a registry: the linear grids of Hu et al. (2022) (LQ, ACIQ,
+OCS) and the codebooks of Zhao et al. (2021) (linear clustering, k-means, and optimal 1-D k-means).
 
-A method maps a float weight in input-major layout ``(h, d)`` and a bit-width to a
-:class:`QuantizedTensor`. New methods register themselves with :func:`register`.
+A method maps a float weight in input-major layout ``(h, d)`` and a bit-width to a quantized
+weight of :mod:`bertq.quantization.tensor`. Every method takes a ``granularity``: one scale or
+codebook per tensor, per output channel, or per N groups of output channels
+(:mod:`bertq.quantization.granularity`). New methods register themselves with :func:`register`,
+stating the bit-widths they support.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from typing import Callable, Protocol
 import numpy as np
 
 from . import aciq as aciq_range
-from . import ocs
+from . import clustering, ocs
 from .bits import SymmetricInt
+from .granularity import check_granularity, column_groups, group_count, per_column
 from .quantizer import max_abs, quantize, scale_for_range
-from .tensor import QuantizedTensor
+from .tensor import CodebookTensor, QuantizedTensor, QuantizedWeight
 
 
 class Method(Protocol):
-    def __call__(self, w: np.ndarray, int_type: SymmetricInt, **params) -> QuantizedTensor: ...
+    def __call__(self, w: np.ndarray, bits: int, **params) -> QuantizedWeight: ...
 
 
 METHODS: dict[str, Method] = {}
@@ -27,14 +32,20 @@ METHOD_PARAMS: dict[str, dict[str, object]] = {}
 METHOD_SOURCES: dict[str, tuple[str, ...]] = {}
 """Modules (relative to this package) a method uses beyond the shared ones; the workflow hashes
 them so that editing one method's code reruns only that method's jobs."""
-SHARED_SOURCES = ("bits.py", "tensor.py", "quantizer.py", "methods.py", "model.py")
+METHOD_BITS: dict[str, tuple[int, int]] = {}
+"""The bit-widths each method supports, ``(lowest, highest)``."""
+SHARED_SOURCES = ("bits.py", "tensor.py", "quantizer.py", "granularity.py", "methods.py", "model.py")
 
 
-def register(name: str, sources: tuple[str, ...] = (), **defaults) -> Callable[[Method], Method]:
+def register(name: str, sources: tuple[str, ...] = (), bits: tuple[int, int] = (2, 8),
+             **defaults) -> Callable[[Method], Method]:
+    """Register ``fn`` as method ``name``; ``defaults`` are its parameters (``granularity`` is
+    added, per tensor by default)."""
     def wrap(fn: Method) -> Method:
         METHODS[name] = fn
-        METHOD_PARAMS[name] = dict(defaults)
+        METHOD_PARAMS[name] = {"granularity": "tensor", **defaults}
         METHOD_SOURCES[name] = tuple(sources)
+        METHOD_BITS[name] = bits
         return fn
     return wrap
 
@@ -52,31 +63,93 @@ def quantize_weight(name: str, w: np.ndarray, bits: int, **params) -> QuantizedT
     if unknown:
         raise ValueError(f"method {name!r} has no parameter(s) {sorted(unknown)}; "
                          f"it takes {sorted(METHOD_PARAMS[name])}")
-    return method(np.asarray(w), SymmetricInt(bits), **{**METHOD_PARAMS[name], **params})
+    lo, hi = METHOD_BITS[name]
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not lo <= bits <= hi:
+        raise ValueError(f"method {name!r} quantizes to {lo} to {hi} bits, not {bits!r}")
+    params = {**METHOD_PARAMS[name], **params}
+    check_granularity(params["granularity"])
+    w = np.asarray(w)
+    if w.ndim != 2:
+        raise ValueError(f"expected a 2-D weight, got shape {w.shape}")
+    return method(w, int(bits), **params)
 
 
-def _with_clip(w: np.ndarray, clip: float, int_type: SymmetricInt) -> QuantizedTensor:
-    scale = scale_for_range(clip, int_type)
-    return QuantizedTensor(quantize(w, scale, int_type), scale, int_type)
+def _group_scales(w: np.ndarray, granularity, range_of: Callable[[np.ndarray], float],
+                  int_type: SymmetricInt) -> np.ndarray:
+    groups = group_count(granularity, w.shape[1])
+    return np.array([scale_for_range(range_of(part), int_type) for _, part in column_groups(w, groups)])
+
+
+def _linear_grid(w: np.ndarray, bits: int, granularity, range_of: Callable[[np.ndarray], float]) -> QuantizedTensor:
+    int_type = SymmetricInt(bits)
+    scales = _group_scales(w, granularity, range_of, int_type)
+    return QuantizedTensor(quantize(w, per_column(scales, w.shape[1]), int_type), scales, int_type)
 
 
 @register("lq")
-def linear_quantization(w, int_type):
-    """LQ: symmetric linear quantization over ``max|W|`` (eqs. 1-3)."""
-    return _with_clip(w, max_abs(w), int_type)
+def linear_quantization(w, bits, granularity):
+    """LQ: symmetric linear quantization over ``max|W|`` of each group (eqs. 1-3)."""
+    return _linear_grid(w, bits, granularity, max_abs)
 
 
 @register("aciq", sources=("aciq.py",), prior="gaussian")
-def aciq(w, int_type, prior):
-    """ACIQ: symmetric linear quantization clipped at the MSE-optimal value (eq. 5)."""
-    return _with_clip(w, aciq_range.aciq_clip(w, int_type.bits, prior), int_type)
+def aciq(w, bits, granularity, prior):
+    """ACIQ: symmetric linear quantization clipped at the MSE-optimal value of each group (eq. 5)."""
+    return _linear_grid(w, bits, granularity, lambda part: aciq_range.aciq_clip(part, bits, prior))
 
 
 @register("ocs", sources=("ocs.py",), expand_ratio=0.01)
-def outlier_channel_splitting(w, int_type, expand_ratio):
-    """OCS: split the ``floor(r*h)`` largest input channels quantization-aware (eq. 7), then LQ."""
+def outlier_channel_splitting(w, bits, granularity, expand_ratio):
+    """OCS: split the ``floor(r*h)`` largest input channels quantization-aware (eq. 7), then LQ.
+    With groups, each group's grid comes from its columns of the naively split weight."""
+    int_type = SymmetricInt(bits)
     w = np.asarray(w, dtype=np.float64)
     index = ocs.select_channels(w, ocs.channels_to_split(w.shape[0], expand_ratio))
-    scale = scale_for_range(max_abs(ocs.naive_split(w, index)), int_type)
-    split = ocs.quantization_aware_split(w, index, scale)
-    return QuantizedTensor(quantize(split, scale, int_type), scale, int_type, split_index=index)
+    scales = _group_scales(ocs.naive_split(w, index), granularity, max_abs, int_type)
+    columns = per_column(scales, w.shape[1])
+    split = ocs.quantization_aware_split(w, index, columns)
+    return QuantizedTensor(quantize(split, columns, int_type), scales, int_type, split_index=index)
+
+
+def _clustered(w: np.ndarray, bits: int, granularity, cluster) -> CodebookTensor:
+    """Cluster each group's values with ``cluster(values) -> (codes, sorted centroids)``."""
+    h, d = w.shape
+    groups = group_count(granularity, d)
+    codes = np.empty((h, d), np.uint8)
+    codebook = np.empty((groups, 1 << bits), np.float32)
+    size = d // groups
+    for g, part in column_groups(w, groups):
+        c, centroids = cluster(part)
+        codes[:, g * size:(g + 1) * size] = c.reshape(h, size)
+        codebook[g] = centroids
+    return CodebookTensor(codes, codebook, bits)
+
+
+@register("linear_clustering", sources=("clustering.py",), bits=(1, 8))
+def linear_clustering(w, bits, granularity):
+    """Linear clustering (Zhao et al., 2021, eqs. 2-4): ``2**bits`` equal bins over each group's
+    ``[min, max]``, each value replaced by the mean of its bin."""
+    return _clustered(w, bits, granularity, lambda part: clustering.linear_clustering(part, bits))
+
+
+@register("kmeans", sources=("clustering.py",), bits=(1, 8), iterations=3, seed=0)
+def kmeans(w, bits, granularity, iterations, seed):
+    """k-means (Zhao et al., 2021, Algorithm 1): k-means++ from ``seed``, then at most
+    ``iterations`` Lloyd rounds (the paper uses 3), per group."""
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
+        raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+    rng = np.random.default_rng(seed)
+
+    def cluster(part):
+        init = clustering.kmeans_plusplus(part, 1 << bits, rng)
+        codes, centroids, _ = clustering.lloyd(part, init, iterations)
+        return codes, centroids
+
+    return _clustered(w, bits, granularity, cluster)
+
+
+@register("kmeans_optimal", sources=("clustering.py",), bits=(1, 8))
+def kmeans_optimal(w, bits, granularity):
+    """Optimal 1-D k-means (beyond the paper): the codebook of least squared error for each group,
+    by exact dynamic programming (:func:`bertq.quantization.clustering.optimal_kmeans`)."""
+    return _clustered(w, bits, granularity, lambda part: clustering.optimal_kmeans(part, bits))

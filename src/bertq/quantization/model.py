@@ -20,7 +20,7 @@ from ..kernels.packing import pack_codes, unpack_codes
 from .bits import SymmetricInt
 from .methods import quantize_weight
 from .quantizer import mse
-from .tensor import QuantizedTensor
+from .tensor import CodebookTensor, QuantizedTensor, QuantizedWeight
 
 EMBEDDING = re.compile(r"(^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$")
 ENCODER_LINEAR = re.compile(r"(^|\.)encoder\.layer\.\d+\..*\.weight$")
@@ -47,7 +47,7 @@ class QuantizedModel:
     method: str
     bits: int
     params: dict
-    tensors: dict[str, QuantizedTensor]
+    tensors: dict[str, QuantizedWeight]
     layer_mse: dict[str, float]
     total_params: int
 
@@ -104,21 +104,28 @@ def quantize_state(state: dict[str, np.ndarray], method: str, bits: int, params:
     return QuantizedModel(method, bits, params, tensors, layer_mse, total)
 
 
-CODES_FORMAT = "bitpacked-offset-v1"
-"""On-disk codes: ``codes - qmin`` (unsigned, below ``2**bits``) bit-packed as by
-:func:`bertq.kernels.packing.pack_codes`, with the shape beside them."""
+CODES_FORMAT = "bitpacked-v2"
+"""On-disk codes, bit-packed as by :func:`bertq.kernels.packing.pack_codes` with the shape and the
+bit-width beside them: a linear grid stores ``codes - qmin`` and its scales (one per group), a
+codebook stores its codes and its ``(groups, 2**bits)`` table."""
+READABLE_FORMATS = (CODES_FORMAT, "bitpacked-offset-v1")
 
 
 def save_quantized(model: QuantizedModel, path: str | Path) -> None:
-    """Write bit-packed codes, scales and split indices as safetensors (a 4-bit weight takes half a
-    byte per element on disk), and the method's settings as metadata."""
+    """Write bit-packed codes, scales or codebooks and split indices as safetensors (a 4-bit
+    weight takes half a byte per element on disk), and the method's settings as metadata."""
     arrays = {}
     for name, qt in model.tensors.items():
-        offset = qt.codes.astype(np.int16) - qt.int_type.qmin
-        arrays[f"{name}::codes"] = pack_codes(offset.astype(np.uint8), qt.bits)
         arrays[f"{name}::shape"] = np.array(qt.codes.shape, dtype=np.int64)
-        arrays[f"{name}::scale"] = np.array([qt.scale], dtype=np.float64)
-        arrays[f"{name}::split_index"] = qt.split_index
+        arrays[f"{name}::bits"] = np.array([qt.bits], dtype=np.int64)
+        if isinstance(qt, CodebookTensor):
+            arrays[f"{name}::codes"] = pack_codes(qt.codes, qt.bits)
+            arrays[f"{name}::codebook"] = qt.codebook
+        else:
+            offset = qt.codes.astype(np.int16) - qt.int_type.qmin
+            arrays[f"{name}::codes"] = pack_codes(offset.astype(np.uint8), qt.bits)
+            arrays[f"{name}::scale"] = qt.scale
+            arrays[f"{name}::split_index"] = qt.split_index
     meta = {"method": model.method, "bits": str(model.bits), "params": json.dumps(model.params),
             "total_params": str(model.total_params), "layer_mse": json.dumps(model.layer_mse),
             "codes": CODES_FORMAT,
@@ -131,17 +138,21 @@ def load_quantized(path: str | Path) -> QuantizedModel:
 
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata() or {}
-    if meta.get("codes") != CODES_FORMAT or "bits" not in meta:
+    if meta.get("codes") not in READABLE_FORMATS or "bits" not in meta:
         raise ValueError(f"{path}: not a bertq quantized checkpoint in format {CODES_FORMAT!r} "
                          f"(found codes={meta.get('codes')!r}); rerun its quantize job")
     arrays = load_file(str(path))
-    int_type = SymmetricInt(int(meta["bits"]))
     names = sorted({k.split("::")[0] for k in arrays})
     tensors = {}
     for n in names:
         shape = tuple(int(d) for d in arrays[f"{n}::shape"])
-        offset = unpack_codes(arrays[f"{n}::codes"], int_type.bits, int(np.prod(shape)))
-        codes = (offset.astype(np.int16) + int_type.qmin).astype(np.int8).reshape(shape)
-        tensors[n] = QuantizedTensor(codes, float(arrays[f"{n}::scale"][0]), int_type, arrays[f"{n}::split_index"])
+        bits = int(arrays[f"{n}::bits"][0]) if f"{n}::bits" in arrays else int(meta["bits"])
+        stream = unpack_codes(arrays[f"{n}::codes"], bits, int(np.prod(shape))).reshape(shape)
+        if f"{n}::codebook" in arrays:
+            tensors[n] = CodebookTensor(stream, arrays[f"{n}::codebook"], bits)
+        else:
+            int_type = SymmetricInt(bits)
+            codes = (stream.astype(np.int16) + int_type.qmin).astype(np.int8)
+            tensors[n] = QuantizedTensor(codes, arrays[f"{n}::scale"], int_type, arrays[f"{n}::split_index"])
     return QuantizedModel(meta["method"], int(meta["bits"]), json.loads(meta["params"]), tensors,
                           json.loads(meta["layer_mse"]), int(meta["total_params"]))

@@ -1,4 +1,11 @@
-"""A quantized weight: integer codes plus the scale that maps them back (Hu et al., 2022, eq. 3).
+"""Quantized weights: integer codes plus what maps them back to values.
+
+Two kinds, with one interface (``dequantize``, ``storage_bits``, ``codebook_weight``, ``int8_form``):
+
+- :class:`QuantizedTensor`: a symmetric linear grid, ``codes * scale`` (Hu et al., 2022, eq. 3),
+  with one scale per group of output channels (:mod:`bertq.quantization.granularity`);
+- :class:`CodebookTensor`: ``codebook[group, code]`` with any ``2**bits`` values per group, as
+  linear clustering and k-means give (Zhao et al., 2021).
 
 Weights are kept in *input-major* orientation, ``W`` of shape ``(h, d)`` with ``Y = X W`` as in the
 paper's section 3.2, so that an OCS split (eq. 6) appends rows. ``split_index[i]`` names the
@@ -12,14 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bits import SymmetricInt
+from .granularity import per_column
 
 
 @dataclass
 class QuantizedTensor:
     codes: np.ndarray
     """int8 codes, shape ``(h + n_split, d)`` (input-major)."""
-    scale: float
-    """Step size: ``dequantized = codes * scale``."""
+    scale: np.ndarray
+    """Step sizes, one per group of output channels (a float is one group): ``codes * scale``."""
     int_type: SymmetricInt
     split_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """For OCS, the original input channel of each appended row; empty otherwise."""
@@ -27,11 +35,23 @@ class QuantizedTensor:
     def __post_init__(self) -> None:
         self.split_index = np.ascontiguousarray(self.split_index, dtype=np.int64)
         self.codes = np.ascontiguousarray(self.codes)  # safetensors writes raw C-order memory
+        self.scale = np.ascontiguousarray(self.scale, dtype=np.float64).reshape(-1)
         if self.codes.dtype != np.int8:
             raise TypeError(f"codes must be int8, got {self.codes.dtype}")
         q = self.int_type.qmax
         if self.codes.size and (self.codes.max() > q or self.codes.min() < -q):
             raise ValueError(f"codes exceed the {self.int_type.bits}-bit range [-{q}, {q}]")
+        d = self.codes.shape[1]
+        if not 1 <= self.scale.size <= d or d % self.scale.size:
+            raise ValueError(f"{self.scale.size} scales do not split {d} output channels into equal groups")
+
+    @property
+    def groups(self) -> int:
+        return int(self.scale.size)
+
+    def column_scales(self) -> np.ndarray:
+        """float64 ``(d,)``: the step of every output channel."""
+        return per_column(self.scale, self.codes.shape[1])
 
     @property
     def bits(self) -> int:
@@ -53,7 +73,7 @@ class QuantizedTensor:
 
     def dequantize_expanded(self) -> np.ndarray:
         """``codes * scale`` in the split layout: the weight that multiplies ``[X, X[:, split_index]]``."""
-        return self.codes.astype(np.float32) * np.float32(self.scale)
+        return self.codes.astype(np.float32) * self.column_scales().astype(np.float32)
 
     def dequantize(self) -> np.ndarray:
         """The effective weight in the original layout, split rows folded back onto their channel.
@@ -68,5 +88,81 @@ class QuantizedTensor:
         return folded
 
     def storage_bits(self) -> int:
-        """Bits needed to store this tensor: codes at their bit-width, a 32-bit scale, 32-bit split indices."""
-        return int(self.codes.size) * self.bits + 32 + 32 * self.n_split
+        """Bits needed to store this tensor: codes at their bit-width, a 32-bit scale per group,
+        32-bit split indices."""
+        return int(self.codes.size) * self.bits + 32 * self.groups + 32 * self.n_split
+
+    def codebook_weight(self):
+        """The same weight as a :class:`~bertq.kernels.codebook.CodebookWeight` over the expanded
+        rows: ``code = q - qmin`` and ``codebook[g] = scale[g] * (code + qmin)``. The symmetric grid
+        has ``2**bits - 1`` levels; the one unused code maps to 0."""
+        from ..kernels.codebook import CodebookWeight
+
+        t = self.int_type
+        codes = (self.codes.astype(np.int16) - t.qmin).astype(np.uint8)
+        grid = (np.arange(1 << t.bits) + t.qmin).astype(np.float64)
+        grid[t.levels:] = 0.0
+        return CodebookWeight(codes, (self.scale[:, None] * grid[None, :]).astype(np.float32), t.bits)
+
+    def int8_form(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, column scales)`` for the int8 kernels: int8 ``(h + n_split, d)`` and float32 ``(d,)``."""
+        return self.codes, self.column_scales().astype(np.float32)
+
+
+@dataclass
+class CodebookTensor:
+    """``W[i, j] = codebook[j // group_size, codes[i, j]]``: ``bits``-bit codes (uint8, input-major
+    ``(h, d)``) and a float32 codebook of ``2**bits`` values per group of output channels."""
+
+    codes: np.ndarray
+    codebook: np.ndarray
+    bits: int
+
+    def __post_init__(self) -> None:
+        from ..kernels.codebook import CodebookWeight
+
+        self.codes = np.ascontiguousarray(self.codes)
+        self.codebook = np.ascontiguousarray(self.codebook, dtype=np.float32)
+        CodebookWeight(self.codes, self.codebook, self.bits)  # validates shapes, dtype and code range
+
+    split_index = np.zeros(0, dtype=np.int64)
+    n_split = 0
+
+    @property
+    def groups(self) -> int:
+        return int(self.codebook.shape[0])
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def numel(self) -> int:
+        return int(self.codes.size)
+
+    def codebook_weight(self):
+        from ..kernels.codebook import CodebookWeight
+
+        return CodebookWeight(self.codes, self.codebook, self.bits)
+
+    def dequantize(self) -> np.ndarray:
+        return self.codebook_weight().dequantize()
+
+    dequantize_expanded = dequantize
+
+    def storage_bits(self) -> int:
+        """Codes at their bit-width plus the codebooks at 32 bits per entry."""
+        return int(self.codes.size) * self.bits + 32 * int(self.codebook.size)
+
+    def int8_form(self) -> tuple[np.ndarray, np.ndarray]:
+        """The codebook rounded to int8 on a per-group scale (exact where the codebook is a grid;
+        see :meth:`~bertq.kernels.codebook.CodebookWeight.int8_levels`), decoded: int8
+        ``(h, d)`` codes and float32 ``(d,)`` column scales."""
+        w = self.codebook_weight()
+        levels, level_scale = w.int8_levels()
+        group = np.arange(self.codes.shape[1]) // w.group_size
+        return levels[group[None, :], self.codes], level_scale[group].astype(np.float32)
+
+
+QuantizedWeight = QuantizedTensor | CodebookTensor
+"""Either kind of quantized weight."""
