@@ -57,6 +57,9 @@ DECODING_KEYS = ("n_best_size", "max_answer_length")
 
 CLASSIFICATION_REPORTS = ("table1", "fig2", "fig3", "fig5a")
 SQUAD_REPORTS = ("table2", "fig5b", "fig6")
+ZHAO_REPORTS = {"zhao_table1": ("linear_clustering",), "zhao_table2": ("kmeans",),
+                "zhao_fig1": ("linear_clustering", "kmeans")}
+"""Reports of Zhao et al. (2021) and the method entries (any one of them) each one reads."""
 
 
 class ConfigError(ValueError):
@@ -100,16 +103,18 @@ def validate(raw: dict) -> dict:
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
     _check_semantics(config)
     if config["reports"] is None:
-        config["reports"] = applicable_reports(config["tasks"])
+        config["reports"] = applicable_reports(config["tasks"], config["quantization"]["methods"])
     return config
 
 
-def applicable_reports(tasks) -> list[str]:
-    """Every report the tasks allow: Table 1 and Figs. 2-5a need a classification task, Table 2
-    and Figs. 5b and 6 need SQuAD."""
+def applicable_reports(tasks, methods=()) -> list[str]:
+    """Every report the tasks and methods allow: Table 1 and Figs. 2-5a need a classification
+    task, Table 2 and Figs. 5b and 6 need SQuAD; the k-means paper's tables and figures need a
+    classification task and the method entries they read."""
     out = []
     if any(not TASKS[t].is_span for t in tasks):
         out += CLASSIFICATION_REPORTS
+        out += [r for r, needs in ZHAO_REPORTS.items() if any(m in methods for m in needs)]
     if any(TASKS[t].is_span for t in tasks):
         out += SQUAD_REPORTS
     return out
@@ -122,6 +127,9 @@ def _check_semantics(config: dict) -> None:
                               f"{', '.join(sorted(TASKS))}")
     for variant in config["quantization"]["methods"]:
         _check_method(config, variant)
+    for i, variant in enumerate(config["throughput"]["methods"] or []):
+        if variant not in config["quantization"]["methods"]:
+            raise ConfigError(f"config key throughput.methods[{i}]: no quantization.methods entry named {variant!r}")
     for name, model in config["models"].items():
         try:
             parse_source(model["source"], layers=model.get("layers"))
@@ -134,10 +142,13 @@ def _check_semantics(config: dict) -> None:
         if task not in TASKS:
             raise ConfigError(f"config key finetune.per_task.{task}: unknown task {task!r}")
     if config["reports"] is not None:
-        allowed = applicable_reports(config["tasks"])
+        allowed = applicable_reports(config["tasks"], config["quantization"]["methods"])
         for i, report in enumerate(config["reports"]):
             if report not in allowed:
-                need = "the task squad" if report in SQUAD_REPORTS else "a GLUE or rotten_tomatoes task"
+                need = ("the task squad" if report in SQUAD_REPORTS else
+                        f"a GLUE or rotten_tomatoes task and a quantization.methods entry named "
+                        f"{' or '.join(ZHAO_REPORTS[report])}" if report in ZHAO_REPORTS else
+                        "a GLUE or rotten_tomatoes task")
                 raise ConfigError(f"config key reports[{i}]: {report} needs {need} in tasks")
     if "squad" in config["tasks"]:
         _check_squad(config)
@@ -232,6 +243,11 @@ def _check_method(config: dict, variant: str) -> None:
         quantize_weight(method, np.ones((4, 2)), bits[0], **params)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"config key {key}: {exc}") from None
+
+
+def timing_params(config: dict) -> dict:
+    """What a throughput job depends on: the timing settings, not which methods are timed."""
+    return {k: v for k, v in config["throughput"].items() if k != "methods"}
 
 
 def load(path: str | Path, overrides: dict | None = None) -> dict:

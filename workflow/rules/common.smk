@@ -82,6 +82,12 @@ def variants():
     return ["fp32/w32"] + [f"{m}/w{b}" for m in METHODS for b in VARIANTS[m]["bits"]]
 
 
+def timed_variants():
+    """``fp32/w32`` and the variants of the methods named in ``throughput.methods`` (all by default)."""
+    timed = config["throughput"]["methods"]
+    return [v for v in variants() if v == "fp32/w32" or timed is None or v.split("/")[0] in timed]
+
+
 def method_spec(wc):
     """The algorithm and parameters of a method variant (what its quantize jobs depend on)."""
     v = VARIANTS[wc.method]

@@ -4,7 +4,7 @@ rule aggregate:
                            model=MODELS, task=TASKS, seed=SEEDS, variant=variants()),
         costs=expand("results/quantized/{model}/{task}/seed{seed}/{variant}.json",
                      model=MODELS, task=TASKS, seed=SEEDS, variant=variants()),
-        timings=expand("results/throughput/{model}/{variant}.json", model=MODELS, variant=variants()),
+        timings=expand("results/throughput/{model}/{variant}.json", model=MODELS, variant=timed_variants()),
     output:
         summary="results/summary.csv",
         throughput="results/throughput.csv",
@@ -25,6 +25,9 @@ REPORT_FILES = {
     "table2": ["table2.md", "table2.csv"],
     "fig5b": ["fig5b.png", "fig5b.svg"],
     "fig6": ["fig6.png", "fig6.svg"],
+    "zhao_table1": ["zhao_table1.md", "zhao_table1.csv"],
+    "zhao_table2": ["zhao_table2.md", "zhao_table2.csv"],
+    "zhao_fig1": ["zhao_fig1.png", "zhao_fig1.svg"],
 }
 
 
@@ -33,7 +36,8 @@ def report_outputs():
     files += ["throughput.md", "throughput.csv", "throughput.png", "throughput.svg", "results.csv", "index.md"]
     outputs = []
     for f in files:
-        caption = f"../report/{f.split('.')[0].split('_')[0]}.rst"
+        stem = f.split(".")[0]
+        caption = f"../report/{stem if stem.startswith('zhao_') else stem.split('_')[0]}.rst"
         outputs.append(report(f"reports/{f}", caption=caption, category="bertq") if f.endswith(".png") else f"reports/{f}")
     return outputs
 
@@ -51,7 +55,7 @@ rule reports:
         tasks=TASKS,
         name=config["name"],
         code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py",
-                       "reports/collect.py"),
+                       "reports/collect.py", "reports/zhao.py", "reports/zhao_paper.py"),
     log:
         "logs/reports.log",
     script:

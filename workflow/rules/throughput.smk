@@ -14,7 +14,7 @@ rule throughput:
     output:
         "results/throughput/{model}/{method}/w{bits}.json",
     params:
-        timing=bq.canonical(config["throughput"]),
+        timing=bq.canonical(bq.timing_params(config)),
         code=code_hash("bench/throughput.py", "evaluation/job.py", "models/encoder.py",
                        "quantization/model.py", "quantization/tensor.py", "kernels/packing.py",
                        "kernels/simd.py", "kernels/vector.py", "kernels/int8_gemm.py", "kernels/codebook.py",

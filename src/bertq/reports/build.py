@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from bertq.reports import figures, tables
+from bertq.reports import figures, tables, zhao
 from bertq.reports.collect import SUMMARY_COLUMNS, THROUGHPUT_COLUMNS
 from bertq.reports.paper import PAPER_CITATION
+from bertq.reports.zhao_paper import ZHAO_CITATION
 
-REPORTS = ("table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6")
+REPORTS = ("table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6", "zhao_table1", "zhao_table2", "zhao_fig1")
 CAPTIONS = {
     "table1.md": f"Table 1: fp32 and 8-bit LQ / ACIQ / OCS scores per task, difference to fp32 in "
                  f"parentheses, with {PAPER_CITATION}'s numbers (Table 1).",
@@ -38,6 +39,15 @@ CAPTIONS = {
                       "(not in the paper).",
     "throughput.svg": "Throughput figure, vector version.",
     "throughput.csv": "Throughput table as CSV.",
+    "zhao_table1.md": f"Linear clustering: per-task scores at every bit-width, difference to fp32 in parentheses, "
+                      f"with {ZHAO_CITATION}'s Tables 1 (BERT) and 3 (ALBERT).",
+    "zhao_table1.csv": "Linear-clustering table in long form (ours and the paper's numbers).",
+    "zhao_table2.md": f"k-means: per-task scores at every bit-width, difference to fp32 in parentheses, with "
+                      f"{ZHAO_CITATION}'s Tables 2 (BERT) and 4 (ALBERT).",
+    "zhao_table2.csv": "k-means table in long form (ours and the paper's numbers).",
+    "zhao_fig1.png": f"Average score against bit-width, linear clustering against k-means, the paper's curves "
+                     f"dashed ({ZHAO_CITATION}, Figs. 1-2).",
+    "zhao_fig1.svg": "Zhao et al. Figs. 1-2, vector version.",
     "results.csv": "Per-point aggregate: benchmark (the classification tasks, or SQuAD), model, method, "
                    "bits, score (mean over the benchmark's tasks of seed means), size_bytes, ace.",
 }
@@ -97,6 +107,15 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
         written += figures.fig6(squad, out / "fig6.png", out / "fig6.svg", models=models_order)
     if "fig5b" in reports:
         written += figures.fig5b(squad, out / "fig5b.png", out / "fig5b.svg", models=models_order)
+    if "zhao_table1" in reports:
+        written += zhao.zhao_table(summary, "linear_clustering", out / "zhao_table1.md", out / "zhao_table1.csv",
+                                   tasks=tasks, models=models_order)
+    if "zhao_table2" in reports:
+        written += zhao.zhao_table(summary, "kmeans", out / "zhao_table2.md", out / "zhao_table2.csv",
+                                   tasks=tasks, models=models_order)
+    if "zhao_fig1" in reports:
+        written += zhao.zhao_fig1(summary, out / "zhao_fig1.png", out / "zhao_fig1.svg", tasks=tasks,
+                                  models=models_order)
     written += tables.throughput_table(throughput, out / "throughput.md", out / "throughput.csv",
                                        models=models_order)
     throughput = throughput[throughput["model"].isin(models_order)] if not throughput.empty else throughput

@@ -32,6 +32,12 @@ MARKERS = {"lq": "o", "aciq": "s", "ocs": "^"}
 RC = {"svg.hashsalt": "bertq", "svg.fonttype": "path", "font.size": 9}
 
 
+def _color(method: str) -> str:
+    """The method's colour; methods beyond the core paper's get the next ones of the palette."""
+    extra = ["tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+    return COLORS.get(method) or extra[sum(map(ord, method)) % len(extra)]
+
+
 def save(fig, out_png, out_svg) -> list[Path]:
     """Save ``fig`` as PNG and SVG via temporary names renamed into place; close it."""
     paths = []
@@ -239,14 +245,16 @@ def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -
         for ax, model in zip(axes, model_list):
             g = df[df["model"] == model]
             engine = g[g["backend"].isin([ENGINE_BACKEND, CODEBOOK_BACKEND])]
+            present = list(dict.fromkeys(engine["method"]))
+            methods = [m for m in QUANT_METHODS if m in present] + sorted(m for m in present if m not in QUANT_METHODS)
             for backend, style, fill, name in ((ENGINE_BACKEND, "-", None, "int8 codes"),
                                                (CODEBOOK_BACKEND, "--", "none", "packed codes")):
-                for method in QUANT_METHODS:
+                for method in methods:
                     sel = engine[(engine["method"] == method) & (engine["backend"] == backend)]
                     m = sel.groupby("bits")["sequences_per_second"].mean().sort_index()
                     if len(m):
-                        ax.plot(m.index, m.values, marker=MARKERS[method], color=COLORS[method], linestyle=style,
-                                markerfacecolor=fill, label=f"{method_label(method)}, {name}")
+                        ax.plot(m.index, m.values, marker=MARKERS.get(method, "D"), color=_color(method),
+                                linestyle=style, markerfacecolor=fill, label=f"{method_label(method)}, {name}")
             for backend, (color, style) in BASELINE_STYLES.items():
                 b = g[g["backend"] == backend]["sequences_per_second"]
                 if len(b):

@@ -17,7 +17,8 @@ PAPER_TASKS = ["mrpc", "sst2", "stsb", "cola", "rte", "qnli", "mnli", "qqp"]
 """The task columns of Table 1, in the paper's order."""
 
 METHODS = ["fp32", "lq", "aciq", "ocs"]
-METHOD_LABELS = {"fp32": "32-bit", "lq": "LQ", "aciq": "ACIQ", "ocs": "OCS"}
+METHOD_LABELS = {"fp32": "32-bit", "lq": "LQ", "aciq": "ACIQ", "ocs": "OCS", "linear_clustering": "linear clustering",
+                 "kmeans": "k-means", "kmeans_optimal": "optimal k-means"}
 TASK_LABELS = {"mrpc": "MRPC", "sst2": "SST-2", "stsb": "STS-B", "cola": "CoLA", "rte": "RTE",
                "qnli": "QNLI", "mnli": "MNLI", "qqp": "QQP", "rotten_tomatoes": "Rotten Tomatoes",
                "squad": "SQuAD v1.1"}
