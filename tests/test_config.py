@@ -60,6 +60,8 @@ def test_finetune_overrides_layer_in_order():
     ({"quantization": {"methods": {"kmeans": {"granularity": 0}}}}, "quantization.methods.kmeans.granularity"),
     ({"quantization": {"methods": {"kmeans": {"granularity": "row"}}}}, "quantization.methods.kmeans.granularity"),
     ({"quantization": {"methods": {"kmeans": {"iterations": 2.5}}}}, "quantization.methods.kmeans.iterations"),
+    ({"quantization": {"methods": {"mse": {"embedding_bits": 1}}}}, "quantization.methods.mse.embedding_bits"),
+    ({"quantization": {"methods": {"mse": {"candidates": 0}}}}, "quantization.methods.mse"),
     ({"unknown_key": 1}, "<root>"),
 ])
 def test_bad_config_names_the_key(changes, key):
@@ -132,8 +134,9 @@ def test_squad_config_errors(tmp_path):
 def test_method_variants_name_their_algorithm_and_bits():
     cfg = bq.validate(with_(quantization={"bits": [4, 2], "methods": {
         "lq": {}, "kmeans": {"bits": [3, 1]}, "lc_g128": {"method": "linear_clustering", "granularity": 128}}}))
-    assert bq.method_variant(cfg, "lq") == {"method": "lq", "bits": [4, 2], "params": {"granularity": "tensor"}}
-    assert bq.method_variant(cfg, "kmeans") == {"method": "kmeans", "bits": [3, 1],
+    assert bq.method_variant(cfg, "lq") == {"method": "lq", "bits": [4, 2], "embedding_bits": None,
+                                            "params": {"granularity": "tensor"}}
+    assert bq.method_variant(cfg, "kmeans") == {"method": "kmeans", "bits": [3, 1], "embedding_bits": None,
                                                 "params": {"granularity": "tensor", "iterations": 3, "seed": 0}}
     assert bq.method_variant(cfg, "lc_g128") == {"method": "linear_clustering", "bits": [4, 2],
-                                                 "params": {"granularity": 128}}
+                                                 "embedding_bits": None, "params": {"granularity": 128}}

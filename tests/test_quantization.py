@@ -161,3 +161,41 @@ def test_model_quantization_selects_embeddings_and_encoder_linears(tmp_path, met
     for name in qm.tensors:
         np.testing.assert_array_equal(back.tensors[name].codes, qm.tensors[name].codes)
         np.testing.assert_array_equal(back.dequantized_state(state)[name], deq[name])
+
+
+@pytest.mark.parametrize("bits", [2, 4, 6])
+def test_mse_range_estimator_is_the_best_of_its_grid(bits):
+    """The MSE estimator's clip equals a brute-force search over the same 100 candidates (eqs. 1-4),
+    and its error is never above LQ's (whose clip, max|W|, is the last candidate)."""
+    from bertq.quantization.quantizer import mse_clip
+
+    w = np.random.default_rng(bits).standard_t(3, (300, 40)) * 0.05
+    t = SymmetricInt(bits)
+    candidates = np.abs(w).max() * np.arange(1, 101) / 100
+    errors = [mse(w, fake_quantize(w, c, t)) for c in candidates]
+    assert mse_clip(w, t) == pytest.approx(candidates[int(np.argmin(errors))], rel=1e-12)
+    q = quantize_weight("mse", w, bits)
+    assert mse(w, q.dequantize()) <= mse(w, quantize_weight("lq", w, bits).dequantize()) + 1e-15
+    per_channel = quantize_weight("mse", w, bits, granularity="channel")
+    for j in (0, 17):
+        assert per_channel.scale[j] == pytest.approx(mse_clip(w[:, j], t) / t.qmax, rel=1e-12)
+
+
+def test_token_embeddings_get_their_own_bits(tmp_path):
+    state = _bert_like_state(np.random.default_rng(5))
+    qm = quantize_state(state, "mse", 4, {}, embedding_bits=2)
+    assert qm.tensors["bert.embeddings.word_embeddings.weight"].bits == 2
+    assert qm.tensors["bert.embeddings.position_embeddings.weight"].bits == 4
+    assert qm.tensors["bert.encoder.layer.0.output.dense.weight"].bits == 4
+    assert qm.summary()["embedding_bits"] == 2
+    save_quantized(qm, tmp_path / "q.safetensors")
+    back = load_quantized(tmp_path / "q.safetensors")
+    assert back.embedding_bits == 2 and back.tensors["bert.embeddings.word_embeddings.weight"].bits == 2
+    assert back.size_bits() == qm.size_bits() < quantize_state(state, "mse", 4).size_bits()
+
+
+def test_a_weight_the_method_rejects_is_named():
+    state = _bert_like_state(np.random.default_rng(6))
+    with pytest.raises(ValueError, match=r"bert.embeddings.word_embeddings.weight \(input-major 50 x 16\): "
+                                         r"3 groups do not divide 16"):
+        quantize_state(state, "kmeans", 2, {"granularity": 3})

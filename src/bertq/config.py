@@ -189,7 +189,7 @@ def _check_squad(config: dict) -> None:
                 f"finetune.per_task.squad")
 
 
-VARIANT_KEYS = ("method", "bits")
+VARIANT_KEYS = ("method", "bits", "embedding_bits")
 """Keys of a ``quantization.methods`` entry that are not parameters of the method itself."""
 
 
@@ -202,7 +202,7 @@ def method_variant(config: dict, variant: str) -> dict:
     method = entry.get("method", variant)
     params = {k: v for k, v in entry.items() if k not in VARIANT_KEYS}
     return {"method": method, "bits": list(entry.get("bits", config["quantization"]["bits"])),
-            "params": {**METHOD_PARAMS.get(method, {}), **params}}
+            "embedding_bits": entry.get("embedding_bits"), "params": {**METHOD_PARAMS.get(method, {}), **params}}
 
 
 def _check_method(config: dict, variant: str) -> None:
@@ -223,6 +223,9 @@ def _check_method(config: dict, variant: str) -> None:
         where = f"{key}.bits" if "bits" in entry else "quantization.bits"
         raise ConfigError(f"config key {where}: {method} quantizes to {lo} to {hi} bits, not {bad}"
                           + ("" if "bits" in entry else f"; give {key} its own bits"))
+    emb = entry.get("embedding_bits")
+    if emb is not None and (isinstance(emb, bool) or not isinstance(emb, int) or not lo <= emb <= hi):
+        raise ConfigError(f"config key {key}.embedding_bits: {method} quantizes to {lo} to {hi} bits, not {emb!r}")
     for p, value in entry.items():
         if p in VARIANT_KEYS:
             continue

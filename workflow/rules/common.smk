@@ -91,7 +91,7 @@ def timed_variants():
 def method_spec(wc):
     """The algorithm and parameters of a method variant (what its quantize jobs depend on)."""
     v = VARIANTS[wc.method]
-    return bq.canonical({"method": v["method"], "params": v["params"]})
+    return bq.canonical({"method": v["method"], "params": v["params"], "embedding_bits": v["embedding_bits"]})
 
 
 def method_code(variant):

@@ -14,4 +14,4 @@ with log_to(snakemake.log[0]):
         run_quantize(Path(snakemake.input.model).parent, spec["method"],
                      int(snakemake.wildcards.bits), spec["params"],
                      cost_sequence_length=cost["sequence_length"], activation_bits=cost["activation_bits"],
-                     checkpoint=ckpt, summary=summary)
+                     checkpoint=ckpt, summary=summary, embedding_bits=spec["embedding_bits"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,15 @@ from .model import quantize_state, save_quantized
 
 def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict, *,
                  cost_sequence_length: int, activation_bits: int, checkpoint: str | Path,
-                 summary: str | Path) -> dict:
+                 summary: str | Path, embedding_bits: int | None = None) -> dict:
     finetuned_dir = Path(finetuned_dir)
     state = load_file(str(finetuned_dir / "model.safetensors"))
-    qm = quantize_state(state, method, bits, params)
+    started = time.perf_counter()
+    qm = quantize_state(state, method, bits, params, embedding_bits)
+    seconds = time.perf_counter() - started
     save_quantized(qm, checkpoint)
     result = qm.summary()
+    result["quantization_seconds"] = seconds
     result.update(cost_summary(finetuned_dir / "config.json", state, qm,
                                cost_sequence_length, activation_bits))
     Path(summary).write_text(json.dumps(result, indent=1))

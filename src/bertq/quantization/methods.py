@@ -1,5 +1,5 @@
 """Weight quantization methods, in a registry: the linear grids of Hu et al. (2022) (LQ, ACIQ,
-OCS) and the codebooks of Zhao et al. (2021) (linear clustering, k-means, and optimal 1-D k-means).
+OCS) and of Bondarenko et al. (2021) (the MSE range estimator), and the codebooks of Zhao et al. (2021) (linear clustering, k-means, and optimal 1-D k-means).
 
 A method maps a float weight in input-major layout ``(h, d)`` and a bit-width to a quantized
 weight of :mod:`bertq.quantization.tensor`. Every method takes a ``granularity``: one scale or
@@ -18,7 +18,7 @@ from . import aciq as aciq_range
 from . import clustering, ocs
 from .bits import SymmetricInt
 from .granularity import check_granularity, column_groups, group_count, per_column
-from .quantizer import max_abs, quantize, scale_for_range
+from .quantizer import max_abs, mse_clip, quantize, scale_for_range
 from .tensor import CodebookTensor, QuantizedTensor, QuantizedWeight
 
 
@@ -96,6 +96,16 @@ def linear_quantization(w, bits, granularity):
 def aciq(w, bits, granularity, prior):
     """ACIQ: symmetric linear quantization clipped at the MSE-optimal value of each group (eq. 5)."""
     return _linear_grid(w, bits, granularity, lambda part: aciq_range.aciq_clip(part, bits, prior))
+
+
+@register("mse", candidates=100)
+def mse_range(w, bits, granularity, candidates):
+    """Symmetric linear quantization clipped where a grid search finds the least squared error of
+    each group: the MSE range estimator of Bondarenko et al. (2021) for weights below 8 bits."""
+    if not isinstance(candidates, int) or isinstance(candidates, bool) or candidates < 1:
+        raise ValueError(f"candidates must be a positive integer, got {candidates!r}")
+    int_type = SymmetricInt(bits)
+    return _linear_grid(w, bits, granularity, lambda part: mse_clip(part, int_type, candidates))
 
 
 @register("ocs", sources=("ocs.py",), expand_ratio=0.01)

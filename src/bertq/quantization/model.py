@@ -23,6 +23,8 @@ from .quantizer import mse
 from .tensor import CodebookTensor, QuantizedTensor, QuantizedWeight
 
 EMBEDDING = re.compile(r"(^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$")
+TOKEN_EMBEDDING = re.compile(r"(^|\.)embeddings\.word_embeddings\.weight$")
+"""The token embedding table, which may get its own bit-width (Bondarenko et al., 2021, Table 7)."""
 ENCODER_LINEAR = re.compile(r"(^|\.)encoder\.layer\.\d+\..*\.weight$")
 
 
@@ -50,6 +52,8 @@ class QuantizedModel:
     tensors: dict[str, QuantizedWeight]
     layer_mse: dict[str, float]
     total_params: int
+    embedding_bits: int | None = None
+    """The token embeddings' bit-width when it differs from ``bits``."""
 
     @property
     def quantized_params(self) -> int:
@@ -75,6 +79,7 @@ class QuantizedModel:
         return {
             "method": self.method,
             "bits": self.bits,
+            "embedding_bits": self.embedding_bits if self.embedding_bits is not None else self.bits,
             "params": self.params,
             "total_params": self.total_params,
             "quantized_params": self.quantized_params,
@@ -87,21 +92,28 @@ class QuantizedModel:
         }
 
 
-def quantize_state(state: dict[str, np.ndarray], method: str, bits: int, params: dict | None = None
-                   ) -> QuantizedModel:
+def quantize_state(state: dict[str, np.ndarray], method: str, bits: int, params: dict | None = None,
+                   embedding_bits: int | None = None) -> QuantizedModel:
+    """Quantize every embedding table and encoder linear of ``state`` with ``method`` at ``bits``
+    (the token embeddings at ``embedding_bits`` when given). A weight the method rejects (a group
+    count that does not divide it) is named in the error."""
     params = dict(params or {})
     tensors, layer_mse = {}, {}
     for name, array in state.items():
         if not is_quantized_weight(name, array):
             continue
         w = to_input_major(name, array.astype(np.float64))
-        qt = quantize_weight(method, w, bits, **params)
+        b = embedding_bits if embedding_bits is not None and TOKEN_EMBEDDING.search(name) else bits
+        try:
+            qt = quantize_weight(method, w, b, **params)
+        except ValueError as exc:
+            raise ValueError(f"{name} (input-major {w.shape[0]} x {w.shape[1]}): {exc}") from None
         tensors[name] = qt
         layer_mse[name] = mse(w, qt.dequantize())
     if not tensors:
         raise ValueError("no embedding or encoder linear weights found: is this a BERT checkpoint?")
     total = sum(int(a.size) for a in state.values())
-    return QuantizedModel(method, bits, params, tensors, layer_mse, total)
+    return QuantizedModel(method, bits, params, tensors, layer_mse, total, embedding_bits)
 
 
 CODES_FORMAT = "bitpacked-v2"
@@ -127,6 +139,7 @@ def save_quantized(model: QuantizedModel, path: str | Path) -> None:
             arrays[f"{name}::scale"] = qt.scale
             arrays[f"{name}::split_index"] = qt.split_index
     meta = {"method": model.method, "bits": str(model.bits), "params": json.dumps(model.params),
+            "embedding_bits": json.dumps(model.embedding_bits),
             "total_params": str(model.total_params), "layer_mse": json.dumps(model.layer_mse),
             "codes": CODES_FORMAT,
             "layout": "input-major codes; split rows duplicate the input channels in split_index"}
@@ -155,4 +168,5 @@ def load_quantized(path: str | Path) -> QuantizedModel:
             codes = (stream.astype(np.int16) + int_type.qmin).astype(np.int8)
             tensors[n] = QuantizedTensor(codes, arrays[f"{n}::scale"], int_type, arrays[f"{n}::split_index"])
     return QuantizedModel(meta["method"], int(meta["bits"]), json.loads(meta["params"]), tensors,
-                          json.loads(meta["layer_mse"]), int(meta["total_params"]))
+                          json.loads(meta["layer_mse"]), int(meta["total_params"]),
+                          json.loads(meta.get("embedding_bits", "null")))
