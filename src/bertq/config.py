@@ -189,7 +189,9 @@ def _check_squad(config: dict) -> None:
                 f"finetune.per_task.squad")
 
 
-VARIANT_KEYS = ("method", "bits", "embedding_bits")
+VARIANT_KEYS = ("method", "bits", "embedding_bits", "centroid_finetune")
+CENTROID_LR_MULTIPLIER = 10.0
+"""Quantized layers fine-tune at ten times the learning rate (Zhao et al., 2021, sec. 4.2)."""
 """Keys of a ``quantization.methods`` entry that are not parameters of the method itself."""
 
 
@@ -202,7 +204,16 @@ def method_variant(config: dict, variant: str) -> dict:
     method = entry.get("method", variant)
     params = {k: v for k, v in entry.items() if k not in VARIANT_KEYS}
     return {"method": method, "bits": list(entry.get("bits", config["quantization"]["bits"])),
-            "embedding_bits": entry.get("embedding_bits"), "params": {**METHOD_PARAMS.get(method, {}), **params}}
+            "embedding_bits": entry.get("embedding_bits"), "centroid_finetune": entry.get("centroid_finetune"),
+            "params": {**METHOD_PARAMS.get(method, {}), **params}}
+
+
+def centroid_finetune_params(config: dict, variant: str, model: str, task: str) -> dict:
+    """The settings of a variant's centroid fine-tuning on (model, task): the task's fine-tuning
+    settings, ``lr_multiplier`` 10, then the entry's ``centroid_finetune`` overrides."""
+    overrides = config["quantization"]["methods"][variant].get("centroid_finetune") or {}
+    params = {**finetune_params(config, model, task), "lr_multiplier": CENTROID_LR_MULTIPLIER, **overrides}
+    return {k: v for k, v in params.items() if k not in DECODING_KEYS}
 
 
 def _check_method(config: dict, variant: str) -> None:
@@ -223,6 +234,9 @@ def _check_method(config: dict, variant: str) -> None:
         where = f"{key}.bits" if "bits" in entry else "quantization.bits"
         raise ConfigError(f"config key {where}: {method} quantizes to {lo} to {hi} bits, not {bad}"
                           + ("" if "bits" in entry else f"; give {key} its own bits"))
+    if entry.get("centroid_finetune") is not None and method == "ocs":
+        raise ConfigError(f"config key {key}.centroid_finetune: OCS weights have split channels, which "
+                          "centroid fine-tuning cannot train")
     emb = entry.get("embedding_bits")
     if emb is not None and (isinstance(emb, bool) or not isinstance(emb, int) or not lo <= emb <= hi):
         raise ConfigError(f"config key {key}.embedding_bits: {method} quantizes to {lo} to {hi} bits, not {emb!r}")

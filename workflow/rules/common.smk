@@ -23,6 +23,8 @@ SEQUENCE_TASKS = [t for t in TASKS if t not in SPAN_TASKS]
 SEEDS = list(config["seeds"])
 METHODS = list(config["quantization"]["methods"])
 VARIANTS = {m: bq.method_variant(config, m) for m in METHODS}
+TUNED_METHODS = [m for m in METHODS if VARIANTS[m]["centroid_finetune"] is not None]
+PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS]
 SOURCES = {m: parse_source(s["source"], s.get("layers")) for m, s in config["models"].items()}
 TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location(SOURCES[m]) for m in MODELS}
 
@@ -48,6 +50,7 @@ FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
 TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
 TOKENIZED_SQUAD = "results/tokenized/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors"
 QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
+BEFORE_TUNING = QUANTIZED + ".ptq"
 BASELINE = "results/quantized/{model}/{task}/seed{seed}/fp32/w32"
 
 

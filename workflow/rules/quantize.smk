@@ -13,6 +13,8 @@ rule quantize:
         method=method_spec,
         cost=cost_params,
         code=lambda wc: method_code(wc.method),
+    wildcard_constraints:
+        method=_alternatives(PTQ_METHODS),
     log:
         "logs/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.log",
     benchmark:
@@ -22,6 +24,53 @@ rule quantize:
         runtime=30,
     script:
         "../scripts/quantize.py"
+
+
+use rule quantize as quantize_before_tuning with:
+    output:
+        checkpoint=temp(f"{BEFORE_TUNING}.safetensors"),
+        summary=temp(f"{BEFORE_TUNING}.json"),
+    wildcard_constraints:
+        method=_alternatives(TUNED_METHODS),
+    log:
+        "logs/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.log",
+    benchmark:
+        "benchmarks/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.tsv"
+
+
+def centroid_params(wc):
+    return bq.canonical(bq.centroid_finetune_params(config, wc.method, wc.model, wc.task))
+
+
+rule centroid_finetune:
+    """Zhao et al. (2021), sec. 3.1: fine-tune the quantized model's centroids on its task."""
+    input:
+        quantized=f"{BEFORE_TUNING}.safetensors",
+        summary=f"{BEFORE_TUNING}.json",
+        model=f"{FINETUNED}/model.safetensors",
+        config=f"{FINETUNED}/config.json",
+        tokenized=tokenized_for,
+    output:
+        checkpoint=_checkpoint(f"{QUANTIZED}.safetensors"),
+        summary=f"{QUANTIZED}.json",
+    params:
+        hyper=centroid_params,
+        device=config["finetune"]["device"],
+        code=lambda wc: code_hash("training/centroids.py", "training/finetune.py", "training/objectives.py",
+                                  "models/sources.py", "data/tokenized.py", "quantization/model.py",
+                                  "quantization/tensor.py", "kernels/packing.py", "kernels/codebook.py"),
+    wildcard_constraints:
+        method=_alternatives(TUNED_METHODS),
+    threads: config["finetune"]["threads"]
+    log:
+        "logs/centroid_finetune/{model}/{task}/seed{seed}/{method}/w{bits}.log",
+    benchmark:
+        "benchmarks/centroid_finetune/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
+    resources:
+        mem_mb=16000,
+        runtime=720,
+    script:
+        "../scripts/centroid_finetune.py"
 
 
 rule baseline_cost:

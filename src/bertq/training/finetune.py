@@ -65,30 +65,19 @@ def length_grouped_order(order: np.ndarray, lengths: np.ndarray, batch_size: int
     return np.concatenate([batches[i] for i in rng.permutation(len(batches))]) if batches else flat
 
 
-def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path, params: dict,
-                 seed: int, out_dir: str | Path, *, device: str = "auto", threads: int = 1,
-                 progress: bool = True) -> dict:
-    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+def train(model, objective, param_groups: list[dict], params: dict, rng: np.random.Generator,
+          dev: torch.device, *, desc: str, progress: bool = True):
+    """The training loop of every fine-tuning job: AdamW over ``param_groups`` (a group's ``lr``
+    scales with the schedule like the others), linear decay after warm-up, gradient clipping, AMP
+    on CUDA. Returns ``(log, steps, amp dtype, seconds)``."""
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(threads)
-    dev = pick_device(device)
-    if dev.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    seed_everything(seed)
-
-    objective = load_objective(spec, tokenized_path, params)
-    rng = np.random.default_rng(seed)
-    if params.get("max_train_examples"):
-        objective.subsample(rng, params["max_train_examples"])
-    train = objective.train
-    model = load_for_task(source, spec, seed).to(dev)
-
+    train_set = objective.train
     batch_size = params["batch_size"]
-    steps_per_epoch = math.ceil(len(train) / batch_size)
+    steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, math.ceil(steps_per_epoch * params["epochs"]))
-    optimizer = torch.optim.AdamW(_param_groups(model, params["weight_decay"]), lr=params["learning_rate"])
+    optimizer = torch.optim.AdamW(param_groups, lr=params["learning_rate"])
     schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_ratio"] * total_steps),
                                                total_steps)
     amp_dtype = None
@@ -96,19 +85,17 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
-    from tqdm.auto import tqdm
-
     log = []
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, desc=f"fine-tune {spec.name}", disable=not progress, file=sys.stderr,
+    bar = tqdm(total=total_steps, desc=desc, disable=not progress, file=sys.stderr,
                mininterval=0.1 if sys.stderr.isatty() else 10.0)
     step = 0
     model.train()
     while step < total_steps:
-        order = rng.permutation(len(train))
+        order = rng.permutation(len(train_set))
         if params.get("group_by_length"):
             order = length_grouped_order(order, objective.lengths(), batch_size, rng)
-        for batch in train.batches(batch_size, order):
+        for batch in train_set.batches(batch_size, order):
             if step >= total_steps:
                 break
             inputs = {k: torch.as_tensor(batch[k], device=dev) for k in INPUT_KEYS}
@@ -129,7 +116,31 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
             bar.update(1)
             bar.set_postfix(loss=f"{log[-1]['loss']:.4f}")
     bar.close()
-    train_seconds = time.perf_counter() - started
+    return log, total_steps, amp_dtype, time.perf_counter() - started
+
+
+def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path, params: dict,
+                 seed: int, out_dir: str | Path, *, device: str = "auto", threads: int = 1,
+                 progress: bool = True) -> dict:
+    from transformers import AutoTokenizer
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    seed_everything(seed)
+
+    objective = load_objective(spec, tokenized_path, params)
+    rng = np.random.default_rng(seed)
+    if params.get("max_train_examples"):
+        objective.subsample(rng, params["max_train_examples"])
+    model = load_for_task(source, spec, seed).to(dev)
+
+    log, total_steps, amp_dtype, train_seconds = train(
+        model, objective, _param_groups(model, params["weight_decay"]), params, rng, dev,
+        desc=f"fine-tune {spec.name}", progress=progress)
 
     model.eval()
     model.float()
