@@ -137,6 +137,12 @@ def test_optimal_kmeans_with_few_distinct_values_is_exact():
     np.testing.assert_array_equal(centroids[codes], v)
 
 
+def test_optimal_kmeans_refuses_a_table_too_large(monkeypatch):
+    monkeypatch.setattr(cl, "MAX_DP_TABLE_BYTES", 4 * 16 * 999)
+    with pytest.raises(ValueError, match="1,000 values at 4 bits needs a .* GiB back-pointer table"):
+        cl.optimal_kmeans(np.random.default_rng(0).standard_normal(1000), 4)
+
+
 def test_bad_values_are_named():
     with pytest.raises(ValueError, match="NaN or infinite"):
         cl.kmeans(np.array([1.0, np.nan]), 2)

@@ -185,13 +185,25 @@ def _sse(s1, s2, i, j):
 
 
 @njit(cache=True)
-def _fill_layer(prev, cur, arg, s1, s2, m, n):
+def _best_start(prev, s1, s2, j, lo, hi):
+    """``argmin_{lo <= i <= hi} prev[i-1] + SSE(x[i..j])`` (the first on ties) and its value."""
+    a_end, b_end = s1[j + 1], s2[j + 1]
+    best, best_i = np.inf, lo
+    for i in range(lo, hi + 1):
+        a = a_end - s1[i]
+        c = prev[i - 1] + ((b_end - s2[i]) - a * a / (j - i + 1))
+        if c < best:
+            best, best_i = c, i
+    return best_i, best
+
+
+@njit(cache=True)
+def _fill_layer(prev, cur, arg, below, s1, s2, m, n):
     """``cur[j] = min_{m <= i <= j} prev[i-1] + sse(i, j)`` for ``j >= m``: the best cost of
     ``x[0..j]`` in ``m + 1`` clusters, the last one starting at ``arg[j]``. The optimal start is
-    monotone in ``j``, so the rows are solved divide-and-conquer (an explicit stack of
-    ``(j_lo, j_hi, i_lo, i_hi)``)."""
+    monotone in ``j`` (and never before the previous layer's, ``below[j]``), so the rows are
+    solved divide-and-conquer (an explicit stack of ``(j_lo, j_hi, i_lo, i_hi)``)."""
     stack = np.empty((64, 4), np.int64)
-    top = 0
     stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = m, n - 1, m, n - 1
     top = 1
     while top:
@@ -200,13 +212,9 @@ def _fill_layer(prev, cur, arg, s1, s2, m, n):
         if jl > jh:
             continue
         j = (jl + jh) // 2
-        best, best_i = np.inf, il
+        lo = il if il > below[j] else below[j]
         hi = ih if ih < j else j
-        for i in range(il, hi + 1):
-            c = prev[i - 1] + _sse(s1, s2, i, j)
-            if c < best:
-                best, best_i = c, i
-        cur[j] = best
+        best_i, cur[j] = _best_start(prev, s1, s2, j, lo, hi)
         arg[j] = best_i
         stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = jl, j - 1, il, best_i
         top += 1
@@ -234,15 +242,10 @@ def _optimal_bounds(x, k):
         cur[:] = np.inf
         arg = starts[m]
         if m == k - 1:  # the last layer is needed at j = n - 1 only
-            best, best_i = np.inf, m
-            for i in range(m, n):
-                c = prev[i - 1] + _sse(s1, s2, i, n - 1)
-                if c < best:
-                    best, best_i = c, i
-            cur[n - 1] = best
-            arg[n - 1] = best_i
+            lo = max(m, starts[m - 1, n - 1])
+            arg[n - 1], cur[n - 1] = _best_start(prev, s1, s2, n - 1, lo, n - 1)
         else:
-            _fill_layer(prev, cur, arg, s1, s2, m, n)
+            _fill_layer(prev, cur, arg, starts[m - 1], s1, s2, m, n)
         prev, cur = cur, prev
     bounds = np.zeros(k + 1, np.int64)
     bounds[k] = n
@@ -251,6 +254,11 @@ def _optimal_bounds(x, k):
         bounds[m] = starts[m, j]
         j = bounds[m] - 1
     return bounds
+
+
+MAX_DP_TABLE_BYTES = 4 * 2**30
+"""The optimal DP keeps one int32 back-pointer per value and centroid; beyond this it refuses
+(BERT-Base's token embeddings, 23 M values, take 1.4 GiB at 4 bits and 23 GiB at 8)."""
 
 
 @njit(cache=True)
@@ -273,17 +281,23 @@ def optimal_kmeans(v: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     In 1-D an optimal clustering cuts the sorted values into contiguous runs, so
     ``D[m][j] = min_i D[m-1][i-1] + SSE(x[i..j])`` over the sorted ``x`` gives it (Wang & Song,
     2011). The optimal start ``i`` never decreases with ``j`` (the cost is Monge), which lets each of
-    the ``2**bits - 1`` layers be solved in ``O(n log n)`` by divide and conquer. With fewer distinct
+    the ``2**bits - 1`` layers be solved in ``O(n log n)`` by divide and conquer, each search range
+also bounded below by the previous layer's optimal start. With fewer distinct
     values than centroids, the spare centroids repeat the largest value (they get no members)."""
     v = _as_values(v)
     k = 1 << _check_bits(bits)
-    order = np.argsort(v, kind="stable")
+    order = np.argsort(v)
     x = v[order]
     distinct = int(np.count_nonzero(np.diff(x))) + 1
     if distinct <= k:
         levels = np.unique(x)
         codes = np.searchsorted(levels, v).astype(np.uint8)
         return codes, np.concatenate([levels, np.full(k - levels.size, levels[-1])])
+    table = 4 * k * x.size
+    if table > MAX_DP_TABLE_BYTES:
+        raise ValueError(f"optimal k-means of {x.size:,} values at {bits} bits needs a {table / 2**30:.1f} GiB "
+                         f"back-pointer table (limit {MAX_DP_TABLE_BYTES / 2**30:.0f} GiB); use a finer "
+                         "granularity (channel or groups), fewer bits, or kmeans")
     bounds = _optimal_bounds(x, k)
     return _codes_from_bounds(v, order, x, bounds)
 
