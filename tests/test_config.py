@@ -134,9 +134,9 @@ def test_squad_config_errors(tmp_path):
 def test_method_variants_name_their_algorithm_and_bits():
     cfg = bq.validate(with_(quantization={"bits": [4, 2], "methods": {
         "lq": {}, "kmeans": {"bits": [3, 1]}, "lc_g128": {"method": "linear_clustering", "granularity": 128}}}))
-    assert bq.method_variant(cfg, "lq") == {"method": "lq", "bits": [4, 2], "embedding_bits": None,
+    assert bq.method_variant(cfg, "lq") == {"method": "lq", "bits": [4, 2], "embedding_bits": None, "centroid_finetune": None,
                                             "params": {"granularity": "tensor"}}
-    assert bq.method_variant(cfg, "kmeans") == {"method": "kmeans", "bits": [3, 1], "embedding_bits": None,
+    assert bq.method_variant(cfg, "kmeans") == {"method": "kmeans", "bits": [3, 1], "embedding_bits": None, "centroid_finetune": None,
                                                 "params": {"granularity": "tensor", "iterations": 3, "seed": 0}}
     assert bq.method_variant(cfg, "lc_g128") == {"method": "linear_clustering", "bits": [4, 2],
-                                                 "embedding_bits": None, "params": {"granularity": 128}}
+                                                 "embedding_bits": None, "centroid_finetune": None, "params": {"granularity": 128}}

@@ -49,7 +49,10 @@ def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
                                             "epochs": 2, "n_best_size": n_best_size}},
                      "threads": 1},
         "seeds": [0],
-        "quantization": {"bits": [4], "methods": {"lq": {}, "ocs": {"expand_ratio": expand_ratio}}},
+        "quantization": {"bits": [4], "methods": {
+            "lq": {}, "ocs": {"expand_ratio": expand_ratio},
+            # k-means with centroid fine-tuning (Zhao et al., 2021), at its own bit-width
+            "kmeans": {"bits": [2], "granularity": 4, "centroid_finetune": {"epochs": 1, "lr_multiplier": 5.0}}}},
         "cost": {"sequence_length": 32, "qa_sequence_length": 48},
         "throughput": {"batch_size": 2, "sequence_length": 16, "repeats": 1, "warmup": 0},
     }
@@ -97,7 +100,7 @@ def study(tmp_path_factory):
 def test_pipeline_reports_real_numbers(study):
     rows = list(csv.DictReader(open(study / "results" / "summary.csv")))
     assert {(r["task"], r["method"], r["bits"]) for r in rows} == {
-        (t, m, b) for t in ("rte", "squad") for m, b in (("fp32", "32"), ("lq", "4"), ("ocs", "4"))}
+        (t, m, b) for t in ("rte", "squad") for m, b in (("fp32", "32"), ("lq", "4"), ("ocs", "4"), ("kmeans", "2"))}
     squad = [r for r in rows if r["task"] == "squad"]
     rows = [r for r in rows if r["task"] == "rte"]
     for r in rows:
@@ -126,6 +129,15 @@ def test_pipeline_reports_real_numbers(study):
     assert f"Quantization ratio {100 * ratio:.2f}%" in (reports / "table1.md").read_text()
     ft = json.loads((study / "results/finetuned/tiny/rte/seed0/dev_metrics.json").read_text())
     assert ft["train_examples"] == 48
+    # centroid fine-tuning ran on both tasks (classification and span objectives) and is recorded
+    for task, steps in (("rte", 6),):
+        km = json.loads((study / f"results/quantized/tiny/{task}/seed0/kmeans/w2.json").read_text())
+        assert km["centroid_finetune"]["steps"] == steps and km["centroid_finetune"]["params"]["lr_multiplier"] == 5.0
+    km = json.loads((study / "results/quantized/tiny/squad/seed0/kmeans/w2.json").read_text())
+    assert km["centroid_finetune"]["steps"] > 0 and km["bits"] == 2
+    assert not list((study / "results/quantized").rglob("*.ptq.*"))  # the untuned checkpoints were temporary
+    for name in ("zhao_table2.md", "zhao_fig1.png"):
+        assert name in manifest and (reports / name).stat().st_size > 0
 
 
 def test_pipeline_squad_numbers(study):
@@ -178,6 +190,21 @@ def test_changing_one_method_parameter_reruns_only_that_method(study):
         jobs = _planned_jobs(run.stdout + run.stderr)
         assert jobs == {("quantize", "ocs"), ("evaluate", "ocs"), ("throughput", "ocs"),
                         ("aggregate", ""), ("reports", "")}, jobs
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
+
+
+def test_changing_centroid_fine_tuning_reruns_only_its_jobs(study):
+    cfg = _config(study / "glue", 0.05)
+    cfg["quantization"]["methods"]["kmeans"]["centroid_finetune"]["lr_multiplier"] = 10.0
+    (study / "config.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        run = _snakemake(study, "-n", "reports/all")
+        assert run.returncode == 0, run.stderr[-3000:]
+        jobs = _planned_jobs(run.stdout + run.stderr)
+        # the untuned checkpoint is temporary, so it is quantized again; nothing else is touched
+        assert jobs == {("quantize_before_tuning", "kmeans"), ("centroid_finetune", "kmeans"),
+                        ("evaluate", "kmeans"), ("throughput", "kmeans"), ("aggregate", ""), ("reports", "")}, jobs
     finally:
         (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
 

@@ -51,7 +51,8 @@ rule centroid_finetune:
         config=f"{FINETUNED}/config.json",
         tokenized=tokenized_for,
     output:
-        checkpoint=_checkpoint(f"{QUANTIZED}.safetensors"),
+        # kept: unlike a quantization, re-creating it costs a training run
+        checkpoint=f"{QUANTIZED}.safetensors",
         summary=f"{QUANTIZED}.json",
     params:
         hyper=centroid_params,
