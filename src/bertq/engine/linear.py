@@ -70,24 +70,22 @@ def _check_shape(linear: nn.Linear, qt: QuantizedWeight) -> None:
                          f"not fit nn.Linear({linear.in_features}, {linear.out_features})")
 
 
-@register(nn.Linear, "int8")
-class IntegerLinear(nn.Module):
-    """``y = x W + b`` on the integer kernels; ``path`` picks the instruction path (default:
-    the fastest this CPU runs)."""
+class _KernelLinear(nn.Module):
+    """What the two kernel-backed linears share: shapes, bias, the OCS gather, the per-token
+    7-bit activations (shared by Q, K and V), and the reshaping around a 2-D kernel call."""
+
+    weight_form = ""
 
     def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, path: str | None = None):
         super().__init__()
-        from ..kernels.int8_gemm import pack_int8
-
-        codes, self.w_scale = qt.int8_form()
-        self.packed = pack_int8(codes, path)
+        self.packed = self._pack(qt, path)
         self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
         self.bits, self.n_split = qt.bits, qt.n_split
         self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
         self.gather = _gather_index(qt)
 
     @classmethod
-    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight, path: str | None = None) -> "IntegerLinear":
+    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight, path: str | None = None):
         _check_shape(linear, qt)
         return cls(qt, linear.bias, path)
 
@@ -96,53 +94,52 @@ class IntegerLinear(nn.Module):
         return self.packed.path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..kernels.int8_gemm import linear_int8
-
         a = _quantized_input(x, self.gather, self.packed.k_padded)
-        y = linear_int8(a, self.packed, self.w_scale, self.bias_array)
+        y = self._kernel(a)
         return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"w{self.bits}a7 (weight codes in int8), path={self.path}, split={self.n_split}")
+                f"w{self.bits}a7 ({self.weight_form}), path={self.path}, split={self.n_split}")
+
+
+@register(nn.Linear, "int8")
+class IntegerLinear(_KernelLinear):
+    """``y = x W + b`` on the integer kernels; ``path`` picks the instruction path (default:
+    the fastest this CPU runs)."""
+
+    weight_form = "weight codes in int8"
+
+    def _pack(self, qt: QuantizedWeight, path: str | None):
+        from ..kernels.int8_gemm import pack_int8
+
+        codes, self.w_scale = qt.int8_form()
+        return pack_int8(codes, path)
+
+    def _kernel(self, a):
+        from ..kernels.int8_gemm import linear_int8
+
+        return linear_int8(a, self.packed, self.w_scale, self.bias_array)
 
 
 @register(nn.Linear, "codebook")
-class CodebookLinear(nn.Module):
+class CodebookLinear(_KernelLinear):
     """``y = x W + b`` on the lookup-table kernels: the weight stays as packed ``bits``-bit codes
     plus a codebook (:mod:`bertq.kernels.codebook`); few-row calls with 4-bit codes decode in
     registers, others decode panel by panel into the int8 kernels. For a linear grid the int8
     codebook is the grid itself, so the result equals :class:`IntegerLinear` bit for bit."""
 
-    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, path: str | None = None):
-        super().__init__()
+    weight_form = "packed codes + codebook"
+
+    def _pack(self, qt: QuantizedWeight, path: str | None):
         from ..kernels.codebook import pack_codebook
 
-        self.packed = pack_codebook(qt.codebook_weight(), path)
-        self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
-        self.bits, self.n_split = qt.bits, qt.n_split
-        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
-        self.gather = _gather_index(qt)
+        return pack_codebook(qt.codebook_weight(), path)
 
-    @classmethod
-    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight, path: str | None = None) -> "CodebookLinear":
-        _check_shape(linear, qt)
-        return cls(qt, linear.bias, path)
-
-    @property
-    def path(self) -> str:
-        return self.packed.path
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _kernel(self, a):
         from ..kernels.codebook import linear_codebook_a8
 
-        a = _quantized_input(x, self.gather, self.packed.k_padded)
-        y = linear_codebook_a8(a, self.packed, self.bias_array)
-        return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
-
-    def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"w{self.bits}a7 (packed {self.bits}-bit codes + codebook), path={self.path}, split={self.n_split}")
+        return linear_codebook_a8(a, self.packed, self.bias_array)
 
 
 @register(nn.Linear, "fake")

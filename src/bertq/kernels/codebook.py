@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .int8_gemm import (PackedInt8, QuantizedActivations, _address, _padded, default_path, microkernel_affine,
+from .int8_gemm import (PackedInt8, QuantizedActivations, _address, _padded, affine_rows, default_path,
                         quantize_activations, resolve_path)
 from .packing import pack_codes, unpack_codes
 from .simd import PATHS, KernelPath, lut4_kernel_affine, nibble_decode
@@ -253,24 +253,8 @@ def _gemm_codebook(path, rows, nr, a, a_scale, a_zero, stream, bits, lut, nibble
         c_tile = np.empty((rows, nr), np.float32)
         j0 = p * nr
         width = min(nr, n - j0)
-        cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
-        for i0 in range(0, m, rows):
-            height = min(rows, m - i0)
-            a_addr = _address(a) + i0 * lda
-            if height < rows:
-                a_tile[:] = 0
-                a_tile[:height] = a[i0:]
-                a_addr = _address(a_tile)
-            scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
-            if height == rows and width == nr:
-                microkernel_affine(path, a_addr, lda, _address(panel), kq, _address(out) + 4 * (i0 * n + j0), n,
-                                   scales[0], scales[1], cols[0], cols[1], cols[2])
-            else:
-                microkernel_affine(path, a_addr, lda, _address(panel), kq, _address(c_tile), nr,
-                                   scales[0], scales[1], cols[0], cols[1], cols[2])
-                for r in range(height):
-                    for c in range(width):
-                        out[i0 + r, j0 + c] = c_tile[r, c]
+        affine_rows(path, rows, nr, a, 0, m, _address(panel), kq, a_scale, a_zero, col_sums, w_scale, bias, j0, width,
+                    a_tile, c_tile, out)
 
 
 @njit(cache=True, parallel=True)

@@ -160,6 +160,35 @@ def _gemm_int32(path, rows, nr, a, panels, n, out):
                         out[i0 + r, j0 + c] = c_tile[r, c]
 
 
+@njit(cache=True)
+def affine_rows(path, rows, nr, a, i_start, i_end, b_addr, kq, a_scale, a_zero, col_sums, w_scale, bias, j0, width,
+                a_tile, c_tile, out):
+    """Rows ``[i_start, i_end)`` of one panel (columns ``j0 .. j0 + width``, the panel's int8
+    weights at ``b_addr``) through the fused micro-kernel: full tiles are written straight into
+    ``out``; a last partial row tile goes through the zero-padded ``a_tile``, a partial panel
+    through ``c_tile``."""
+    m, lda = a.shape
+    n = out.shape[1]
+    cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
+    for i0 in range(i_start, i_end, rows):
+        height = min(rows, m - i0)
+        a_addr = _address(a) + i0 * lda
+        if height < rows:
+            a_tile[:] = 0
+            a_tile[:height] = a[i0:]
+            a_addr = _address(a_tile)
+        scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
+        if height == rows and width == nr:
+            microkernel_affine(path, a_addr, lda, b_addr, kq, _address(out) + 4 * (i0 * n + j0), n,
+                               scales[0], scales[1], cols[0], cols[1], cols[2])
+        else:
+            microkernel_affine(path, a_addr, lda, b_addr, kq, _address(c_tile), nr,
+                               scales[0], scales[1], cols[0], cols[1], cols[2])
+            for r in range(height):
+                for c in range(width):
+                    out[i0 + r, j0 + c] = c_tile[r, c]
+
+
 @njit(cache=True, parallel=True)
 def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out):
     """``out = affine(a @ W)``; ``a_scale``/``a_zero`` padded to whole row tiles and
@@ -175,24 +204,8 @@ def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, 
             j0 = p * nr
             width = min(nr, n - j0)
             b_addr = _address(panels) + p * kq * nr * 4
-            cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
-            for i0 in range(b0, b1, rows):
-                height = min(rows, m - i0)
-                a_addr = _address(a) + i0 * lda
-                if height < rows:
-                    a_tile[:] = 0
-                    a_tile[:height] = a[i0:]
-                    a_addr = _address(a_tile)
-                scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
-                if height == rows and width == nr:
-                    microkernel_affine(path, a_addr, lda, b_addr, kq, _address(out) + 4 * (i0 * n + j0), n,
-                                       scales[0], scales[1], cols[0], cols[1], cols[2])
-                else:
-                    microkernel_affine(path, a_addr, lda, b_addr, kq, _address(c_tile), nr,
-                                       scales[0], scales[1], cols[0], cols[1], cols[2])
-                    for r in range(height):
-                        for c in range(width):
-                            out[i0 + r, j0 + c] = c_tile[r, c]
+            affine_rows(path, rows, nr, a, b0, b1, b_addr, kq, a_scale, a_zero, col_sums, w_scale, bias, j0, width,
+                        a_tile, c_tile, out)
 
 
 def gemm_int32(a: np.ndarray, w: PackedInt8) -> np.ndarray:
