@@ -93,7 +93,9 @@ def test_shipped_configs_are_valid():
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
     bq.load(root / "config.yaml")
-    bq.load(root / "config" / "paper.yaml")
+    for preset in sorted((root / "config").glob("*.yaml")):
+        # presets on a local GLUE copy are checked without it (the tests do not need ../shared)
+        bq.load(preset, overrides={"data": {"glue_dir": None}} if "glue_dir" in preset.read_text() else None)
 
 
 # --- SQuAD ------------------------------------------------------------------------------------

@@ -37,11 +37,18 @@ def count_macs(config: EncoderConfig, sequence_length: int, batch_size: int = 1,
     """Exact MAC count of one forward pass of ``batch_size`` sequences of ``sequence_length`` tokens
     through the encoder with its ``head``: ``sequence`` (pooler and classifier on ``[CLS]``) or
     ``span`` (a start/end linear on every token, no pooler)."""
-    if sequence_length < 1 or sequence_length > config.max_position_embeddings:
-        raise ValueError(f"sequence_length must be in [1, {config.max_position_embeddings}], "
-                         f"got {sequence_length}")
     with torch.device("meta"):
         model = model_class(head)(config).eval()
+    return count_model_macs(model, sequence_length, config.max_position_embeddings, batch_size)
+
+
+def count_model_macs(model: nn.Module, sequence_length: int, max_positions: int, batch_size: int = 1) -> MacCount:
+    """The MAC count of any encoder module (built on the meta device) whose forward takes token
+    ids: each ``nn.Linear`` counted at every execution (a layer shared across depth, as in
+    ALBERT, once per use), the rest attributed to attention."""
+    if sequence_length < 1 or sequence_length > max_positions:
+        raise ValueError(f"sequence_length must be in [1, {max_positions}], got {sequence_length}")
+    with torch.device("meta"):
         ids = torch.zeros(batch_size, sequence_length, dtype=torch.long)
     count = MacCount(sequence_length)
     hooks = []

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from ..models.albert import albert_config, albert_model, is_albert
 from ..models.encoder import EncoderConfig, head_of
-from .ace import ace, count_macs
+from .ace import ace, count_macs, count_model_macs
 
 
 def cost_summary(config_json: str | Path, state: dict, quantized, sequence_length: int,
@@ -13,9 +16,15 @@ def cost_summary(config_json: str | Path, state: dict, quantized, sequence_lengt
     """``size_bytes`` counts what would be stored (see ``QuantizedModel.size_bits``); ``ace`` is
     eq. 8 at ``sequence_length`` tokens with ``activation_bits``-bit activations (32: the paper
     quantizes weights only), counted for the head the checkpoint has (classifier or span)."""
-    config = EncoderConfig.from_json(config_json)
     head = head_of(state)
-    macs = count_macs(config, sequence_length, head=head)
+    if is_albert(config_json):
+        config = albert_config(config_json)
+        with torch.device("meta"):
+            model = albert_model(config, head)
+        macs = count_model_macs(model, sequence_length, config.max_position_embeddings)
+    else:
+        config = EncoderConfig.from_json(config_json)
+        macs = count_macs(config, sequence_length, head=head)
     weight_bits, splits = {}, {}
     if quantized is not None:
         for name, qt in quantized.tensors.items():

@@ -9,6 +9,7 @@ import torch
 from safetensors.numpy import load_file
 
 from ..data.tasks import TaskSpec
+from ..models.albert import build_albert_inference_model, is_albert
 from ..models.encoder import build_inference_model, EncoderConfig
 from ..quantization.model import load_quantized
 
@@ -21,6 +22,8 @@ def load_inference_model(finetuned_dir: str | Path, quantized: str | Path | None
     state = load_file(str(finetuned_dir / "model.safetensors"))
     if quantized is not None:
         state = load_quantized(quantized).dequantized_state(state)
+    if is_albert(finetuned_dir / "config.json"):
+        return build_albert_inference_model(finetuned_dir / "config.json", state)
     return build_inference_model(EncoderConfig.from_json(finetuned_dir / "config.json"), state)
 
 

@@ -1,4 +1,4 @@
-"""Quantizing a BERT checkpoint: which weights, how they are stored, what it costs.
+"""Quantizing a BERT (or ALBERT) checkpoint: which weights, how they are stored, what it costs.
 
 Following Hu et al. (2022, section 3.2) we quantize the embedding tables and every linear layer
 inside the encoder layers, and never the task head (the pooler and classifier of a sequence
@@ -25,7 +25,10 @@ from .tensor import CodebookTensor, QuantizedTensor, QuantizedWeight
 EMBEDDING = re.compile(r"(^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$")
 TOKEN_EMBEDDING = re.compile(r"(^|\.)embeddings\.word_embeddings\.weight$")
 """The token embedding table, which may get its own bit-width (Bondarenko et al., 2021, Table 7)."""
-ENCODER_LINEAR = re.compile(r"(^|\.)encoder\.layer\.\d+\..*\.weight$")
+ENCODER_LINEAR = re.compile(r"(^|\.)encoder\.(layer\.\d+\.|albert_layer_groups\.\d+\.albert_layers\.\d+\.).*\.weight$"
+                            r"|(^|\.)encoder\.embedding_hidden_mapping_in\.weight$")
+"""Linear weights inside the encoder: BERT's per-layer ones; ALBERT's shared layer (stored, and
+so quantized, once) and its embedding projection (the factorisation's second matrix)."""
 
 
 def is_quantized_weight(name: str, array: np.ndarray) -> bool:

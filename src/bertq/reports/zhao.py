@@ -155,7 +155,7 @@ def zhao_fig1(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) 
                             label=f"{label}, paper ({paper_model})")
             ax.set_xlabel("weight bits")
             ax.set_ylabel(f"{ylabel} (%)")
-            ax.set_xticks(sorted({int(b) for b in a.loc[a["method"] != "fp32", "bits"]} | {1, 2, 3, 4, 5}))
+            ax.set_xticks(sorted({int(b) for b in a.loc[a["method"].isin(list(SCHEMES)), "bits"]} | {1, 2, 3, 4, 5}))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6, loc="lower right")
         if not models:
