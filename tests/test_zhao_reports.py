@@ -96,3 +96,56 @@ def test_zhao_reports_need_their_methods():
         bq.validate({**base, "reports": ["zhao_table1"]})
     with pytest.raises(bq.ConfigError, match=r"throughput.methods\[0\]: no quantization.methods entry named 'km'"):
         bq.validate({**base, "throughput": {"methods": ["km"]}})
+
+
+VARIANTS = {"kmeans": {"method": "kmeans", "params": {"granularity": "tensor", "iterations": 3, "seed": 0}},
+            "kmeans_it10": {"method": "kmeans", "params": {"granularity": "tensor", "iterations": 10, "seed": 0}},
+            "lc_g4": {"method": "linear_clustering", "params": {"granularity": 4}},
+            "linear_clustering": {"method": "linear_clustering", "params": {"granularity": "tensor"}}}
+
+
+def make_timed_summary() -> pd.DataFrame:
+    s = make_summary()
+    s["quantization_seconds"] = np.where(s["method"] == "fp32", np.nan, 1.0)
+    s["tuning_seconds"] = np.where(s["method"] == "kmeans", 3.0, np.nan)
+    extra = s[(s["method"] == "kmeans") & (s["bits"] == 2)].copy()
+    extra["method"], extra["score"], extra["tuning_seconds"] = "lc_g4", extra["score"] - 1.0, 15.0
+    it10 = s[(s["method"] == "kmeans") & (s["bits"] == 2)].copy()
+    it10["method"], it10["score"] = "kmeans_it10", it10["score"] + 0.5
+    return pd.concat([s, extra, it10], ignore_index=True)
+
+
+def test_zhao_table5_times_and_speedup(tmp_path):
+    zhao.zhao_table5(make_timed_summary(), VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS,
+                     models=["bert"])
+    csv = pd.read_csv(tmp_path / "t.csv")
+    km = csv[(csv["method"] == "kmeans") & (csv["bits"] == 2)].iloc[0]
+    g = csv[(csv["method"] == "lc_g4") & (csv["bits"] == 2)].iloc[0]
+    assert km["seconds"] == pytest.approx(4.0) and g["seconds"] == pytest.approx(16.0)  # quantize + tune, per task
+    assert g["kmeans_speedup"] == pytest.approx(4.0)
+    assert g["score"] == pytest.approx(km["score"] - 1.0)
+    md = (tmp_path / "t.md").read_text()
+    assert "| 2 bits lc_g4 |" in md and "4.0x" in md and "1 bit group-wise | 53.1 | 70.6/81.4 | 10x" in md
+
+
+def test_zhao_table6_orders_by_iterations(tmp_path):
+    zhao.zhao_table6(make_timed_summary(), VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS,
+                     models=["bert"])
+    md = (tmp_path / "t.md").read_text()
+    it3, it10 = md.index("| 2 bits | 3 | kmeans |"), md.index("| 2 bits | 10 | kmeans_it10 |")
+    assert it3 < it10
+    csv = pd.read_csv(tmp_path / "t.csv")
+    rte = csv[(csv["task"] == "rte") & (csv["bits"] == 2)].set_index("iterations")["score"]
+    assert rte[10] - rte[3] == pytest.approx(0.5)
+    assert "| 10 | 60.63 | 68.87/81.30 | 13.76 |" in md
+
+
+def test_zhao_fig3_and_applicability(tmp_path):
+    paths = zhao.zhao_fig3(make_summary(), tmp_path / "f.png", tmp_path / "f.svg", tasks=TASKS, models=["bert"])
+    assert [p.name for p in paths] == ["f.png", "f.svg"] and (tmp_path / "f.png").stat().st_size > 0
+    base = {"models": {"m": {"source": "packaged:all-MiniLM-L6-v2"}}, "tasks": ["rotten_tomatoes"]}
+    cfg = bq.validate({**base, "quantization": {"bits": [2], "methods": {
+        "kmeans": {}, "lc_g4": {"method": "linear_clustering", "granularity": 4}}}})
+    assert {"zhao_fig3", "zhao_table5", "zhao_table6"} <= set(cfg["reports"])
+    with pytest.raises(bq.ConfigError, match=r"reports\[0\].*linear_clustering entry with a number of groups"):
+        bq.validate({**base, "quantization": {"bits": [2], "methods": {"kmeans": {}}}, "reports": ["zhao_table5"]})

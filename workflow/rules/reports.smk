@@ -28,6 +28,9 @@ REPORT_FILES = {
     "zhao_table1": ["zhao_table1.md", "zhao_table1.csv"],
     "zhao_table2": ["zhao_table2.md", "zhao_table2.csv"],
     "zhao_fig1": ["zhao_fig1.png", "zhao_fig1.svg"],
+    "zhao_fig3": ["zhao_fig3.png", "zhao_fig3.svg"],
+    "zhao_table5": ["zhao_table5.md", "zhao_table5.csv"],
+    "zhao_table6": ["zhao_table6.md", "zhao_table6.csv"],
 }
 
 
@@ -54,6 +57,7 @@ rule reports:
         models=MODELS,
         tasks=TASKS,
         name=config["name"],
+        variants=bq.canonical({m: {"method": v["method"], "params": v["params"]} for m, v in VARIANTS.items()}),
         code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py",
                        "reports/collect.py", "reports/zhao.py", "reports/zhao_paper.py"),
     log:

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from bertq.workflow import atomic_path, log_to
@@ -9,7 +10,7 @@ with log_to(snakemake.log[0]):
     out_dir = Path(snakemake.output.manifest).parent
     written = build_reports(snakemake.input.summary, snakemake.input.throughput, out_dir,
                             reports=list(p.reports), models_order=list(p.models), tasks=list(p.tasks),
-                            study_name=p.name)
+                            study_name=p.name, variants=json.loads(p.variants))
     missing = [f for f in snakemake.output if f != snakemake.output.manifest and not Path(f).exists()]
     if missing:
         raise RuntimeError(f"reports not written: {missing}")

@@ -16,7 +16,8 @@ from bertq.reports.collect import SUMMARY_COLUMNS, THROUGHPUT_COLUMNS
 from bertq.reports.paper import PAPER_CITATION
 from bertq.reports.zhao_paper import ZHAO_CITATION
 
-REPORTS = ("table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6", "zhao_table1", "zhao_table2", "zhao_fig1")
+REPORTS = ("table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6", "zhao_table1", "zhao_table2", "zhao_fig1",
+           "zhao_fig3", "zhao_table5", "zhao_table6")
 CAPTIONS = {
     "table1.md": f"Table 1: fp32 and 8-bit LQ / ACIQ / OCS scores per task, difference to fp32 in "
                  f"parentheses, with {PAPER_CITATION}'s numbers (Table 1).",
@@ -48,6 +49,14 @@ CAPTIONS = {
     "zhao_fig1.png": f"Average score against bit-width, linear clustering against k-means, the paper's curves "
                      f"dashed ({ZHAO_CITATION}, Figs. 1-2).",
     "zhao_fig1.svg": "Zhao et al. Figs. 1-2, vector version.",
+    "zhao_fig3.png": f"k-means across models: average score and its percentage of fp32 against bit-width, the "
+                     f"paper's BERT and ALBERT curves dashed ({ZHAO_CITATION}, Figs. 3-4).",
+    "zhao_fig3.svg": "Zhao et al. Figs. 3-4, vector version.",
+    "zhao_table5.md": f"k-means against group-wise linear clustering: scores and time per task, with "
+                      f"{ZHAO_CITATION}'s Table 5.",
+    "zhao_table5.csv": "Table 5 in long form.",
+    "zhao_table6.md": f"Score against the number of k-means iterations, with {ZHAO_CITATION}'s Table 6.",
+    "zhao_table6.csv": "Table 6 in long form.",
     "results.csv": "Per-point aggregate: benchmark (the classification tasks, or SQuAD), model, method, "
                    "bits, score (mean over the benchmark's tasks of seed means), size_bytes, ace.",
 }
@@ -70,7 +79,7 @@ def _caption(name: str, model_labels: dict[str, str]) -> str:
 
 
 def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], models_order: list[str],
-                  tasks: list[str], study_name: str) -> list[Path]:
+                  tasks: list[str], study_name: str, variants: dict | None = None) -> list[Path]:
     """Write the requested reports into ``out_dir``; return every path written (index.md last)."""
     unknown = set(reports) - set(REPORTS)
     if unknown:
@@ -116,6 +125,15 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
     if "zhao_fig1" in reports:
         written += zhao.zhao_fig1(summary, out / "zhao_fig1.png", out / "zhao_fig1.svg", tasks=tasks,
                                   models=models_order)
+    if "zhao_fig3" in reports:
+        written += zhao.zhao_fig3(summary, out / "zhao_fig3.png", out / "zhao_fig3.svg", tasks=tasks,
+                                  models=models_order)
+    if "zhao_table5" in reports:
+        written += zhao.zhao_table5(summary, variants or {}, out / "zhao_table5.md", out / "zhao_table5.csv",
+                                    tasks=tasks, models=models_order)
+    if "zhao_table6" in reports:
+        written += zhao.zhao_table6(summary, variants or {}, out / "zhao_table6.md", out / "zhao_table6.csv",
+                                    tasks=tasks, models=models_order)
     written += tables.throughput_table(throughput, out / "throughput.md", out / "throughput.csv",
                                        models=models_order)
     throughput = throughput[throughput["model"].isin(models_order)] if not throughput.empty else throughput

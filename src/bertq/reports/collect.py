@@ -9,7 +9,7 @@ from pathlib import Path
 
 SUMMARY_COLUMNS = ["model", "model_label", "paper_name", "size_class", "random_init", "layers", "hidden",
                    "task", "seed", "method", "bits", "score", "metrics", "size_bytes", "ace",
-                   "quantization_ratio", "mean_layer_mse"]
+                   "quantization_ratio", "mean_layer_mse", "quantization_seconds", "tuning_seconds"]
 THROUGHPUT_COLUMNS = ["model", "model_label", "method", "bits", "backend", "sequences_per_second",
                       "best_sequences_per_second", "kernel_path", "first_call_seconds", "cpu", "threads",
                       "batch_size", "sequence_length"]
@@ -37,6 +37,8 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
             "score": ev["score"], "metrics": json.dumps(metrics, sort_keys=True),
             "size_bytes": cost["size_bytes"], "ace": cost["ace"],
             "quantization_ratio": cost["quantization_ratio"], "mean_layer_mse": cost["mean_layer_mse"],
+            "quantization_seconds": cost.get("quantization_seconds", ""),
+            "tuning_seconds": cost.get("centroid_finetune", {}).get("train_seconds", ""),
         })
     _write(summary_csv, SUMMARY_COLUMNS, rows)
     trows = []

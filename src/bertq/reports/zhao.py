@@ -164,3 +164,156 @@ def zhao_fig1(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) 
                      f"(cf. {ZHAO_CITATION}, Figs. 1-2)", fontsize=10)
         fig.tight_layout()
         return save(fig, out_png, out_svg)
+
+
+def zhao_fig3(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) -> list[Path]:
+    """Figs. 3-4: k-means on every model (BERT against ALBERT in the paper): the average score
+    against bit-width (left) and the same as a percentage of the model's fp32 score (right), the
+    paper's BERT-Base and ALBERT-Base curves (its mean over the same tasks) dashed."""
+    tasks = ordered_tasks(summary, tasks)
+    agg, names = aggregate(summary, tasks), labels(summary)
+    models = ordered_models(summary, models) if not summary.empty else []
+    palette = ["tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown"]
+    with plt.rc_context(RC):
+        fig, (ax_score, ax_keep) = plt.subplots(1, 2, figsize=(10, 3.6))
+        drawn = False
+        for i, model in enumerate(models):
+            a = agg[agg["model"] == model]
+            q, fp = a[a["method"] == "kmeans"].sort_values("bits"), a[a["method"] == "fp32"]
+            if q.empty or fp.empty:
+                continue
+            drawn = True
+            color = palette[i % len(palette)]
+            ax_score.plot(q["bits"], q["score"], marker="o", ms=4, color=color, label=names.get(model, model))
+            ax_keep.plot(q["bits"], 100 * q["score"] / fp["score"].iloc[0], marker="o", ms=4, color=color,
+                         label=names.get(model, model))
+        for paper_model, color in (("BERT-Base", "0.35"), ("ALBERT-Base", "0.65")):
+            avg = paper_average(paper_model, "kmeans", tasks)
+            if not avg:
+                continue
+            bits = sorted(b for b in avg if b != 32)
+            label = f"paper, {paper_model}"
+            ax_score.plot(bits, [avg[b] for b in bits], ls="--", marker="x", ms=4, color=color, label=label)
+            ax_keep.plot(bits, [100 * avg[b] / avg[32] for b in bits], ls="--", marker="x", ms=4, color=color,
+                         label=label)
+        if not drawn:
+            _no_data(ax_score, "for k-means")
+        for ax, ylabel in ((ax_score, f"{score_label(tasks)} (%)"), (ax_keep, "% of the fp32 score")):
+            ax.set_xlabel("weight bits")
+            ax.set_ylabel(ylabel)
+            ax.set_xticks([1, 2, 3, 4, 5])
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6, loc="lower right")
+        ax_keep.axhline(100, color="black", ls=":", lw=1)
+        fig.suptitle(f"k-means across models: score and retention against bit-width (cf. {ZHAO_CITATION}, "
+                     "Figs. 3-4)", fontsize=10)
+        fig.tight_layout()
+        return save(fig, out_png, out_svg)
+
+
+def _variants_of(variants: dict, algorithm: str, grouped: bool | None = None) -> list[str]:
+    """Method entries running ``algorithm``; with ``grouped``, only those with (or without) N groups."""
+    out = []
+    for name, spec in variants.items():
+        if spec["method"] != algorithm:
+            continue
+        g = spec["params"].get("granularity", "tensor")
+        if grouped is None or grouped == (isinstance(g, int) and not isinstance(g, bool)):
+            out.append(name)
+    return out
+
+
+def _seconds(summary: pd.DataFrame, model: str, method: str, bits: int) -> float:
+    """Mean over tasks of the quantization time plus any centroid fine-tuning."""
+    rows = summary[(summary["model"] == model) & (summary["method"] == method) & (summary["bits"] == bits)]
+    if rows.empty:
+        return np.nan
+    q = pd.to_numeric(rows.get("quantization_seconds"), errors="coerce").fillna(0.0)
+    t = pd.to_numeric(rows.get("tuning_seconds"), errors="coerce").fillna(0.0)
+    per_task = (q + t).groupby(rows["task"]).mean()
+    return float(per_task.mean())
+
+
+def zhao_table5(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None) -> list[Path]:
+    """Table 5: k-means against group-wise linear clustering at the same bit-widths: scores, and
+    the time each took (quantization plus centroid fine-tuning, mean per task) with the speed-up
+    of k-means over group-wise."""
+    from bertq.reports.zhao_paper import ZHAO_TABLE5
+
+    tasks = ordered_tasks(summary, tasks)
+    ts = task_scores(summary) if not summary.empty else pd.DataFrame(columns=["model", "method", "bits", "task"])
+    agg, names = aggregate(summary, tasks), (labels(summary) if not summary.empty else {})
+    kmeans, grouped = _variants_of(variants, "kmeans", grouped=False), _variants_of(variants, "linear_clustering", True)
+    md = ["# k-means against group-wise linear clustering\n",
+          f"Reproduces Table 5 of {ZHAO_CITATION}: per-task scores (percent), their average, and the time "
+          "per task of quantization plus centroid fine-tuning; speed-up is the group-wise time over "
+          f"k-means' at the same bit-width. k-means entries: {', '.join(kmeans) or 'none'}; group-wise "
+          f"entries: {', '.join(grouped) or 'none'}.\n"]
+    records = []
+    for model in ordered_models(summary, models):
+        md.append(f"## {names.get(model, model)}\n")
+        rows = []
+        bits_all = sorted({b for m in kmeans + grouped for b in _bits_of(ts, model, m)}, reverse=True)
+        for b in bits_all:
+            t_km = [_seconds(summary, model, m, b) for m in kmeans]
+            t_km = t_km[0] if t_km else np.nan
+            for m in kmeans + grouped:
+                t_m = ts[(ts["model"] == model) & (ts["method"] == m) & (ts["bits"] == b)].set_index("task")
+                if t_m.empty:
+                    continue
+                a = agg.loc[(agg["model"] == model) & (agg["method"] == m) & (agg["bits"] == b), "score"]
+                seconds = _seconds(summary, model, m, b)
+                speedup = seconds / t_km if m in grouped and t_km > 0 else np.nan
+                rows.append([f"{_bits(b)} {m}"] + [_fmt(t_m["score"].get(t, np.nan)) for t in tasks]
+                            + [_fmt(a.iloc[0] if len(a) else np.nan), f"{seconds:.2f}",
+                               "" if np.isnan(speedup) else f"{speedup:.1f}x"])
+                records.append({"model": model, "method": m, "bits": b, "seconds": seconds,
+                                "kmeans_speedup": speedup, "score": a.iloc[0] if len(a) else np.nan})
+        if rows:
+            md.append(_md_table(["Model"] + [task_label(t) for t in tasks] + ["Avg", "seconds / task",
+                                                                              "k-means speed-up"], rows))
+        else:
+            md.append("**No k-means or group-wise linear clustering results for this model.**\n")
+    md.append(f"## Paper ({ZHAO_CITATION}, Table 5, BERT-Base, 128 groups, four 2080 Ti)\n")
+    md.append(_md_table(["Model", "RTE", "MRPC", "acceleration"], [[k, *v] for k, v in ZHAO_TABLE5.items()]))
+    write_text(out_md, "\n".join(md))
+    write_csv(pd.DataFrame(records, columns=["model", "method", "bits", "seconds", "kmeans_speedup", "score"]), out_csv)
+    return [Path(out_md), Path(out_csv)]
+
+
+def zhao_table6(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None) -> list[Path]:
+    """Table 6: score against the number of k-means iterations, per bit-width, over the k-means
+    entries that differ in ``iterations``."""
+    from bertq.reports.zhao_paper import ZHAO_TABLE6
+
+    tasks = ordered_tasks(summary, tasks)
+    ts = task_scores(summary) if not summary.empty else pd.DataFrame(columns=["model", "method", "bits", "task"])
+    agg, names = aggregate(summary, tasks), (labels(summary) if not summary.empty else {})
+    kmeans = sorted(_variants_of(variants, "kmeans", grouped=False),
+                    key=lambda m: variants[m]["params"].get("iterations", 3))
+    md = ["# Score against k-means iterations\n",
+          f"Reproduces Table 6 of {ZHAO_CITATION}: per-task scores (percent) and their average for each "
+          "k-means entry (per-tensor codebooks), by its maximum number of Lloyd iterations.\n"]
+    records = []
+    for model in ordered_models(summary, models):
+        md.append(f"## {names.get(model, model)}\n")
+        rows = []
+        for b in sorted({b for m in kmeans for b in _bits_of(ts, model, m)}, reverse=True):
+            for m in kmeans:
+                t_m = ts[(ts["model"] == model) & (ts["method"] == m) & (ts["bits"] == b)].set_index("task")
+                if t_m.empty:
+                    continue
+                it = variants[m]["params"].get("iterations", 3)
+                a = agg.loc[(agg["model"] == model) & (agg["method"] == m) & (agg["bits"] == b), "score"]
+                rows.append([_bits(b), str(it), m] + [_fmt(t_m["score"].get(t, np.nan)) for t in tasks]
+                            + [_fmt(a.iloc[0] if len(a) else np.nan)])
+                for t in tasks:
+                    records.append({"model": model, "method": m, "iterations": it, "bits": b, "task": t,
+                                    "score": t_m["score"].get(t, np.nan)})
+        md.append(_md_table(["#bits", "iterations", "entry"] + [task_label(t) for t in tasks] + ["Avg"], rows, left=3)
+                  if rows else "**No k-means results for this model.**\n")
+    md.append(f"## Paper ({ZHAO_CITATION}, Table 6, ALBERT-Base, 1 bit)\n")
+    md.append(_md_table(["Iteration", "QNLI", "MRPC", "STS-B"], [[str(k), *v] for k, v in ZHAO_TABLE6.items()]))
+    write_text(out_md, "\n".join(md))
+    write_csv(pd.DataFrame(records, columns=["model", "method", "iterations", "bits", "task", "score"]), out_csv)
+    return [Path(out_md), Path(out_csv)]
