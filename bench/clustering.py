@@ -12,17 +12,14 @@ issue #5 speed targets with whether each was met.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numba
 import numpy as np
 
+from bertq.bench import results
 from bertq.bench.clustering import bert_like_weights, time_method
-from bertq.bench.throughput import cpu_info
 from bertq.quantization import clustering
 
 TARGETS = {"kmeans": 30.0, "kmeans_optimal": 120.0}
@@ -66,18 +63,12 @@ def main(argv=None) -> int:
     baseline = sklearn_baseline(args.size, args.bits)
     print(f"Lloyd, 3 rounds on {baseline['tensor']}: bertq {baseline['bertq_lloyd_seconds']:.2f} s, scikit-learn "
           f"{baseline['sklearn_seconds']:.2f} s ({baseline['speedup_vs_sklearn']:.1f}x)", flush=True)
-    targets = [{"target": f"{m} ({args.bits} bits, per tensor, all weights of BERT-{args.size}) <= {limit:.0f} s",
-                "value": r["seconds"], "threshold": limit, "met": bool(r["seconds"] <= limit)}
+    targets = [results.target(f"{m} ({args.bits} bits, per tensor, all weights of BERT-{args.size}) <= {limit:.0f} s",
+                              r["seconds"], limit, at_most=True)
                for r in runs for m, limit in TARGETS.items() if r["method"] == m and args.size == "base"]
-    for c in targets:
-        print(f"[{'met' if c['met'] else 'MISSED'}] {c['target']}: {c['value']:.1f} s", flush=True)
-    result = {"machine": {"cpu": cpu_info(), "python": platform.python_version(), "numba": numba.__version__,
-                          "threads": 1},
-              "runs": runs, "sklearn_baseline": baseline, "targets": targets, "wall_seconds": time.time() - started}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    result = {"machine": results.machine(threads=1), "runs": runs, "sklearn_baseline": baseline, "targets": targets,
+              "wall_seconds": time.time() - started}
+    results.write(result, args.out, unit="s")
     return 0
 
 

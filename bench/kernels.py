@@ -10,17 +10,13 @@ whether each was met.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numba
 import torch
 
-from bertq.bench import encoder, gemm
-from bertq.bench.throughput import cpu_info
+from bertq.bench import encoder, gemm, results
 from bertq.kernels import simd
 
 
@@ -52,9 +48,7 @@ def targets(gemms: list[dict], codebooks: list[dict], end_to_end: dict) -> list[
             {"target": "BERT-Base encoder >= 1.0x torch dynamic int8",
              "value": end_to_end["vs_torch_dynamic_int8"]["bertq int8 engine"], "threshold": 1.0},
         ]
-    for c in checks:
-        c["met"] = bool(c["value"] >= c["threshold"])
-    return checks
+    return [results.target(c["target"], c["value"], c["threshold"]) for c in checks]
 
 
 def main(argv=None) -> int:
@@ -77,16 +71,11 @@ def main(argv=None) -> int:
     print(f"BERT-Base encoder, batch 8 x 128: engine {e2e['vs_torch_fp32']['bertq int8 engine']:.2f}x torch fp32, "
           f"{e2e['vs_torch_dynamic_int8']['bertq int8 engine']:.2f}x torch dynamic int8 "
           f"(first call {e2e['engine_first_call_seconds']:.2f} s)", flush=True)
-    result = {"machine": {"cpu": cpu_info(), "python": platform.python_version(), "torch": torch.__version__,
-                          "numba": numba.__version__, "threads": 1, "kernel_paths_available": simd.available_paths()},
+    result = {"machine": results.machine(torch=torch.__version__, threads=1,
+                                         kernel_paths_available=simd.available_paths()),
               "gemm": gemms, "codebook": codebooks, "encoder": e2e, "targets": targets(gemms, codebooks, e2e),
               "wall_seconds": time.time() - started}
-    for c in result["targets"]:
-        print(f"[{'met' if c['met'] else 'MISSED'}] {c['target']}: {c['value']:.2f}x", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+    results.write(result, args.out)
     return 0
 
 

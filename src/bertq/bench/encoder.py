@@ -8,7 +8,6 @@ import copy
 import time
 import warnings
 
-import numpy as np
 import torch
 
 from ..models.encoder import BertClassifier, EncoderConfig

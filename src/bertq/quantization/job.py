@@ -6,7 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 from safetensors.numpy import load_file
 
 from ..cost.summary import cost_summary

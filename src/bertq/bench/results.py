@@ -1,0 +1,35 @@
+"""What every benchmark script ends with: the machine it ran on, its targets printed as met or
+MISSED, and one JSON file holding both with the measurements."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numba
+
+from .throughput import cpu_info
+
+
+def machine(**extra) -> dict:
+    """The CPU (model and SIMD flags), Python and numba versions, plus what the caller adds."""
+    return {"cpu": cpu_info(), "python": platform.python_version(), "numba": numba.__version__, **extra}
+
+
+def target(name: str, value: float, threshold: float, *, at_most: bool = False) -> dict:
+    """One speed target: ``value >= threshold`` (a speedup), or ``value <= threshold`` (seconds)."""
+    met = value <= threshold if at_most else value >= threshold
+    return {"target": name, "value": float(value), "threshold": float(threshold), "met": bool(met)}
+
+
+def write(result: dict, out, unit: str = "x") -> Path:
+    """Print ``result["targets"]`` and write ``result`` to ``out`` as JSON (directories made)."""
+    for c in result.get("targets", []):
+        value = f"{c['value']:.2f}x" if unit == "x" else f"{c['value']:.1f} {unit}"
+        print(f"[{'met' if c['met'] else 'MISSED'}] {c['target']}: {value}", flush=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}", flush=True)
+    return out
