@@ -7,6 +7,7 @@ from bertq.data.squad import SQUAD_FILES
 from bertq.data.tasks import get_task
 from bertq.models.sources import parse_source, tokenizer_location
 from bertq.quantization.methods import METHOD_SOURCES, SHARED_SOURCES
+from bertq.resources import job_resources
 from bertq.workflow import code_hash
 
 try:
@@ -110,3 +111,20 @@ def model_meta():
         meta[m] = {"model_label": bq.model_label(config, m), "paper_name": spec.get("paper_name") or "",
                    "size_class": spec.get("size_class") or "", "random_init": SOURCES[m].is_random}
     return meta
+
+
+def resources_of(rule, key):
+    """A job's ``mem_mb``, ``runtime`` or ``gpu``, scaled by its model's size (bertq.resources).
+
+    Memory doubles on each retry, so a job killed for memory gets more on its next attempt; a
+    profile's ``set-resources`` overrides any of them.
+    """
+
+    def value(wildcards, attempt):
+        task = getattr(wildcards, "task", None)
+        span = task is not None and get_task(task).is_span
+        gpu = config["finetune"]["device"] == "cuda"
+        r = job_resources(rule, SOURCES[wildcards.model], span=span, gpu=gpu)
+        return r[key] * (2 ** (attempt - 1) if key == "mem_mb" else 1)
+
+    return value

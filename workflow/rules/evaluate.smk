@@ -34,7 +34,7 @@ rule evaluate:
     benchmark:
         "benchmarks/evaluate/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=resources_of("evaluate", "mem_mb"),
+        runtime=resources_of("evaluate", "runtime"),
     script:
         "../scripts/evaluate.py"

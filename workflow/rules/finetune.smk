@@ -22,12 +22,16 @@ rule finetune:
         device=config["finetune"]["device"],
         code=lambda wc: finetune_code(wc.task),
     threads: config["finetune"]["threads"]
+    # A long job on a shared node can die of transient causes (node failure, memory): retried once
+    # with twice the memory.
+    retries: 1
     log:
         "logs/finetune/{model}/{task}/seed{seed}.log",
     benchmark:
         "benchmarks/finetune/{model}/{task}/seed{seed}.tsv"
     resources:
-        mem_mb=16000,
-        runtime=720,
+        mem_mb=resources_of("finetune", "mem_mb"),
+        runtime=resources_of("finetune", "runtime"),
+        gpu=resources_of("finetune", "gpu"),
     script:
         "../scripts/finetune.py"

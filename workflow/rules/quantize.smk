@@ -20,8 +20,8 @@ rule quantize:
     benchmark:
         "benchmarks/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=resources_of("quantize", "mem_mb"),
+        runtime=resources_of("quantize", "runtime"),
     script:
         "../scripts/quantize.py"
 
@@ -63,13 +63,15 @@ rule centroid_finetune:
     wildcard_constraints:
         method=_alternatives(TUNED_METHODS),
     threads: config["finetune"]["threads"]
+    retries: 1
     log:
         "logs/centroid_finetune/{model}/{task}/seed{seed}/{method}/w{bits}.log",
     benchmark:
         "benchmarks/centroid_finetune/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
     resources:
-        mem_mb=16000,
-        runtime=720,
+        mem_mb=resources_of("centroid_finetune", "mem_mb"),
+        runtime=resources_of("centroid_finetune", "runtime"),
+        gpu=resources_of("centroid_finetune", "gpu"),
     script:
         "../scripts/centroid_finetune.py"
 
@@ -86,7 +88,7 @@ rule baseline_cost:
     log:
         "logs/quantize/{model}/{task}/seed{seed}/fp32/w32.log",
     resources:
-        mem_mb=4000,
-        runtime=10,
+        mem_mb=resources_of("baseline_cost", "mem_mb"),
+        runtime=resources_of("baseline_cost", "runtime"),
     script:
         "../scripts/baseline_cost.py"

@@ -1,3 +1,9 @@
+# Gathering tables and drawing figures take seconds: run them where Snakemake runs, not as cluster jobs.
+localrules:
+    aggregate,
+    reports,
+
+
 rule aggregate:
     input:
         evaluations=expand("results/eval/{model}/{task}/seed{seed}/{variant}.json",

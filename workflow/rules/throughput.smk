@@ -21,12 +21,14 @@ rule throughput:
                        "engine/activations.py", "engine/linear.py", "engine/model.py"),
     wildcard_constraints:
         method="fp32|" + _alternatives(METHODS),
-    # Timing jobs take every core so that nothing else runs beside them on one machine.
-    threads: workflow.cores
+    # Timing jobs take every core so that nothing else runs beside them on one machine; on a cluster
+    # they ask for the threads they time (a profile can add --exclusive through slurm_extra).
+    threads: workflow.cores if workflow.local_exec else config["throughput"]["threads"]
+    retries: 1
     log:
         "logs/throughput/{model}/{method}/w{bits}.log",
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=resources_of("throughput", "mem_mb"),
+        runtime=resources_of("throughput", "runtime"),
     script:
         "../scripts/throughput.py"
