@@ -142,3 +142,14 @@ def test_method_variants_name_their_algorithm_and_bits():
                                                 "params": {"granularity": "tensor", "iterations": 3, "seed": 0}}
     assert bq.method_variant(cfg, "lc_g128") == {"method": "linear_clustering", "bits": [4, 2],
                                                  "embedding_bits": None, "centroid_finetune": None, "params": {"granularity": 128}}
+
+
+def test_seed_statistic_per_report():
+    base = {"models": {"m": {"source": "random:tiny"}}, "tasks": ["rte"]}
+    assert set(bq.seed_statistics(bq.validate(base)).values()) == {"mean"}
+    stats = bq.seed_statistics(bq.validate({**base, "seed_statistic": {"default": "median", "fig2": "mean"}}))
+    assert stats["fig2"] == "mean" and stats["table1"] == "median" and set(stats) == set(bq.applicable_reports(["rte"]))
+    with pytest.raises(bq.ConfigError, match="config key seed_statistic.table2: not a report"):
+        bq.validate({**base, "seed_statistic": {"table2": "median"}})
+    with pytest.raises(bq.ConfigError, match="config key seed_statistic.fig2: 'avg' is not one of"):
+        bq.validate({**base, "seed_statistic": {"fig2": "avg"}})

@@ -79,6 +79,48 @@ def test_task_scores_average_seeds():
     assert one_seed["score_std"].isna().all()
 
 
+def _skewed_seeds() -> pd.DataFrame:
+    """Three seeds per task, one an outlier: mean and median differ."""
+    df = make_summary()
+    third = df[df["seed"] == 1].assign(seed=2)
+    third["score"] = third["score"] - 30.0
+    return pd.concat([df, third], ignore_index=True)
+
+
+def test_seed_statistic_selects_median_or_mean():
+    df = _skewed_seeds()
+    sel = df[(df["model"] == "small") & (df["method"] == "lq") & (df["bits"] == 8) & (df["task"] == "rte")]
+    pick = lambda ts: ts[(ts["model"] == "small") & (ts["method"] == "lq") & (ts["bits"] == 8)  # noqa: E731
+                         & (ts["task"] == "rte")].iloc[0]
+    assert pick(tables.task_scores(df))["score"] == pytest.approx(np.mean(sel["score"]))
+    with tables.seed_statistic("median"):
+        r = pick(tables.task_scores(df))
+        assert r["score"] == pytest.approx(np.median(sel["score"]))
+        assert r["score_std"] == pytest.approx(np.std(sel["score"], ddof=1))
+        agg = tables.aggregate(df, TASKS).set_index(["model", "method", "bits"])
+        medians = [np.median(df[(df["model"] == "small") & (df["method"] == "lq") & (df["bits"] == 8)
+                                & (df["task"] == t)]["score"]) for t in TASKS]
+        assert agg.loc[("small", "lq", 8), "score"] == pytest.approx(np.mean(medians))
+    # back to the mean outside the block; an unknown statistic is refused
+    assert pick(tables.task_scores(df))["score"] == pytest.approx(np.mean(sel["score"]))
+    with pytest.raises(ValueError, match="seed statistic 'mode'"):
+        with tables.seed_statistic("mode"):
+            pass
+
+
+def test_build_reports_applies_each_reports_seed_statistic(tmp_path):
+    _skewed_seeds().to_csv(tmp_path / "summary.csv", index=False)
+    make_throughput().to_csv(tmp_path / "throughput.csv", index=False)
+    build.build_reports(tmp_path / "summary.csv", tmp_path / "throughput.csv", tmp_path / "out",
+                        reports=["table1"], models_order=["small", "big"], tasks=TASKS, study_name="s",
+                        seed_statistics={"table1": "median"})
+    t = pd.read_csv(tmp_path / "out" / "table1.csv")
+    row = t[(t["source"] == "ours") & (t["model"] == "small") & (t["method"] == "lq") & (t["bits"] == 8)
+            & (t["task"] == "rte")].iloc[0]
+    assert row["score"] == pytest.approx(80.0 - 0.5 - 1.0)  # median of 78.5, 80.5, 50.5
+    assert "median (± std) over 3 seed(s)" in (tmp_path / "out" / "table1.md").read_text()
+
+
 def test_aggregate_means_tasks_and_drops_incomplete_points():
     agg = tables.aggregate(make_summary(), TASKS)
     pts = {(r.model, r.method, r.bits): r.score for r in agg.itertuples()}

@@ -128,14 +128,14 @@ def validate(raw: dict) -> dict:
     return config
 
 
-def applicable_reports(tasks, methods=()) -> list[str]:
+def applicable_reports(tasks, methods: dict | None = None) -> list[str]:
     """Every report the tasks and methods allow: Table 1 and Figs. 2-5a need a classification
     task, Table 2 and Figs. 5b and 6 need SQuAD; the k-means paper's tables and figures need a
     classification task and the method entries they read."""
     out = []
     if any(not TASKS[t].is_span for t in tasks):
         out += CLASSIFICATION_REPORTS
-        out += [r for r in ZHAO_REPORTS if _zhao_report_applies(r, methods)]
+        out += [r for r in ZHAO_REPORTS if _zhao_report_applies(r, methods or {})]
     if any(TASKS[t].is_span for t in tasks):
         out += SQUAD_REPORTS
     return out
@@ -171,6 +171,11 @@ def _check_semantics(config: dict) -> None:
                         if report in ZHAO_REPORTS else
                         "a GLUE or rotten_tomatoes task")
                 raise ConfigError(f"config key reports[{i}]: {report} needs {need} in tasks")
+    rendered = config["reports"] or applicable_reports(config["tasks"], config["quantization"]["methods"])
+    for report in config["seed_statistic"]:
+        if report != "default" and report not in rendered:
+            raise ConfigError(f"config key seed_statistic.{report}: not a report this study renders "
+                              f"({', '.join(rendered)})")
     if "squad" in config["tasks"]:
         _check_squad(config)
     glue_dir = config["data"]["glue_dir"]
@@ -281,6 +286,12 @@ def _check_method(config: dict, variant: str) -> None:
         quantize_weight(method, np.ones((4, 2)), bits[0], **params)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"config key {key}: {exc}") from None
+
+
+def seed_statistics(config: dict) -> dict[str, str]:
+    """The seed statistic (mean or median) of every report the study renders."""
+    stats = config["seed_statistic"]
+    return {r: stats.get(r, stats.get("default", "mean")) for r in config["reports"]}
 
 
 def timing_params(config: dict) -> dict:

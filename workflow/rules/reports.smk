@@ -64,6 +64,7 @@ rule reports:
         tasks=TASKS,
         name=config["name"],
         variants=bq.canonical({m: {"method": v["method"], "params": v["params"]} for m, v in VARIANTS.items()}),
+        seed_statistics=bq.canonical(bq.seed_statistics(config)),
         code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py",
                        "reports/collect.py", "reports/zhao.py", "reports/zhao_paper.py"),
     log:

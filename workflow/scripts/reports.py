@@ -10,7 +10,8 @@ with log_to(snakemake.log[0]):
     out_dir = Path(snakemake.output.manifest).parent
     written = build_reports(snakemake.input.summary, snakemake.input.throughput, out_dir,
                             reports=list(p.reports), models_order=list(p.models), tasks=list(p.tasks),
-                            study_name=p.name, variants=json.loads(p.variants))
+                            study_name=p.name, variants=json.loads(p.variants),
+                            seed_statistics=json.loads(p.seed_statistics))
     missing = [f for f in snakemake.output if f != snakemake.output.manifest and not Path(f).exists()]
     if missing:
         raise RuntimeError(f"reports not written: {missing}")

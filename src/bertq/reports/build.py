@@ -79,11 +79,16 @@ def _caption(name: str, model_labels: dict[str, str]) -> str:
 
 
 def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], models_order: list[str],
-                  tasks: list[str], study_name: str, variants: dict | None = None) -> list[Path]:
-    """Write the requested reports into ``out_dir``; return every path written (index.md last)."""
+                  tasks: list[str], study_name: str, variants: dict | None = None,
+                  seed_statistics: dict[str, str] | None = None) -> list[Path]:
+    """Write the requested reports into ``out_dir``; return every path written (index.md last).
+
+    ``seed_statistics`` maps a report to how it reduces seeds ("mean" or "median"; mean if absent).
+    """
     unknown = set(reports) - set(REPORTS)
     if unknown:
         raise ValueError(f"unknown reports {sorted(unknown)}; known: {', '.join(REPORTS)}")
+    stats = seed_statistics or {}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = _read(summary_csv, SUMMARY_COLUMNS)
@@ -94,46 +99,9 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
     summary = summary[summary["task"].isin(classify_tasks)]
     tasks = classify_tasks
     written: list[Path] = []
-    if "table1" in reports:
-        # The paper's Table 1 is at 8 bits; a study without 8-bit points shows its widest bit-width.
-        quantized_bits = set(summary.loc[summary["method"] != "fp32", "bits"]) if not summary.empty else set()
-        bits = 8 if 8 in quantized_bits or not quantized_bits else int(max(quantized_bits))
-        written += tables.table1(summary, out / "table1.md", out / "table1.csv", bits=bits, tasks=tasks,
-                                 models=models_order)
-    if "fig2" in reports:
-        written += figures.fig2(summary, out / "fig2.png", out / "fig2.svg", tasks=tasks, models=models_order)
-    if "fig3" in reports:
-        for model in models_order:
-            written += figures.fig3(summary, model, out / f"fig3_{model}.png", out / f"fig3_{model}.svg",
-                                    tasks=tasks)
-    if "fig5a" in reports:
-        written += figures.fig5a(summary, out / "fig5a.png", out / "fig5a.svg", tasks=tasks, models=models_order)
-    if "table2" in reports:
-        q_bits = set(squad.loc[squad["method"] != "fp32", "bits"]) if not squad.empty else set()
-        bits = 8 if 8 in q_bits or not q_bits else int(max(q_bits))
-        written += tables.table2(squad, out / "table2.md", out / "table2.csv", bits=bits, models=models_order)
-    if "fig6" in reports:
-        written += figures.fig6(squad, out / "fig6.png", out / "fig6.svg", models=models_order)
-    if "fig5b" in reports:
-        written += figures.fig5b(squad, out / "fig5b.png", out / "fig5b.svg", models=models_order)
-    if "zhao_table1" in reports:
-        written += zhao.zhao_table(summary, "linear_clustering", out / "zhao_table1.md", out / "zhao_table1.csv",
-                                   tasks=tasks, models=models_order)
-    if "zhao_table2" in reports:
-        written += zhao.zhao_table(summary, "kmeans", out / "zhao_table2.md", out / "zhao_table2.csv",
-                                   tasks=tasks, models=models_order)
-    if "zhao_fig1" in reports:
-        written += zhao.zhao_fig1(summary, out / "zhao_fig1.png", out / "zhao_fig1.svg", tasks=tasks,
-                                  models=models_order)
-    if "zhao_fig3" in reports:
-        written += zhao.zhao_fig3(summary, out / "zhao_fig3.png", out / "zhao_fig3.svg", tasks=tasks,
-                                  models=models_order)
-    if "zhao_table5" in reports:
-        written += zhao.zhao_table5(summary, variants or {}, out / "zhao_table5.md", out / "zhao_table5.csv",
-                                    tasks=tasks, models=models_order)
-    if "zhao_table6" in reports:
-        written += zhao.zhao_table6(summary, variants or {}, out / "zhao_table6.md", out / "zhao_table6.csv",
-                                    tasks=tasks, models=models_order)
+    for name in reports:
+        with tables.seed_statistic(stats.get(name, "mean")):
+            written += _render(name, summary, squad, out, tasks, models_order, variants or {})
     written += tables.throughput_table(throughput, out / "throughput.md", out / "throughput.csv",
                                        models=models_order)
     throughput = throughput[throughput["model"].isin(models_order)] if not throughput.empty else throughput
@@ -152,6 +120,45 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
     written.append(_index(everything, out / "index.md", written, tasks, study_name,
                           squad=not squad.empty))
     return written
+
+
+def _widest_bits(summary: pd.DataFrame) -> int:
+    """The papers' tables are at 8 bits; a study without 8-bit points shows its widest bit-width."""
+    quantized = set(summary.loc[summary["method"] != "fp32", "bits"]) if not summary.empty else set()
+    return 8 if 8 in quantized or not quantized else int(max(quantized))
+
+
+def _render(name: str, summary: pd.DataFrame, squad: pd.DataFrame, out: Path, tasks: list[str],
+            models: list[str], variants: dict) -> list[Path]:
+    """One report: classification reports read ``summary`` (over ``tasks``), SQuAD ones ``squad``."""
+    png, svg, md, csv = (out / f"{name}.{ext}" for ext in ("png", "svg", "md", "csv"))
+    if name == "table1":
+        return tables.table1(summary, md, csv, bits=_widest_bits(summary), tasks=tasks, models=models)
+    if name == "fig2":
+        return figures.fig2(summary, png, svg, tasks=tasks, models=models)
+    if name == "fig3":
+        return [p for m in models
+                for p in figures.fig3(summary, m, out / f"fig3_{m}.png", out / f"fig3_{m}.svg", tasks=tasks)]
+    if name == "fig5a":
+        return figures.fig5a(summary, png, svg, tasks=tasks, models=models)
+    if name == "table2":
+        return tables.table2(squad, md, csv, bits=_widest_bits(squad), models=models)
+    if name == "fig6":
+        return figures.fig6(squad, png, svg, models=models)
+    if name == "fig5b":
+        return figures.fig5b(squad, png, svg, models=models)
+    if name in ("zhao_table1", "zhao_table2"):
+        method = "linear_clustering" if name == "zhao_table1" else "kmeans"
+        return zhao.zhao_table(summary, method, md, csv, tasks=tasks, models=models)
+    if name == "zhao_fig1":
+        return zhao.zhao_fig1(summary, png, svg, tasks=tasks, models=models)
+    if name == "zhao_fig3":
+        return zhao.zhao_fig3(summary, png, svg, tasks=tasks, models=models)
+    if name == "zhao_table5":
+        return zhao.zhao_table5(summary, variants, md, csv, tasks=tasks, models=models)
+    if name == "zhao_table6":
+        return zhao.zhao_table6(summary, variants, md, csv, tasks=tasks, models=models)
+    raise ValueError(f"unknown report {name!r}")
 
 
 def _index(summary: pd.DataFrame, path: Path, files: list[Path], tasks, study_name: str,

@@ -9,6 +9,8 @@ the speed-up over the torch fp32 backend timed in the same job.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 from pathlib import Path
@@ -71,11 +73,33 @@ def labels(summary: pd.DataFrame) -> dict[str, str]:
     return dict(zip(summary["model"], summary["model_label"].fillna(summary["model"]).astype(str)))
 
 
+SEED_STATISTICS = ("mean", "median")
+_seed_statistic: contextvars.ContextVar[str] = contextvars.ContextVar("seed_statistic", default="mean")
+
+
+@contextlib.contextmanager
+def seed_statistic(statistic: str):
+    """Within the block, reports reduce seeds by ``statistic``: ``mean`` (Hu et al.; the TM-IQR
+    paper's mean ± std) or ``median`` (Bondarenko et al. report the median over seeds)."""
+    if statistic not in SEED_STATISTICS:
+        raise ValueError(f"seed statistic {statistic!r}: choose one of {', '.join(SEED_STATISTICS)}")
+    token = _seed_statistic.set(statistic)
+    try:
+        yield
+    finally:
+        _seed_statistic.reset(token)
+
+
+def seed_reduction() -> str:
+    """How the reports now reduce seeds, in words: 'mean ± std' or 'median (± std)'."""
+    return "mean ± std" if _seed_statistic.get() == "mean" else "median (± std)"
+
+
 def task_scores(summary: pd.DataFrame) -> pd.DataFrame:
-    """Seed-averaged score per (model, method, bits, task): score (mean), score_std (NaN for one
-    seed), n_seeds, plus the mean size_bytes and ace."""
+    """Score per (model, method, bits, task) over seeds: score (the mean, or the median inside
+    :func:`seed_statistic`), score_std (NaN for one seed), n_seeds, plus the mean size_bytes and ace."""
     g = summary.groupby(POINT + ["task"], sort=False)
-    out = g.agg(score=("score", "mean"), score_std=("score", "std"), n_seeds=("seed", "nunique"),
+    out = g.agg(score=("score", _seed_statistic.get()), score_std=("score", "std"), n_seeds=("seed", "nunique"),
                 size_bytes=("size_bytes", "mean"), ace=("ace", "mean")).reset_index()
     out.loc[out["n_seeds"] < 2, "score_std"] = np.nan
     return out
@@ -182,8 +206,8 @@ def table1(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, tasks=None, mo
                 .to_dict() if not summary.empty else {})
     seeds = sorted(summary["seed"].unique()) if not summary.empty else []
     md = [f"# Table 1: {score_label(tasks)} of fp32 and {bits}-bit quantized models\n",
-          f"Reproduces Table 1 of {PAPER_CITATION}. Scores in percent (the paper's metric per task), mean "
-          f"± std over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); the difference to fp32 is in "
+          f"Reproduces Table 1 of {PAPER_CITATION}. Scores in percent (the paper's metric per task), "
+          f"{seed_reduction()} over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); the difference to fp32 is in "
           "parentheses. Avg is the mean over the tasks of the seed-averaged scores, shown only when every "
           "task has a result.\n"]
     records: list[dict] = []
@@ -337,7 +361,7 @@ def table2(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, models=None) -
     metrics = list(SQUAD_METRICS)
     md = [f"# Table 2: SQuAD v1.1 of fp32 and {bits}-bit quantized models\n",
           f"Reproduces Table 2 of {PAPER_CITATION}. Exact match and F1 as the official v1.1 evaluation "
-          f"script defines them, in percent, mean ± std over {len(seeds)} seed(s) "
+          f"script defines them, in percent, {seed_reduction()} over {len(seeds)} seed(s) "
           f"({', '.join(map(str, seeds))}); the difference to fp32 is in parentheses.\n"]
     splits = sorted({s for s in sq["split"] if s})
     if splits:
@@ -347,7 +371,7 @@ def table2(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, models=None) -
     for model in models:
         md.append(f"## {names.get(model, model)}\n")
         sub = sq[sq["model"] == model]
-        base = sub[sub["method"] == "fp32"][metrics].mean()
+        base = sub[sub["method"] == "fp32"][metrics].agg(_seed_statistic.get())
         rows, missing = [], []
         for m in METHODS:
             b = 32 if m == "fp32" else bits
@@ -357,7 +381,7 @@ def table2(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, models=None) -
                 continue
             cells = []
             for k in metrics:
-                mean, std = g[k].mean(), g[k].std() if len(g) > 1 else np.nan
+                mean, std = g[k].agg(_seed_statistic.get()), g[k].std() if len(g) > 1 else np.nan
                 diff = np.nan if m == "fp32" else mean - base[k]
                 cells.append(_fmt(mean, std, None if m == "fp32" else diff))
                 records.append({"model": model, "method": m, "bits": b, "metric": k, "score": mean,
