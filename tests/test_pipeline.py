@@ -140,6 +140,32 @@ def test_pipeline_reports_real_numbers(study):
         assert name in manifest and (reports / name).stat().st_size > 0
 
 
+def test_every_result_records_its_provenance(study):
+    results = study / "results"
+    files = ([*results.glob("eval/**/*.json"), *results.glob("quantized/**/*.json"),
+              *results.glob("throughput/**/*.json"), *results.glob("finetuned/**/dev_metrics.json")])
+    assert len(files) > 20
+    for f in files:
+        p = json.loads(f.read_text())["provenance"]
+        assert p["wall_seconds"] > 0 and p["code"]["source_sha256"] and p["packages"]["torch"], f
+        assert p["device"]["cpu"]["machine"] and "code" in p["params"], f
+    ft = json.loads((results / "finetuned/tiny/rte/seed0/dev_metrics.json").read_text())["provenance"]
+    assert ft["rule"] == "finetune" and ft["params"]["hyper"]["learning_rate"] == 1e-3
+    assert ft["wildcards"] == {"model": "tiny", "task": "rte", "seed": "0"}
+    km = json.loads((results / "quantized/tiny/rte/seed0/kmeans/w2.json").read_text())
+    assert km["provenance"]["rule"] == "centroid_finetune" and km["quantized_by"]["rule"] == "quantize_before_tuning"
+    ocs = json.loads((results / "quantized/tiny/rte/seed0/ocs/w4.json").read_text())["provenance"]
+    assert ocs["params"]["method"]["params"]["expand_ratio"] == 0.05
+    # the tidy table: a row per (model, task, seed, method, bits, metric), and as many evaluations
+    tidy = list(csv.DictReader(open(results / "tidy.csv")))
+    summary = list(csv.DictReader(open(results / "summary.csv")))
+    assert {(r["task"], r["method"], r["bits"]) for r in tidy} == {(r["task"], r["method"], r["bits"]) for r in summary}
+    keys = [(r["model"], r["task"], r["seed"], r["method"], r["bits"], r["metric"]) for r in tidy]
+    assert len(keys) == len(set(keys))
+    squad_em = {r["method"]: float(r["value"]) for r in tidy if r["task"] == "squad" and r["metric"] == "exact_match"}
+    assert squad_em == {r["method"]: json.loads(r["metrics"])["exact_match"] for r in summary if r["task"] == "squad"}
+
+
 def test_pipeline_squad_numbers(study):
     rows = {r["method"]: r for r in csv.DictReader(open(study / "results" / "summary.csv"))
             if r["task"] == "squad"}

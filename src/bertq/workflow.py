@@ -1,5 +1,5 @@
-"""Small helpers the Snakemake rules share: code hashes for precise reruns, job logging, and
-atomic writes so a failed job never leaves an output a later job would trust."""
+"""Small helpers the Snakemake rules share: code hashes for precise reruns, job logging and
+provenance, and atomic writes so a failed job never leaves an output a later job would trust."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).parent
@@ -44,6 +45,21 @@ def log_to(path: str | os.PathLike | None):
             raise
         finally:
             logging.getLogger().removeHandler(handler)
+
+
+@contextlib.contextmanager
+def job(smk, results=()):
+    """Run a rule's script body: logging to the job's log file, then, when the body succeeds,
+    a provenance block (:mod:`bertq.provenance`) stamped into each JSON file of ``results``."""
+    from . import provenance
+
+    started = time.time()
+    with log_to(smk.log[0] if smk.log else None):
+        yield
+        block = provenance.record(smk.rule, dict(smk.wildcards.items()), dict(smk.params.items()),
+                                  started, time.time())
+        for path in results:
+            provenance.stamp(path, block)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ rule aggregate:
     output:
         summary="results/summary.csv",
         throughput="results/throughput.csv",
+        tidy="results/tidy.csv",
     params:
         models=bq.canonical(model_meta()),
         code=code_hash("reports/collect.py"),

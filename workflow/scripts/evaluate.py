@@ -1,8 +1,8 @@
 import json
 
-from bertq.workflow import atomic_path, log_to
+from bertq.workflow import atomic_path, job
 
-with log_to(snakemake.log[0]):
+with job(snakemake, results=[snakemake.output[0]]):
     from pathlib import Path
 
     from bertq.data.tasks import get_task

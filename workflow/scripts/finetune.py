@@ -1,9 +1,9 @@
 import json
 from pathlib import Path
 
-from bertq.workflow import log_to
+from bertq.workflow import job
 
-with log_to(snakemake.log[0]):
+with job(snakemake, results=[snakemake.output.metrics]):
     from bertq.data.tasks import get_task
     from bertq.models.sources import parse_source
     from bertq.training.finetune import run_finetune

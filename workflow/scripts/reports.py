@@ -1,9 +1,9 @@
 import json
 from pathlib import Path
 
-from bertq.workflow import atomic_path, log_to
+from bertq.workflow import atomic_path, job
 
-with log_to(snakemake.log[0]):
+with job(snakemake):
     from bertq.reports.build import build_reports
 
     p = snakemake.params

@@ -1,6 +1,6 @@
-from bertq.workflow import atomic_path, log_to
+from bertq.workflow import atomic_path, job
 
-with log_to(snakemake.log[0]):
+with job(snakemake):
     from bertq.data.tasks import get_task
     from bertq.data.tokenized import run_tokenize
 

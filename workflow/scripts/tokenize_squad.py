@@ -1,8 +1,8 @@
 import json
 
-from bertq.workflow import atomic_path, log_to
+from bertq.workflow import atomic_path, job
 
-with log_to(snakemake.log[0]):
+with job(snakemake):
     from bertq.data.tokenized_squad import run_tokenize_squad
 
     wc, p = snakemake.wildcards, snakemake.params

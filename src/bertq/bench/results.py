@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numba
 
-from .throughput import cpu_info
+from ..provenance import cpu_info
 
 
 def machine(**extra) -> dict:

@@ -11,7 +11,6 @@ from the timed calls.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import time
 import warnings
@@ -21,27 +20,10 @@ import torch
 from torch import nn
 
 from ..evaluation.job import load_inference_model
+from ..provenance import cpu_info
 
 ENGINE_BACKEND = "bertq int8 engine"
 CODEBOOK_BACKEND = "bertq codebook engine"
-
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
-              "avx512_vnni", "avx_vnni", "amx_int8", "neon", "asimd", "asimddp")
-
-
-def cpu_info() -> dict:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key in ("model name", "Model", "cpu model") and model in ("", platform.machine(), platform.processor()):
-                model = value.strip()
-            elif key in ("flags", "Features"):
-                flags.update(value.split())
-    except OSError:
-        pass
-    return {"model": model, "machine": platform.machine(), "simd_flags": sorted(flags & set(SIMD_FLAGS))}
 
 
 @torch.no_grad()

@@ -1,5 +1,7 @@
 """Gathering job outputs into the two tables every report reads: one row per evaluated
-(model, task, seed, method, bits), and one row per timed (model, method, bits, backend)."""
+(model, task, seed, method, bits), and one row per timed (model, method, bits, backend); and into
+one tidy table for users' own analysis: a row per (model, task, seed, method, bits, metric), with
+what produced it (code, machine, the quantization's settings)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from pathlib import Path
 SUMMARY_COLUMNS = ["model", "model_label", "paper_name", "size_class", "random_init", "layers", "hidden",
                    "task", "seed", "method", "bits", "score", "metrics", "size_bytes", "ace",
                    "quantization_ratio", "mean_layer_mse", "quantization_seconds", "tuning_seconds"]
+TIDY_COLUMNS = ["model", "model_label", "task", "seed", "method", "bits", "metric", "value", "size_bytes", "ace",
+                "quantization", "code_version", "git_commit", "host", "cpu", "gpu", "evaluate_seconds"]
+NOT_METRICS = ("model", "seed", "method", "bits", "task", "metric", "predictions", "provenance")
 THROUGHPUT_COLUMNS = ["model", "model_label", "method", "bits", "backend", "sequences_per_second",
                       "best_sequences_per_second", "kernel_path", "first_call_seconds", "cpu", "threads",
                       "batch_size", "sequence_length"]
@@ -19,18 +24,17 @@ def _read(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_csv) -> None:
+def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_csv, tidy_csv=None) -> None:
     cost_by_key = {}
     for path in costs:
         parts = Path(path).parts  # results/quantized/<model>/<task>/seed<s>/<method>/w<bits>.json
         cost_by_key[(parts[-5], parts[-4], parts[-3], parts[-2], parts[-1])] = _read(path)
-    rows = []
+    rows, tidy = [], []
     for path in evaluations:
         parts = Path(path).parts
         key = (parts[-5], parts[-4], parts[-3], parts[-2], parts[-1])
         ev, cost = _read(path), cost_by_key[key]
-        metrics = {k: v for k, v in ev.items()
-                   if k not in ("model", "seed", "method", "bits", "task", "metric", "predictions")}
+        metrics = {k: v for k, v in ev.items() if k not in NOT_METRICS}
         rows.append({
             "model": ev["model"], **models[ev["model"]], "layers": cost["layers"], "hidden": cost["hidden"],
             "task": ev["task"], "seed": ev["seed"], "method": ev["method"], "bits": ev["bits"],
@@ -40,7 +44,10 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
             "quantization_seconds": cost.get("quantization_seconds", ""),
             "tuning_seconds": cost.get("centroid_finetune", {}).get("train_seconds", ""),
         })
+        tidy += _tidy_rows(ev, cost, metrics, models)
     _write(summary_csv, SUMMARY_COLUMNS, rows)
+    if tidy_csv is not None:
+        _write(tidy_csv, TIDY_COLUMNS, tidy)
     trows = []
     for path in timings:
         t = _read(path)
@@ -55,6 +62,24 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
                           "threads": t["threads"], "batch_size": t["batch_size"],
                           "sequence_length": t["sequence_length"]})
     _write(throughput_csv, THROUGHPUT_COLUMNS, trows)
+
+
+def _tidy_rows(ev: dict, cost: dict, metrics: dict, models: dict) -> list[dict]:
+    """One row per numeric metric of an evaluation (the task's official metrics and the score)."""
+    prov, qprov = ev.get("provenance", {}), cost.get("provenance", {})
+    device = prov.get("device", {})
+    cpu, gpu = device.get("cpu") or {}, device.get("gpu") or {}
+    method_params = qprov.get("params", {}).get("method", "")
+    common = {"model": ev["model"], "model_label": models[ev["model"]]["model_label"], "task": ev["task"],
+              "seed": ev["seed"], "method": ev["method"], "bits": ev["bits"], "size_bytes": cost["size_bytes"],
+              "ace": cost["ace"], "quantization": json.dumps(method_params, sort_keys=True) if method_params else "",
+              "code_version": prov.get("code", {}).get("source_sha256", ""),
+              "git_commit": prov.get("code", {}).get("git_commit") or "", "host": device.get("host", ""),
+              "cpu": cpu.get("model", ""), "gpu": gpu.get("name", ""),
+              "evaluate_seconds": prov.get("wall_seconds", "")}
+    numeric = {"score": ev["score"], **metrics}
+    return [{**common, "metric": k, "value": v} for k, v in numeric.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
 def _write(path, columns, rows) -> None:

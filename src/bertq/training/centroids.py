@@ -151,6 +151,7 @@ def run_centroid_finetune(finetuned_dir: str | Path, quantized: str | Path, spec
         tuned.layer_mse[name] = mse(to_input_major(name, state[name].astype(np.float64)), qt.dequantize())
     save_quantized(tuned, checkpoint)
     result = json.loads(Path(base_summary).read_text())
+    result["quantized_by"] = result.pop("provenance", None)  # the quantize job's; this job adds its own
     result.update({k: v for k, v in tuned.summary().items() if k in ("size_bits", "size_bytes", "mean_layer_mse",
                                                                       "layer_mse")})
     result["centroid_finetune"] = {"steps": steps, "train_seconds": seconds, "train_examples": objective.train_examples,
