@@ -189,6 +189,23 @@ def test_pipeline_squad_numbers(study):
     assert f"| 32-bit | {em:.2f} | {f1:.2f} |" in table2 and "6 for training, 2 held out" in table2
 
 
+def test_changing_one_tasks_fine_tuning_reruns_that_task_and_what_follows(study):
+    config = _config(study / "glue", 0.05)
+    config["finetune"]["per_task"]["rte"] = {"learning_rate": 5e-4}
+    (study / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        run = _snakemake(study, "-n", "reports/all")
+        assert run.returncode == 0, run.stderr[-3000:]
+        jobs = _planned_jobs(run.stdout + run.stderr, with_task=True)
+        # RTE's fine-tune and everything downstream of it (timing runs on the first task's
+        # checkpoints); nothing of SQuAD, and no re-tokenisation.
+        assert jobs == {("finetune", "rte"), ("quantize", "rte"), ("quantize_before_tuning", "rte"),
+                        ("centroid_finetune", "rte"), ("baseline_cost", "rte"), ("evaluate", "rte"),
+                        ("throughput", ""), ("aggregate", ""), ("reports", "")}, jobs
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
+
+
 def test_changing_squad_decoding_reruns_only_squad_evaluation(study):
     (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05, n_best_size=5)))
     try:
