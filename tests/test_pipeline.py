@@ -4,6 +4,7 @@ A random-initialised 1-layer BERT-Tiny on a small RTE-format fixture and a synth
 file (split by articles) keeps this to about a minute.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -260,3 +261,99 @@ def test_invalid_config_fails_before_any_job(tmp_path):
     assert run.returncode != 0
     assert "config key quantization.methods.nonsense" in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
+
+
+# --- a job killed mid-run (SIGKILL) ---------------------------------------------------------------
+
+def _kill_config(glue_dir: Path) -> dict:
+    config = _config(glue_dir, 0.05)
+    config["tasks"] = ["rte"]
+    config["quantization"] = {"bits": [4], "methods": {"lq": {}}}
+    config["finetune"]["defaults"]["epochs"] = 10  # long enough to be killed while training
+    return config
+
+
+def _job_pids(workdir: Path, script: str) -> list[int]:
+    """PIDs of the processes running ``script`` for the workflow in ``workdir``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if script in cmd and str(workdir) in cmd:
+                pids.append(int(proc.name))
+    return pids
+
+
+def _start_and_kill_finetune(work: Path, kill_group: bool) -> tuple[subprocess.Popen, int]:
+    """Start the workflow and SIGKILL its fine-tuning job each time it has started training (the
+    rule retries it once), or the first time kill the whole process group, Snakemake included.
+    Return the finished Popen and the number of kills."""
+    import signal
+    import time
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+                             str(work), "--configfile", str(work / "config.yaml"), "--cores", "1", "reports/all"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
+    log = work / "logs/finetune/tiny/rte/seed0.log"
+    deadline, kills, killed = time.time() + 600, 0, set()
+    while proc.poll() is None and time.time() < deadline:
+        # an attempt of the job is running and training has begun (in this or an earlier attempt)
+        training = log.exists() and "fine-tune rte:" in log.read_text()
+        pids = set(_job_pids(work, "finetune.py")) - killed if training else set()
+        if pids:
+            killed |= pids
+            kills += 1
+            if kill_group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if kill_group:
+                break
+        time.sleep(0.1)
+    proc.wait(timeout=120)
+    return proc, kills
+
+
+@pytest.fixture()
+def kill_study(tmp_path):
+    glue = tmp_path / "glue" / "RTE"
+    glue.mkdir(parents=True)
+    _write_rte(glue / "train.tsv", 48, 1)
+    _write_rte(glue / "dev.tsv", 24, 2)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_kill_config(tmp_path / "glue")))
+    return tmp_path
+
+
+def test_a_job_killed_mid_run_leaves_nothing_to_trust_and_the_rerun_completes(kill_study):
+    proc, kills = _start_and_kill_finetune(kill_study, kill_group=False)
+    out = proc.stdout.read()
+    assert proc.returncode != 0 and kills == 2, out[-3000:]  # killed, retried once, killed again
+    assert "Error in rule finetune" in out, out[-3000:]
+    finetuned = kill_study / "results/finetuned/tiny/rte/seed0"
+    assert not any((finetuned / f).exists() for f in ("model.safetensors", "config.json", "dev_metrics.json"))
+    assert not (kill_study / "results/eval").exists() and not (kill_study / "results/quantized").exists()
+    run = _snakemake(kill_study, "reports/all")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads((finetuned / "dev_metrics.json").read_text())["provenance"]["rule"] == "finetune"
+
+
+def test_a_workflow_killed_with_its_job_marks_the_job_incomplete(kill_study):
+    proc, kills = _start_and_kill_finetune(kill_study, kill_group=True)
+    assert proc.returncode == -9 and kills == 1
+    # Whatever the killed job left behind is not trusted: Snakemake refuses it as incomplete,
+    # and reruns it once told to.
+    _snakemake(kill_study, "--unlock")
+    planned = _snakemake(kill_study, "-n", "reports/all")
+    assert planned.returncode != 0 or ("finetune", "rte") in _planned_jobs(planned.stdout, with_task=True)
+    if planned.returncode != 0:
+        assert "incomplete" in (planned.stdout + planned.stderr).lower(), planned.stderr[-3000:]
+    run = _snakemake(kill_study, "--rerun-incomplete", "reports/all")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (kill_study / "reports/all").exists()
+    assert _snakemake(kill_study, "-n", "reports/all").stdout.count("Nothing to be done") == 1
