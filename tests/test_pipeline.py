@@ -357,3 +357,73 @@ def test_a_workflow_killed_with_its_job_marks_the_job_incomplete(kill_study):
     assert run.returncode == 0, run.stderr[-3000:]
     assert (kill_study / "reports/all").exists()
     assert _snakemake(kill_study, "-n", "reports/all").stdout.count("Nothing to be done") == 1
+
+
+# --- the Snakemake HTML report, in a real browser ---------------------------------------------------
+
+def _chromium() -> str:
+    """Debian's chromium (opt-in with BERTQ_CHROMIUM, which .ci/run sets after installing it)."""
+    path = os.environ.get("BERTQ_CHROMIUM")
+    if not path:
+        pytest.skip("set BERTQ_CHROMIUM to a chromium binary (apt install chromium) to test the HTML report")
+    assert Path(path).is_file(), f"BERTQ_CHROMIUM={path} does not exist"
+    return path
+
+
+CATEGORIES = ("Hu et al. (2022)", "Zhao et al. (2021)", "bertq: speed and all results")
+
+
+def _open(page, html: Path, category: str) -> None:
+    page.goto(html.as_uri())
+    page.get_by_role("link", name=category).click()
+    page.get_by_role("link", name="Figures").click()
+
+
+def browse_report_figures(html: Path, chromium: str, shots: Path, study_name: str) -> dict:
+    """Open every figure of the Snakemake report in headless Chromium, as a reader would (category,
+    Figures, the eye button), screenshot it and read its caption; return {file: (category, [natural
+    width, natural height, shown width, shown height])}."""
+    from playwright.sync_api import sync_playwright
+
+    seen = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for category in CATEGORIES:
+            _open(page, html, category)
+            names = [t.strip().split("/")[-1] for t in page.locator("tr td:first-child").all_inner_texts()]
+            for name in names:
+                _open(page, html, category)
+                row = page.locator("tr", has=page.get_by_text(f"reports/{name}", exact=True))
+                row.locator("a[iconname=eye]").click()
+                img = page.locator(f'img[src*="filename={name}"]')
+                img.wait_for(state="visible", timeout=10_000)
+                seen[name] = (category, img.evaluate(
+                    "e => [e.naturalWidth, e.naturalHeight, e.getBoundingClientRect().width, "
+                    "e.getBoundingClientRect().height]"))
+                page.screenshot(path=str(shots / name))
+                row.locator("a[iconname=information-circle]").click()
+                caption = page.get_by_text(f"Study {study_name}").first
+                caption.wait_for(state="visible", timeout=10_000)  # the caption names the study
+        browser.close()
+    return seen
+
+
+def test_html_report_shows_every_figure_in_headless_chromium(study, tmp_path):
+    chromium = _chromium()
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (in the test extras)")
+    html = tmp_path / "report.html"
+    run = _snakemake(study, "--report", str(html))
+    assert run.returncode == 0 and html.stat().st_size > 0, run.stderr[-3000:]
+    text = html.read_text(errors="replace")
+    assert not re.search(r"""<(?:script|link|img)[^>]+(?:src|href)=["']https?://""", text)  # self-contained
+    figures = sorted(f for f in (study / "reports/all").read_text().split() if f.endswith(".png"))
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    seen = browse_report_figures(html, chromium, shots, "pipeline test")
+    assert sorted(seen) == figures
+    for name, (category, (w, h, shown_w, shown_h)) in seen.items():
+        assert w > 200 and h > 100 and shown_w > 200 and shown_h > 100, (name, w, h, shown_w, shown_h)
+        assert category == (CATEGORIES[1] if name.startswith("zhao_") else
+                            CATEGORIES[2] if name.startswith("throughput") else CATEGORIES[0]), name
+        assert (shots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -4,6 +4,28 @@ localrules:
     reports,
 
 
+HU, ZHAO, OURS = "Hu et al. (2022)", "Zhao et al. (2021)", "bertq: speed and all results"
+
+
+def report_item(name):
+    """(category, subcategory) of a report file in Snakemake's HTML report, or None for files kept
+    out of it (markdown twins of the CSV tables, vector twins of the PNG figures, the index)."""
+    stem, ext = name.rsplit(".", 1)
+    if ext not in ("png", "csv"):
+        return None
+    paper = ZHAO if stem.startswith("zhao_") else OURS if stem in ("throughput", "results") else HU
+    return paper, "Figures" if ext == "png" else "Tables"
+
+
+def study_line():
+    """What every caption ends with: the study and the config values behind the item."""
+    methods = ", ".join(f"{m} ({VARIANTS[m]['method']}, {'/'.join(map(str, VARIANTS[m]['bits']))} bits)"
+                        for m in METHODS)
+    return (f"Study *{config['name']}*: models {', '.join(MODELS)}; tasks {', '.join(TASKS)}; seeds "
+            f"{', '.join(map(str, SEEDS))}; methods {methods or 'none'}. Every result file records the "
+            "config values, code and machine that produced it (``provenance``).")
+
+
 rule aggregate:
     input:
         evaluations=expand("results/eval/{model}/{task}/seed{seed}/{variant}.json",
@@ -14,9 +36,10 @@ rule aggregate:
     output:
         summary="results/summary.csv",
         throughput="results/throughput.csv",
-        tidy="results/tidy.csv",
+        tidy=report("results/tidy.csv", caption="../report/tidy.rst", category=OURS, subcategory="Tables"),
     params:
         models=bq.canonical(model_meta()),
+        study=study_line(),
         code=code_hash("reports/collect.py"),
     log:
         "logs/aggregate.log",
@@ -46,9 +69,15 @@ def report_outputs():
     files += ["throughput.md", "throughput.csv", "throughput.png", "throughput.svg", "results.csv", "index.md"]
     outputs = []
     for f in files:
+        item = report_item(f)
+        if item is None:
+            outputs.append(f"reports/{f}")
+            continue
         stem = f.split(".")[0]
-        caption = f"../report/{stem if stem.startswith('zhao_') else stem.split('_')[0]}.rst"
-        outputs.append(report(f"reports/{f}", caption=caption, category="bertq") if f.endswith(".png") else f"reports/{f}")
+        key = stem if stem.startswith("zhao_") else stem.split("_")[0]
+        key = "throughput_table" if f == "throughput.csv" else key
+        outputs.append(report(f"reports/{f}", caption=f"../report/{key}.rst", category=item[0],
+                              subcategory=item[1]))
     return outputs
 
 
@@ -66,6 +95,7 @@ rule reports:
         name=config["name"],
         variants=bq.canonical({m: {"method": v["method"], "params": v["params"]} for m, v in VARIANTS.items()}),
         seed_statistics=bq.canonical(bq.seed_statistics(config)),
+        study=study_line(),
         code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py",
                        "reports/collect.py", "reports/zhao.py", "reports/zhao_paper.py"),
     log:

@@ -8,6 +8,18 @@ def throughput_inputs(wc):
     return inputs
 
 
+def timing_job_threads():
+    """Timing jobs take every core so that nothing else runs beside them on one machine; on a
+    cluster (or with no --cores, as for --report) they ask for the threads they time; a profile can
+    add --exclusive through slurm_extra."""
+    if workflow.local_exec:
+        try:
+            return workflow.cores
+        except WorkflowError:
+            pass
+    return config["throughput"]["threads"]
+
+
 rule throughput:
     input:
         unpack(throughput_inputs),
@@ -21,9 +33,7 @@ rule throughput:
                        "engine/activations.py", "engine/linear.py", "engine/model.py"),
     wildcard_constraints:
         method="fp32|" + _alternatives(METHODS),
-    # Timing jobs take every core so that nothing else runs beside them on one machine; on a cluster
-    # they ask for the threads they time (a profile can add --exclusive through slurm_extra).
-    threads: workflow.cores if workflow.local_exec else config["throughput"]["threads"]
+    threads: timing_job_threads()
     retries: 1
     log:
         "logs/throughput/{model}/{method}/w{bits}.log",
