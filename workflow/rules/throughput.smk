@@ -8,11 +8,12 @@ def throughput_inputs(wc):
     return inputs
 
 
-def timing_job_threads():
+def timing_job_threads(wildcards):
     """Timing jobs take every core so that nothing else runs beside them on one machine; on a
-    cluster (or with no --cores, as for --report) they ask for the threads they time; a profile can
-    add --exclusive through slurm_extra."""
-    if workflow.local_exec:
+    cluster (or with no --cores, as for --report) they ask for the threads they time, and a
+    profile can add --exclusive through slurm_extra. Evaluated per job, once the executor is
+    known (at parse time a cluster run still looks local)."""
+    if workflow.local_exec and not workflow.remote_exec:
         try:
             return workflow.cores
         except WorkflowError:
@@ -33,7 +34,7 @@ rule throughput:
                        "engine/activations.py", "engine/linear.py", "engine/model.py"),
     wildcard_constraints:
         method="fp32|" + _alternatives(METHODS),
-    threads: timing_job_threads()
+    threads: timing_job_threads
     retries: 1
     log:
         "logs/throughput/{model}/{method}/w{bits}.log",
