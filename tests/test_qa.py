@@ -16,7 +16,7 @@ from bertq.data.squad import load_squad, make_features, read_squad
 from bertq.data.tasks import SQUAD
 from bertq.data.tokenized_squad import load_squad_features, run_tokenize_squad
 from bertq.evaluation.job import load_inference_model, run_evaluate
-from bertq.evaluation.qa import predict_spans, score_squad
+from bertq.evaluation.qa import score_squad
 from bertq.evaluation.squad_decode import decode
 from bertq.metrics.squad import squad_metrics
 from bertq.models.encoder import BertSpanExtractor

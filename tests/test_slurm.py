@@ -15,7 +15,6 @@ scheduler and for status polls.
 
 import csv
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ from typing import NamedTuple
 
 import pytest
 import yaml
-from test_pipeline import _config, _planned_jobs, _sentence, _write_rte
+from test_pipeline import _config, _planned_jobs, _sentence, _write_rte, _write_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles"
@@ -49,11 +48,8 @@ GENERIC_SUBMITTED = re.compile(r"^Submitted job (\d+) with external jobid '(\d+)
 
 def _write_mrpc(path: Path, n: int, seed: int):
     """MRPC's TSV layout (Quality, the two sentence ids, the two sentences)."""
-    rng = random.Random(seed)
-    lines = ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"]
-    for i in range(n):
-        lines.append(f"{rng.choice('01')}\t{2 * i}\t{2 * i + 1}\t{_sentence(rng)}\t{_sentence(rng)}")
-    path.write_text("\n".join(lines) + "\n")
+    _write_tsv(path, "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", n, seed, lambda i, rng:
+               f"{rng.choice('01')}\t{2 * i}\t{2 * i + 1}\t{_sentence(rng)}\t{_sentence(rng)}")
 
 
 def _study_config(glue: Path, rte_learning_rate: float = 1e-3) -> dict:
