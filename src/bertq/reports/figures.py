@@ -49,6 +49,13 @@ def save(fig, out_png, out_svg) -> list[Path]:
     return paths
 
 
+def finish(fig, title: str, out_png, out_svg, fontsize: float | None = 10, rect=None) -> list[Path]:
+    """Title ``fig`` (``fontsize`` None: matplotlib's figure title size), lay it out and :func:`save` it."""
+    fig.suptitle(title, **({} if fontsize is None else {"fontsize": fontsize}))
+    fig.tight_layout(rect=rect)
+    return save(fig, out_png, out_svg)
+
+
 def _grid(n: int, width: float = 4.2, height: float = 3.3, max_cols: int = 3):
     cols = max(1, min(n, max_cols))
     rows = max(1, math.ceil(n / cols))
@@ -119,10 +126,8 @@ def fig2(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None, figur
             ax.legend(fontsize=7, loc="lower right")
         if not models:
             _no_data(axes[0], "")
-        fig.suptitle(f"{ylabel} against model size; points labelled with bit-width "
-                     f"(cf. {PAPER_CITATION}, {figure})", fontsize=10)
-        fig.tight_layout()
-        return save(fig, out_png, out_svg)
+        return finish(fig, f"{ylabel} against model size; points labelled with bit-width "
+                           f"(cf. {PAPER_CITATION}, {figure})", out_png, out_svg)
 
 
 def fig3(summary: pd.DataFrame, model: str, out_png, out_svg, tasks=None) -> list[Path]:
@@ -167,11 +172,8 @@ def fig3(summary: pd.DataFrame, model: str, out_png, out_svg, tasks=None) -> lis
         if handles:
             fig.legend(handles, lab, loc="lower center", ncol=len(lab), fontsize=8, frameon=False,
                        bbox_to_anchor=(0.5, -0.02))
-        fig.suptitle(f"{name}\nper-task score against bit-width, error bars: std over seeds "
-                     f"(cf. {PAPER_CITATION}, Figs. 3-4)",
-                     fontsize=10)
-        fig.tight_layout(rect=(0, 0.05, 1, 1))
-        return save(fig, out_png, out_svg)
+        return finish(fig, f"{name}\nper-task score against bit-width, error bars: std over seeds "
+                           f"(cf. {PAPER_CITATION}, Figs. 3-4)", out_png, out_svg, rect=(0, 0.05, 1, 1))
 
 
 def fig5a(summary: pd.DataFrame, out_png, out_svg, method: str = "ocs", tasks=None, models=None,
@@ -206,10 +208,8 @@ def fig5a(summary: pd.DataFrame, out_png, out_svg, method: str = "ocs", tasks=No
             ax.grid(alpha=0.3, which="both")
         if drawn:
             ax_a.legend(fontsize=7, loc="lower right")
-        fig.suptitle(f"Model family quantized with {method_label(method)}: {ylabel} against size and ACE; "
-                     f"points labelled with bit-width (cf. {PAPER_CITATION}, {figure})", fontsize=10)
-        fig.tight_layout()
-        return save(fig, out_png, out_svg)
+        return finish(fig, f"Model family quantized with {method_label(method)}: {ylabel} against size and ACE; "
+                           f"points labelled with bit-width (cf. {PAPER_CITATION}, {figure})", out_png, out_svg)
 
 
 def _squad_only(summary: pd.DataFrame) -> pd.DataFrame:
@@ -273,6 +273,5 @@ def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -
         setting = ("" if first is None else
                    f"; batch {first['batch_size']}, sequence length {first['sequence_length']}, "
                    f"{first['threads']} thread(s)")
-        fig.suptitle(f"CPU throughput of the integer engine against bit-width{setting}")
-        fig.tight_layout()
-        return save(fig, out_png, out_svg)
+        return finish(fig, f"CPU throughput of the integer engine against bit-width{setting}", out_png,
+                      out_svg, fontsize=None)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bertq.reports.figures import RC, _grid, _no_data, plt, save
+from bertq.reports.figures import RC, _grid, _no_data, finish, plt
 from bertq.reports.paper import task_label
 from bertq.reports.tables import (_fmt, _md_table, aggregate, labels, ordered_models, ordered_tasks, score_label,
                                   task_scores, write_csv, write_text)
@@ -160,10 +160,8 @@ def zhao_fig1(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) 
             ax.legend(fontsize=6, loc="lower right")
         if not models:
             _no_data(axes[0], "")
-        fig.suptitle(f"{ylabel} against bit-width: linear clustering and k-means "
-                     f"(cf. {ZHAO_CITATION}, Figs. 1-2)", fontsize=10)
-        fig.tight_layout()
-        return save(fig, out_png, out_svg)
+        return finish(fig, f"{ylabel} against bit-width: linear clustering and k-means "
+                           f"(cf. {ZHAO_CITATION}, Figs. 1-2)", out_png, out_svg)
 
 
 def zhao_fig3(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) -> list[Path]:
@@ -205,10 +203,8 @@ def zhao_fig3(summary: pd.DataFrame, out_png, out_svg, tasks=None, models=None) 
             ax.grid(alpha=0.3)
             ax.legend(fontsize=6, loc="lower right")
         ax_keep.axhline(100, color="black", ls=":", lw=1)
-        fig.suptitle(f"k-means across models: score and retention against bit-width (cf. {ZHAO_CITATION}, "
-                     "Figs. 3-4)", fontsize=10)
-        fig.tight_layout()
-        return save(fig, out_png, out_svg)
+        return finish(fig, f"k-means across models: score and retention against bit-width (cf. {ZHAO_CITATION}, "
+                           "Figs. 3-4)", out_png, out_svg)
 
 
 def _variants_of(variants: dict, algorithm: str, grouped: bool | None = None) -> list[str]:
