@@ -24,6 +24,9 @@ export PATH=$PATH:/usr/sbin:/sbin
 
 say() { echo "slurm.sh: $*" >&2; }
 die() { say "error: $*"; exit 1; }
+# The first line of a text. Never `cmd | head -n 1` or `cmd | grep -q`: under pipefail the reader
+# exits early, the writer dies of SIGPIPE and the pipeline fails (exit 141) although it matched.
+first_line() { local text=$1; printf '%s\n' "${text%%$'\n'*}"; }
 
 installed() {
     local p
@@ -57,7 +60,7 @@ cmd_available() {
     [ "$(id -u)" = 0 ] || return 1
     installed && return 0
     command -v apt-get >/dev/null 2>&1 || return 1
-    candidate() { apt-cache policy slurmctld 2>/dev/null | grep -q 'Candidate: [0-9]'; }
+    candidate() { grep -q 'Candidate: [0-9]' <<<"$(apt-cache policy slurmctld 2>/dev/null || true)"; }
     candidate || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 && candidate; }
 }
 
@@ -98,12 +101,12 @@ write_conf() {
     local host cpus mem line
     host=$(hostname -s)
     # slurmd -C prints this machine's node line (CPUs, topology, RealMemory in MB).
-    line=$(slurmd -C | head -n 1)
+    line=$(first_line "$(slurmd -C)")
     cpus=$(sed -n 's/.*\bCPUs=\([0-9]*\).*/\1/p' <<<"$line")
     mem=$(sed -n 's/.*\bRealMemory=\([0-9]*\).*/\1/p' <<<"$line")
     [ -n "$cpus" ] && [ -n "$mem" ] || die "cannot read CPUs and RealMemory from 'slurmd -C': $line"
     mkdir -p /etc/slurm "$DIR/state" "$DIR/slurmd"
-    if [ -s "$CONF" ] && ! head -n 1 "$CONF" | grep -q '^# Written by .ci/slurm.sh'; then
+    if [ -s "$CONF" ] && ! grep -q '^# Written by .ci/slurm.sh' <<<"$(first_line "$(cat "$CONF")")"; then
         cp -p "$CONF" "$CONF.before-bertq" && say "kept the existing $CONF as $CONF.before-bertq"
     fi
     # Each CPU (hardware thread) is a schedulable unit (CR_CPU_Memory; the node is declared with
@@ -190,7 +193,7 @@ cmd_start() {
     if [ -s "$PIDS" ]; then
         local name pid running=1
         while read -r name pid; do alive "$name" "$pid" || running=0; done <"$PIDS"
-        if [ "$running" = 1 ] && [ "$(sinfo -h -o %t 2>/dev/null | head -n 1)" = idle ]; then
+        if [ "$running" = 1 ] && [ "$(first_line "$(sinfo -h -o %t 2>/dev/null || true)")" = idle ]; then
             say "already running ($(tr '\n' ' ' <"$PIDS"))"
             return
         fi
@@ -218,9 +221,9 @@ cmd_start() {
     record slurmd $!
     local waited=0 state=""
     while [ "$waited" -lt "$((START_TIMEOUT * 2))" ]; do
-        state=$(sinfo -h -o %t 2>/dev/null | head -n 1 || true)
+        state=$(first_line "$(sinfo -h -o %t 2>/dev/null || true)")
         if [ "$state" = idle ]; then
-            say "cluster up: partition $(sinfo -h -o %P | head -n 1), node $(sinfo -h -o '%N %c CPUs %m MB'), idle after $((waited / 2)) s"
+            say "cluster up: partition $(first_line "$(sinfo -h -o %P)"), node $(sinfo -h -o '%N %c CPUs %m MB'), idle after $((waited / 2)) s"
             return
         fi
         local name pid
@@ -262,7 +265,7 @@ cmd_stop() {
     # slurmstepd processes of jobs that did not end (they hold our slurmd's log open): stopped too
     local stepds="" p
     for p in $(pgrep -x slurmstepd || true); do
-        ls -l "/proc/$p/fd" 2>/dev/null | grep -q -- "-> $DIR/" && stepds="$stepds $p"
+        grep -q -- "-> $DIR/" <<<"$(ls -l "/proc/$p/fd" 2>/dev/null || true)" && stepds="$stepds $p"
     done
     if [ -n "$stepds" ]; then
         say "stopping job step daemons left behind, with their jobs' processes:$stepds"
