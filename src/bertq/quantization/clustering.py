@@ -17,12 +17,13 @@ All of them run in numba on float64 values.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from ..kernels.jit_cache import cached_njit
 
 # --------------------------------------------------------------------------- linear clustering
 
 
-@njit(cache=True)
+@cached_njit
 def _linear_clustering(v, k):
     n = v.size
     lo, hi = v.min(), v.max()
@@ -56,7 +57,7 @@ def linear_clustering(v: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]
 # --------------------------------------------------------------------------- k-means
 
 
-@njit(cache=True)
+@cached_njit
 def _kmeans_plusplus(v, k, first, uniforms):
     """k-means++ (Arthur & Vassilvitskii, 2007) as the paper describes it: the first centroid is
     ``v[first]``; each next one is drawn with probability proportional to its squared distance
@@ -92,7 +93,7 @@ def _kmeans_plusplus(v, k, first, uniforms):
     return centroids
 
 
-@njit(cache=True)
+@cached_njit
 def _assign(v, centroids, codes):
     """Nearest centroid (sorted ascending) of every value, by binary search over the midpoints;
     a value exactly between two centroids goes to the lower one, as ``argmin`` would. Returns how
@@ -110,7 +111,7 @@ def _assign(v, centroids, codes):
     return changed
 
 
-@njit(cache=True)
+@cached_njit
 def _update(v, codes, centroids):
     k = centroids.size
     sums = np.zeros(k)
@@ -123,7 +124,7 @@ def _update(v, codes, centroids):
             centroids[c] = sums[c] / counts[c]
 
 
-@njit(cache=True)
+@cached_njit
 def _lloyd(v, centroids, iterations):
     centroids = np.sort(centroids)
     codes = np.full(v.size, 255, np.uint8)
@@ -175,7 +176,7 @@ def kmeans(v: np.ndarray, bits: int, iterations: int = 3, seed: int = 0) -> tupl
 # --------------------------------------------------------------------------- optimal 1-D k-means
 
 
-@njit(cache=True)
+@cached_njit
 def _sse(s1, s2, i, j):
     """Squared error of the sorted values ``x[i..j]`` around their mean, from prefix sums."""
     n = j - i + 1
@@ -184,7 +185,7 @@ def _sse(s1, s2, i, j):
     return e if e > 0.0 else 0.0
 
 
-@njit(cache=True)
+@cached_njit
 def _best_start(prev, s1, s2, j, lo, hi):
     """``argmin_{lo <= i <= hi} prev[i-1] + SSE(x[i..j])`` (the first on ties) and its value."""
     a_end, b_end = s1[j + 1], s2[j + 1]
@@ -197,7 +198,7 @@ def _best_start(prev, s1, s2, j, lo, hi):
     return best_i, best
 
 
-@njit(cache=True)
+@cached_njit
 def _fill_layer(prev, cur, arg, below, s1, s2, m, n):
     """``cur[j] = min_{m <= i <= j} prev[i-1] + sse(i, j)`` for ``j >= m``: the best cost of
     ``x[0..j]`` in ``m + 1`` clusters, the last one starting at ``arg[j]``. The optimal start is
@@ -222,7 +223,7 @@ def _fill_layer(prev, cur, arg, below, s1, s2, m, n):
         top += 1
 
 
-@njit(cache=True)
+@cached_njit
 def _optimal_bounds(x, k):
     """Start index of every cluster of the optimal ``k``-partition of the sorted ``x``."""
     n = x.size
@@ -261,7 +262,7 @@ MAX_DP_TABLE_BYTES = 4 * 2**30
 (BERT-Base's token embeddings, 23 M values, take 1.4 GiB at 4 bits and 23 GiB at 8)."""
 
 
-@njit(cache=True)
+@cached_njit
 def _codes_from_bounds(v, order, x, bounds):
     k = bounds.size - 1
     centroids = np.empty(k)
