@@ -27,4 +27,4 @@ include: "workflow/rules/reports.smk"
 rule all:
     default_target: True
     input:
-        "reports/all",
+        MANIFEST,

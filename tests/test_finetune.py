@@ -48,7 +48,7 @@ def test_same_seed_same_weights_other_seed_other_weights(tokenized, tmp_path):
         np.testing.assert_array_equal(wa[k], wb[k])
     assert any(not np.array_equal(wa[k], wc[k]) for k in wa)
     assert a["score"] == b["score"]
-    for f in ("config.json", "tokenizer.json", "train_log.jsonl", "dev_metrics.json"):
+    for f in ("config.json", "tokenizer.json", "train_log.jsonl"):
         assert (tmp_path / "a" / f).is_file()
 
 

@@ -203,20 +203,18 @@ def test_evaluate_job_matches_transformers_and_quantizes(tmp_path, tokenized):
                  token_type_ids=torch.as_tensor(dev.token_type_ids))
     expected_preds = decode(dev, out.start_logits.numpy(), out.end_logits.numpy(), examples)
     expected = squad_metrics(expected_preds, {e.qid: e.answers for e in examples})
-    labels = {"model": "m", "seed": 0, "method": "fp32", "bits": 32}
-    got = run_evaluate(tmp_path / "model", None, tokenized, SQUAD, batch_size=4, threads=1,
-                       output=tmp_path / "fp32.json", labels=labels)
+    got = run_evaluate(tmp_path / "model", None, tokenized, SQUAD, batch_size=4, threads=1)
     assert got["predictions"] == expected_preds
     assert got["exact_match"] == pytest.approx(expected["exact_match"]) and got["f1"] == pytest.approx(expected["f1"])
-    assert json.loads((tmp_path / "fp32.json").read_text())["split"].startswith("dev-v1.1 articles")
+    assert got["split"].startswith("dev-v1.1 articles")
     assert isinstance(load_inference_model(tmp_path / "model", None), BertSpanExtractor)
 
     summary = run_quantize(tmp_path / "model", "lq", 8, {}, cost_sequence_length=48, activation_bits=32,
-                           checkpoint=tmp_path / "lq8.safetensors", summary=tmp_path / "lq8.json")
+                           checkpoint=tmp_path / "lq8.safetensors")
     assert summary["head"] == "span" and summary["cost_sequence_length"] == 48
     assert not any("qa_outputs" in name for name in summary["layer_mse"])  # the head stays fp32
     q = run_evaluate(tmp_path / "model", tmp_path / "lq8.safetensors", tokenized, SQUAD, batch_size=4,
-                     threads=1, output=tmp_path / "lq8_eval.json", labels={**labels, "method": "lq", "bits": 8})
+                     threads=1)
     same = np.mean([q["predictions"][k] == got["predictions"][k] for k in got["predictions"]])
     assert same >= 0.75, same  # 8-bit weights barely move a random model's spans
 
@@ -238,8 +236,7 @@ def test_finetune_span_extractor(tmp_path, tokenized):
     first, last = np.mean([r["loss"] for r in log[:3]]), np.mean([r["loss"] for r in log[-3:]])
     assert last < first - 0.5, (first, last)
     # The evaluate job (our encoder) reproduces the fine-tune's own dev score (transformers' model).
-    again = run_evaluate(out, None, tokenized, SQUAD, batch_size=16, threads=1, output=tmp_path / "e.json",
-                         labels={"model": "m", "seed": 0, "method": "fp32", "bits": 32})
+    again = run_evaluate(out, None, tokenized, SQUAD, batch_size=16, threads=1)
     assert again["exact_match"] == pytest.approx(metrics["exact_match"])
     assert again["f1"] == pytest.approx(metrics["f1"], abs=1e-6)
     assert metrics["decoding"] == {"n_best_size": 20, "max_answer_length": 30}

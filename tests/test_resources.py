@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bertq.models.sources import parse_source
-from bertq.resources import RULES, job_resources, million_parameters, model_shape
+from bertq.pipeline.resources import RULES, job_resources, million_parameters, model_shape
 
 
 def test_parameter_count_matches_the_published_bert_sizes():

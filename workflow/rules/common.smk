@@ -6,9 +6,10 @@ import bertq.config as bq
 from bertq.data.squad import SQUAD_FILES
 from bertq.data.tasks import get_task
 from bertq.models.sources import parse_source, tokenizer_location
-from bertq.quantization.methods import METHOD_SOURCES, SHARED_SOURCES
-from bertq.resources import job_resources
-from bertq.workflow import code_hash
+from bertq.pipeline.jobs import job_code
+from bertq.pipeline.layout import (BASELINE, BEFORE_TUNING, EVALUATED, FINETUNED, FP32, MANIFEST, QUANTIZED,
+                                   SUMMARY, THROUGHPUT, THROUGHPUT_TABLE, TIDY, TOKENIZED, TOKENIZED_SQUAD)
+from bertq.pipeline.resources import job_resources
 
 try:
     _validated = bq.validate(dict(config))
@@ -47,14 +48,6 @@ wildcard_constraints:
     tokenizer=_alternatives(TOKENIZERS),
 
 
-FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
-TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
-TOKENIZED_SQUAD = "results/tokenized/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors"
-QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
-BEFORE_TUNING = QUANTIZED + ".ptq"
-BASELINE = "results/quantized/{model}/{task}/seed{seed}/fp32/w32"
-
-
 def finetune_params(wc):
     return bq.finetune_params(config, wc.model, wc.task)
 
@@ -82,27 +75,26 @@ def qa_decoding(wc):
 
 
 def variants():
-    """``fp32/w32`` and every ``<method>/w<bits>`` the config asks for."""
-    return ["fp32/w32"] + [f"{m}/w{b}" for m in METHODS for b in VARIANTS[m]["bits"]]
+    """``(method, bits)`` of fp32 and of every method variant the config asks for."""
+    return [FP32] + [(m, b) for m in METHODS for b in VARIANTS[m]["bits"]]
 
 
 def timed_variants():
-    """``fp32/w32`` and the variants of the methods named in ``throughput.methods`` (all by default)."""
+    """fp32 and the variants of the methods named in ``throughput.methods`` (all by default)."""
     timed = config["throughput"]["methods"]
-    return [v for v in variants() if v == "fp32/w32" or timed is None or v.split("/")[0] in timed]
+    return [v for v in variants() if v == FP32 or timed is None or v[0] in timed]
+
+
+def every(template, variant_list):
+    """``template`` for every model, task, seed and (method, bits) of ``variant_list``."""
+    return [template.format(model=m, task=t, seed=s, method=method, bits=bits)
+            for m in MODELS for t in TASKS for s in SEEDS for method, bits in variant_list]
 
 
 def method_spec(wc):
     """The algorithm and parameters of a method variant (what its quantize jobs depend on)."""
     v = VARIANTS[wc.method]
     return bq.canonical({"method": v["method"], "params": v["params"], "embedding_bits": v["embedding_bits"]})
-
-
-def method_code(variant):
-    method = VARIANTS[variant]["method"]
-    return code_hash(*(f"quantization/{p}" for p in SHARED_SOURCES + METHOD_SOURCES[method]),
-                     "cost/ace.py", "cost/summary.py", "models/encoder.py", "quantization/job.py",
-                     "kernels/packing.py")
 
 
 def model_meta():
@@ -114,7 +106,7 @@ def model_meta():
 
 
 def resources_of(rule, key):
-    """A job's ``mem_mb``, ``runtime`` or ``gpu``, scaled by its model's size (bertq.resources).
+    """A job's ``mem_mb``, ``runtime`` or ``gpu``, scaled by its model's size (bertq.pipeline.resources).
 
     Memory doubles on each retry, so a job killed for memory gets more on its next attempt; a
     profile's ``set-resources`` overrides any of them.

@@ -11,7 +11,7 @@ rule tokenize:
     input:
         glue_inputs,
     output:
-        TOKENIZED,
+        tokenized=TOKENIZED,
     wildcard_constraints:
         task=_alternatives(SEQUENCE_TASKS),
     params:
@@ -20,7 +20,7 @@ rule tokenize:
         hub_dataset=config["data"]["glue_hub_dataset"],
         dev_fraction=config["data"]["dev_fraction"],
         split_seed=config["data"]["split_seed"],
-        code=code_hash("data/tasks.py", "data/loading.py", "data/tokenized.py"),
+        code=job_code("tokenize"),
     log:
         "logs/tokenize/{tokenizer}/{task}/len{max_length}.log",
     benchmark:
@@ -53,11 +53,11 @@ rule tokenize_squad:
     input:
         squad_inputs,
     output:
-        TOKENIZED_SQUAD,
+        tokenized=TOKENIZED_SQUAD,
     params:
         tokenizer=lambda wc: TOKENIZERS[wc.tokenizer],
         squad=bq.canonical(squad_source()),
-        code=code_hash("data/squad.py", "data/tokenized_squad.py"),
+        code=job_code("tokenize_squad"),
     log:
         "logs/tokenize/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.log",
     benchmark:

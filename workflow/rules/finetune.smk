@@ -1,11 +1,3 @@
-def finetune_code(task):
-    shared = ("training/finetune.py", "training/objectives.py", "models/sources.py", "data/tokenized.py")
-    if get_task(task).is_span:
-        return code_hash(*shared, "data/squad.py", "data/tokenized_squad.py", "evaluation/qa.py",
-                         "evaluation/squad_decode.py", "metrics/squad.py")
-    return code_hash(*shared, "evaluation/classify.py", "metrics/glue.py")
-
-
 rule finetune:
     input:
         tokenized=tokenized_for,
@@ -20,7 +12,7 @@ rule finetune:
         hyper=lambda wc: bq.canonical({k: v for k, v in finetune_params(wc).items()
                                        if k not in bq.DECODING_KEYS}),
         device=config["finetune"]["device"],
-        code=lambda wc: finetune_code(wc.task),
+        code=job_code("finetune"),
     threads: config["finetune"]["threads"]
     # A long job on a shared node can die of transient causes (node failure, memory): retried once
     # with twice the memory.

@@ -12,7 +12,7 @@ rule quantize:
     params:
         method=method_spec,
         cost=cost_params,
-        code=lambda wc: method_code(wc.method),
+        code=job_code("quantize"),
     wildcard_constraints:
         method=_alternatives(PTQ_METHODS),
     log:
@@ -57,9 +57,7 @@ rule centroid_finetune:
     params:
         hyper=centroid_params,
         device=config["finetune"]["device"],
-        code=lambda wc: code_hash("training/centroids.py", "training/finetune.py", "training/objectives.py",
-                                  "models/sources.py", "data/tokenized.py", "quantization/model.py",
-                                  "quantization/tensor.py", "kernels/packing.py", "kernels/codebook.py"),
+        code=job_code("centroid_finetune"),
     wildcard_constraints:
         method=_alternatives(TUNED_METHODS),
     threads: config["finetune"]["threads"]
@@ -84,7 +82,7 @@ rule baseline_cost:
         summary=f"{BASELINE}.json",
     params:
         cost=cost_params,
-        code=code_hash("quantization/job.py", "cost/ace.py", "cost/summary.py", "models/encoder.py"),
+        code=job_code("baseline_cost"),
     log:
         "logs/quantize/{model}/{task}/seed{seed}/fp32/w32.log",
     resources:

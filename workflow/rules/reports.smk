@@ -28,19 +28,18 @@ def study_line():
 
 rule aggregate:
     input:
-        evaluations=expand("results/eval/{model}/{task}/seed{seed}/{variant}.json",
-                           model=MODELS, task=TASKS, seed=SEEDS, variant=variants()),
-        costs=expand("results/quantized/{model}/{task}/seed{seed}/{variant}.json",
-                     model=MODELS, task=TASKS, seed=SEEDS, variant=variants()),
-        timings=expand("results/throughput/{model}/{variant}.json", model=MODELS, variant=timed_variants()),
+        evaluations=every(EVALUATED, variants()),
+        costs=every(QUANTIZED + ".json", variants()),
+        timings=[THROUGHPUT.format(model=m, method=method, bits=bits) for m in MODELS
+                 for method, bits in timed_variants()],
     output:
-        summary="results/summary.csv",
-        throughput="results/throughput.csv",
-        tidy=report("results/tidy.csv", caption="../report/tidy.rst", category=OURS, subcategory="Tables"),
+        summary=SUMMARY,
+        throughput=THROUGHPUT_TABLE,
+        tidy=report(TIDY, caption="../report/tidy.rst", category=OURS, subcategory="Tables"),
     params:
         models=bq.canonical(model_meta()),
         study=study_line(),
-        code=code_hash("reports/collect.py"),
+        code=job_code("aggregate"),
     log:
         "logs/aggregate.log",
     script:
@@ -83,11 +82,11 @@ def report_outputs():
 
 rule reports:
     input:
-        summary="results/summary.csv",
-        throughput="results/throughput.csv",
+        summary=SUMMARY,
+        throughput=THROUGHPUT_TABLE,
     output:
         report_outputs(),
-        manifest="reports/all",
+        manifest=MANIFEST,
     params:
         reports=config["reports"],
         models=MODELS,
@@ -96,8 +95,7 @@ rule reports:
         variants=bq.canonical({m: {"method": v["method"], "params": v["params"]} for m, v in VARIANTS.items()}),
         seed_statistics=bq.canonical(bq.seed_statistics(config)),
         study=study_line(),
-        code=code_hash("reports/build.py", "reports/tables.py", "reports/figures.py", "reports/paper.py",
-                       "reports/collect.py", "reports/zhao.py", "reports/zhao_paper.py"),
+        code=job_code("reports"),
     log:
         "logs/reports.log",
     script:

@@ -3,7 +3,7 @@ def throughput_inputs(wc):
     fields = dict(model=wc.model, task=TASKS[0], seed=SEEDS[0], method=wc.method, bits=wc.bits)
     inputs = {"model": FINETUNED.format(**fields) + "/model.safetensors",
               "config": FINETUNED.format(**fields) + "/config.json"}
-    if wc.method != "fp32":
+    if wc.method != FP32[0]:
         inputs["quantized"] = QUANTIZED.format(**fields) + ".safetensors"
     return inputs
 
@@ -25,15 +25,12 @@ rule throughput:
     input:
         unpack(throughput_inputs),
     output:
-        "results/throughput/{model}/{method}/w{bits}.json",
+        timing=THROUGHPUT,
     params:
         timing=bq.canonical(bq.timing_params(config)),
-        code=code_hash("bench/throughput.py", "evaluation/job.py", "models/encoder.py",
-                       "quantization/model.py", "quantization/tensor.py", "kernels/packing.py",
-                       "kernels/simd.py", "kernels/vector.py", "kernels/int8_gemm.py", "kernels/codebook.py",
-                       "engine/activations.py", "engine/linear.py", "engine/model.py"),
+        code=job_code("throughput"),
     wildcard_constraints:
-        method="fp32|" + _alternatives(METHODS),
+        method=_alternatives([FP32[0], *METHODS]),
     threads: timing_job_threads
     retries: 1
     log:

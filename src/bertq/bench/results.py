@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numba
 
-from ..provenance import cpu_info
+from ..pipeline.provenance import cpu_info
 
 
 def machine(**extra) -> dict:

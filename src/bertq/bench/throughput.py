@@ -10,7 +10,6 @@ from the timed calls.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import warnings
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from ..evaluation.job import load_inference_model
-from ..provenance import cpu_info
+from ..pipeline.provenance import cpu_info
 
 ENGINE_BACKEND = "bertq int8 engine"
 CODEBOOK_BACKEND = "bertq codebook engine"
@@ -46,7 +45,8 @@ def time_backends(backends: dict[str, nn.Module], batch: dict, repeats: int, war
 
 def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, batch_size: int,
                    sequence_length: int, threads: int, repeats: int, warmup: int,
-                   output: str | Path, labels: dict, kernel_path: str | None = None) -> dict:
+                   kernel_path: str | None = None) -> dict:
+    """Time every backend on one random batch; return the timings with the machine and settings."""
     import numba
 
     from ..engine.model import load_engine_model
@@ -88,8 +88,6 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
         results[ENGINE_BACKEND].update(engine)
         results[CODEBOOK_BACKEND].update(kernel_path=path, first_call_seconds=lut_first,
                                          numba_threads=engine["numba_threads"])
-    out = {**labels, "threads": threads, "batch_size": batch_size, "sequence_length": sequence_length,
-           "torch": torch.__version__, "numba": numba.__version__, "cpu": cpu_info(),
-           "kernel_paths_available": simd.available_paths(), "backends": results}
-    Path(output).write_text(json.dumps(out, indent=1))
-    return out
+    return {"threads": threads, "batch_size": batch_size, "sequence_length": sequence_length,
+            "torch": torch.__version__, "numba": numba.__version__, "cpu": cpu_info(),
+            "kernel_paths_available": simd.available_paths(), "backends": results}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -28,9 +27,9 @@ def load_inference_model(finetuned_dir: str | Path, quantized: str | Path | None
 
 
 def run_evaluate(finetuned_dir: str | Path, quantized: str | Path | None, tokenized: str | Path,
-                 spec: TaskSpec, *, batch_size: int, threads: int, output: str | Path,
-                 labels: dict, qa_decoding: dict | None = None) -> dict:
-    """Score one variant; SQuAD results also carry the split used and the predicted answers.
+                 spec: TaskSpec, *, batch_size: int, threads: int, qa_decoding: dict | None = None) -> dict:
+    """Score one variant and return the task's metrics; SQuAD results also carry the split used and
+    the predicted answers.
 
     ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for SQuAD.
     """
@@ -53,6 +52,4 @@ def run_evaluate(finetuned_dir: str | Path, quantized: str | Path | None, tokeni
 
         splits, _ = load_tokenized(tokenized)
         metrics = score(model, spec, splits, batch_size)
-    result = {**labels, "task": spec.name, "metric": spec.metric, **metrics}
-    Path(output).write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    return result
+    return {"task": spec.name, "metric": spec.metric, **metrics}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -14,7 +13,9 @@ from .model import quantize_state, save_quantized
 
 def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict, *,
                  cost_sequence_length: int, activation_bits: int, checkpoint: str | Path,
-                 summary: str | Path, embedding_bits: int | None = None) -> dict:
+                 embedding_bits: int | None = None) -> dict:
+    """Quantize a fine-tuned checkpoint, write the codes and scales to ``checkpoint``, and return
+    the summary: the quantization's settings, size and layer errors, and the cost (ACE, eq. 8)."""
     finetuned_dir = Path(finetuned_dir)
     state = load_file(str(finetuned_dir / "model.safetensors"))
     started = time.perf_counter()
@@ -25,12 +26,10 @@ def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict
     result["quantization_seconds"] = seconds
     result.update(cost_summary(finetuned_dir / "config.json", state, qm,
                                cost_sequence_length, activation_bits))
-    Path(summary).write_text(json.dumps(result, indent=1))
     return result
 
 
-def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, activation_bits: int,
-                      summary: str | Path) -> dict:
+def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, activation_bits: int) -> dict:
     """The fp32 model's size and ACE, in the same format as a quantized summary."""
     finetuned_dir = Path(finetuned_dir)
     state = load_file(str(finetuned_dir / "model.safetensors"))
@@ -40,5 +39,4 @@ def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, a
               "size_bytes": 4.0 * total, "mean_layer_mse": 0.0, "layer_mse": {}}
     result.update(cost_summary(finetuned_dir / "config.json", state, None,
                                cost_sequence_length, activation_bits))
-    Path(summary).write_text(json.dumps(result, indent=1))
     return result

@@ -29,22 +29,16 @@ class Method(Protocol):
 METHODS: dict[str, Method] = {}
 METHOD_PARAMS: dict[str, dict[str, object]] = {}
 """Each method's parameters and their defaults (the config schema mirrors these)."""
-METHOD_SOURCES: dict[str, tuple[str, ...]] = {}
-"""Modules (relative to this package) a method uses beyond the shared ones; the workflow hashes
-them so that editing one method's code reruns only that method's jobs."""
 METHOD_BITS: dict[str, tuple[int, int]] = {}
 """The bit-widths each method supports, ``(lowest, highest)``."""
-SHARED_SOURCES = ("bits.py", "tensor.py", "quantizer.py", "granularity.py", "methods.py", "model.py")
 
 
-def register(name: str, sources: tuple[str, ...] = (), bits: tuple[int, int] = (2, 8),
-             **defaults) -> Callable[[Method], Method]:
+def register(name: str, bits: tuple[int, int] = (2, 8), **defaults) -> Callable[[Method], Method]:
     """Register ``fn`` as method ``name``; ``defaults`` are its parameters (``granularity`` is
     added, per tensor by default)."""
     def wrap(fn: Method) -> Method:
         METHODS[name] = fn
         METHOD_PARAMS[name] = {"granularity": "tensor", **defaults}
-        METHOD_SOURCES[name] = tuple(sources)
         METHOD_BITS[name] = bits
         return fn
     return wrap
@@ -92,7 +86,7 @@ def linear_quantization(w, bits, granularity):
     return _linear_grid(w, bits, granularity, max_abs)
 
 
-@register("aciq", sources=("aciq.py",), prior="gaussian")
+@register("aciq", prior="gaussian")
 def aciq(w, bits, granularity, prior):
     """ACIQ: symmetric linear quantization clipped at the MSE-optimal value of each group (eq. 5)."""
     return _linear_grid(w, bits, granularity, lambda part: aciq_range.aciq_clip(part, bits, prior))
@@ -108,7 +102,7 @@ def mse_range(w, bits, granularity, candidates):
     return _linear_grid(w, bits, granularity, lambda part: mse_clip(part, int_type, candidates))
 
 
-@register("ocs", sources=("ocs.py",), expand_ratio=0.01)
+@register("ocs", expand_ratio=0.01)
 def outlier_channel_splitting(w, bits, granularity, expand_ratio):
     """OCS: split the ``floor(r*h)`` largest input channels quantization-aware (eq. 7), then LQ.
     With groups, each group's grid comes from its columns of the naively split weight."""
@@ -135,14 +129,14 @@ def _clustered(w: np.ndarray, bits: int, granularity, cluster) -> CodebookTensor
     return CodebookTensor(codes, codebook, bits)
 
 
-@register("linear_clustering", sources=("clustering.py",), bits=(1, 8))
+@register("linear_clustering", bits=(1, 8))
 def linear_clustering(w, bits, granularity):
     """Linear clustering (Zhao et al., 2021, eqs. 2-4): ``2**bits`` equal bins over each group's
     ``[min, max]``, each value replaced by the mean of its bin."""
     return _clustered(w, bits, granularity, lambda part: clustering.linear_clustering(part, bits))
 
 
-@register("kmeans", sources=("clustering.py",), bits=(1, 8), iterations=3, seed=0)
+@register("kmeans", bits=(1, 8), iterations=3, seed=0)
 def kmeans(w, bits, granularity, iterations, seed):
     """k-means (Zhao et al., 2021, Algorithm 1): k-means++ from ``seed``, then at most
     ``iterations`` Lloyd rounds (the paper uses 3), per group."""
@@ -158,7 +152,7 @@ def kmeans(w, bits, granularity, iterations, seed):
     return _clustered(w, bits, granularity, cluster)
 
 
-@register("kmeans_optimal", sources=("clustering.py",), bits=(1, 8))
+@register("kmeans_optimal", bits=(1, 8))
 def kmeans_optimal(w, bits, granularity):
     """Optimal 1-D k-means (beyond the paper): the codebook of least squared error for each group,
     by exact dynamic programming (:func:`bertq.quantization.clustering.optimal_kmeans`)."""

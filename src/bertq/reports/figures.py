@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 from bertq.reports.paper import PAPER_CITATION, method_label, task_label  # noqa: E402
 from bertq.reports.tables import (aggregate, labels, ordered_models, ordered_tasks,  # noqa: E402
                                   score_label, task_scores)
-from bertq.workflow import atomic_path  # noqa: E402
+from bertq.pipeline.workflow import atomic_path  # noqa: E402
 
 DPI = 150
 QUANT_METHODS = ["lq", "aciq", "ocs"]

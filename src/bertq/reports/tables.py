@@ -22,7 +22,7 @@ from bertq.data.tasks import GLUE_TASKS
 from bertq.reports.paper import (METHODS, PAPER_BITS, PAPER_CITATION, PAPER_TABLE1, PAPER_TABLE1_AVG,
                                  PAPER_TABLE2,
                                  PAPER_TASKS, method_label, task_label)
-from bertq.workflow import atomic_path
+from bertq.pipeline.workflow import atomic_path
 
 POINT = ["model", "method", "bits"]
 BASELINE_BACKEND = "torch fp32"

@@ -26,7 +26,7 @@ from ..quantization.model import QuantizedModel, load_quantized, save_quantized
 from ..quantization.tensor import CodebookTensor, QuantizedWeight
 
 
-class CodebookWeight(nn.Module):
+class CentroidParametrization(nn.Module):
     """The parametrization ``centroids -> weight``: ``centroids[group of column, codes]`` in the
     input-major layout, transposed for ``nn.Linear`` (whose weight is ``(out, in)``)."""
 
@@ -34,7 +34,7 @@ class CodebookWeight(nn.Module):
         super().__init__()
         if qt.n_split:
             raise ValueError("centroid fine-tuning needs one code per weight; OCS split channels have none")
-        cw = qt.codebook_weight()
+        cw = qt.as_codebook()
         codes = torch.from_numpy(cw.codes.astype(np.int64))
         group = torch.arange(codes.shape[1]) // cw.group_size
         self.register_buffer("codes", codes)
@@ -67,7 +67,7 @@ def attach_centroids(model: nn.Module, quantized: QuantizedModel) -> dict[str, n
             continue
         if not isinstance(module, (nn.Linear, nn.Embedding)):
             raise TypeError(f"{name}: cannot fine-tune centroids of a {type(module).__name__}")
-        param = CodebookWeight(qt, transpose=isinstance(module, nn.Linear))
+        param = CentroidParametrization(qt, transpose=isinstance(module, nn.Linear))
         expected = tuple(module.weight.shape)
         parametrize.register_parametrization(module, "weight", param, unsafe=True)
         if tuple(module.weight.shape) != expected:
@@ -103,19 +103,19 @@ def trained_codebooks(quantized: QuantizedModel, centroids: dict[str, nn.Paramet
     linear grid becomes a codebook: its levels moved independently)."""
     tensors = {}
     for name, qt in quantized.tensors.items():
-        cw = qt.codebook_weight()
+        cw = qt.as_codebook()
         tensors[name] = CodebookTensor(cw.codes, centroids[name].detach().float().cpu().numpy(), cw.bits)
     return QuantizedModel(quantized.method, quantized.bits, dict(quantized.params), tensors, dict(quantized.layer_mse),
                           quantized.total_params, quantized.embedding_bits)
 
 
 def run_centroid_finetune(finetuned_dir: str | Path, quantized: str | Path, spec, tokenized_path: str | Path,
-                          params: dict, seed: int, *, checkpoint: str | Path, summary: str | Path,
-                          base_summary: str | Path, device: str = "cpu", threads: int = 1,
+                          params: dict, seed: int, *, checkpoint: str | Path, base_summary: str | Path,
+                          device: str = "cpu", threads: int = 1,
                           progress: bool = False) -> dict:
     """Fine-tune the centroids (and every unquantized parameter) of a quantized checkpoint on the
-    task it was fine-tuned for; write the new checkpoint, and the quantize summary it came with
-    updated (size now counts each codebook) and extended by the training record."""
+    task it was fine-tuned for; write the new checkpoint to ``checkpoint`` and return the quantize
+    summary it came with updated (size now counts each codebook) and extended by the training record."""
     from safetensors.numpy import load_file
 
     from ..models.sources import load_for_task, parse_source
@@ -157,5 +157,4 @@ def run_centroid_finetune(finetuned_dir: str | Path, quantized: str | Path, spec
     result["centroid_finetune"] = {"steps": steps, "train_seconds": seconds, "train_examples": objective.train_examples,
                                    "final_loss": log[-1]["loss"] if log else None, "params": params,
                                    "device": str(dev), "amp": str(amp) if amp else None}
-    Path(summary).write_text(json.dumps(result, indent=1))
     return result

@@ -155,5 +155,4 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
     with open(out_dir / "train_log.jsonl", "w") as f:
         for row in log:
             f.write(json.dumps(row) + "\n")
-    (out_dir / "dev_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

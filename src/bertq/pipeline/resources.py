@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models.sources import PAPER_HUB_IDS, PAPER_SIZES, ModelSource
+from ..models.sources import PAPER_HUB_IDS, PAPER_SIZES, ModelSource
 
 VOCAB = 30522
 PACKAGED_SHAPE = (6, 384, 1536)  # all-MiniLM-L6-v2

@@ -1,9 +1,10 @@
 """What produced a result: the job's config values, the code, the packages, the device, the time.
 
-Every JSON result a job writes carries a ``provenance`` block (see :func:`stamp`), so a number in
+Every JSON result a job writes carries a ``provenance`` block (see :func:`record`), so a number in
 a table can be traced back to the exact settings, code and machine that made it, even after the
 workflow that ran it is gone. The code is identified by a hash of the installed package's
-sources (and the git commit when the package runs from a checkout).
+sources (and the git commit when the package runs from a checkout). :func:`bertq.pipeline.jobs.run`
+writes the block with the job's record.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PACKAGES = ("bertq", "torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "pandas",
             "numba", "llvmlite", "snakemake", "matplotlib")
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
@@ -111,18 +112,6 @@ def _decoded(value):
     if isinstance(value, (list, tuple)):
         return [_decoded(v) for v in value]
     return str(value)
-
-
-def stamp(path: str | os.PathLike, block: dict) -> None:
-    """Add ``block`` as ``provenance`` to the JSON object in ``path``, replacing the file atomically."""
-    from .workflow import atomic_path
-
-    data = json.loads(Path(path).read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: provenance goes into a JSON object, not a {type(data).__name__}")
-    data["provenance"] = block
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
 
 
 def read(path: str | os.PathLike) -> dict:

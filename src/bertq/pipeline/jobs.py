@@ -1,0 +1,227 @@
+"""One job protocol for every rule: a rule's script is ``run(snakemake)``.
+
+:func:`run` decodes the rule's params, casts its wildcards, calls the rule's library function
+(its entry point, in :data:`JOBS`) with temporary paths for the files it writes itself, and writes
+the record the function returns once, atomically, as JSON with the job's labels and provenance.
+The entry point is also what the rule's ``code`` param hashes (:func:`job_code`): the import
+closure of its module, so editing a module reruns exactly the jobs whose entry points import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import provenance
+from .imports import code_hash
+from .layout import INTEGER_WILDCARDS, LABELS
+from .workflow import atomic_path, log_to
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a job's arguments are built from: cast wildcards, decoded params, inputs, the
+    temporary paths of the files the function writes, and the job's threads."""
+
+    wildcards: dict[str, Any]
+    params: dict[str, Any]
+    input: Any
+    output: Any
+    files: dict[str, Path]
+    threads: int = 1
+
+    @property
+    def task(self):
+        from ..data.tasks import get_task
+
+        return get_task(self.wildcards["task"])
+
+    def finetuned_dir(self) -> Path:
+        return Path(self.input.model).parent
+
+
+def write_json(path: Path, record: dict, call: Call) -> None:
+    """The record as a JSON object (non-finite floats allowed, as the metrics may be ``nan``)."""
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class Job:
+    """A rule's library function and how to call it.
+
+    ``entry`` is ``"module:function"`` (or, in tests, a callable); ``arguments`` builds its keyword
+    arguments from a :class:`Call`; ``files`` names the outputs it writes itself (it is given
+    temporary paths, renamed when the job succeeds); ``record`` names the output its return value
+    goes to, with ``labels`` and ``provenance`` added (``write`` writes it).
+    """
+
+    entry: str | Callable[..., Any]
+    arguments: Callable[[Call], dict]
+    files: tuple[str, ...] = ()
+    record: str | None = None
+    write: Callable[[Path, Any, Call], None] = field(default=write_json)
+
+    def function(self) -> Callable[..., Any]:
+        if callable(self.entry):
+            return self.entry
+        module, _, name = self.entry.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    @property
+    def module(self) -> str:
+        return self.entry.partition(":")[0] if isinstance(self.entry, str) else self.entry.__module__
+
+
+def cast_wildcards(wildcards: dict[str, str]) -> dict[str, Any]:
+    """Wildcards with the numeric ones (seed, bits, lengths) as integers."""
+    out = {}
+    for k, v in wildcards.items():
+        if k in INTEGER_WILDCARDS:
+            try:
+                v = int(v)
+            except ValueError:
+                raise ValueError(f"wildcard {k}={v!r} is not an integer") from None
+        out[k] = v
+    return out
+
+
+def decode_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Params as the rules pass them, with their JSON strings decoded ('' is None)."""
+    return {k: None if v == "" else provenance._decoded(v) for k, v in params.items()}
+
+
+def run(smk, job: Job | None = None) -> Any:
+    """Run one Snakemake job: ``smk`` is the script's ``snakemake`` object; ``job`` defaults to
+    the rule's entry in :data:`JOBS`. Returns the function's result."""
+    if job is None:
+        try:
+            job = JOBS[smk.rule]
+        except KeyError:
+            raise KeyError(f"rule {smk.rule!r} has no job; known: {', '.join(sorted(JOBS))}") from None
+    started = time.time()
+    with log_to(smk.log[0] if smk.log else None), contextlib.ExitStack() as outputs:
+        wildcards = cast_wildcards(dict(smk.wildcards.items()))
+        files = {name: outputs.enter_context(atomic_path(getattr(smk.output, name))) for name in job.files}
+        call = Call(wildcards, decode_params(dict(smk.params.items())), smk.input, smk.output, files,
+                    int(getattr(smk, "threads", 1) or 1))
+        result = job.function()(**job.arguments(call))
+        if job.record is not None:
+            record = result
+            if job.write is write_json:
+                if not isinstance(result, dict):
+                    raise TypeError(f"{job.entry} returned a {type(result).__name__}, not a record (a dict)")
+                block = provenance.record(smk.rule, dict(smk.wildcards.items()), dict(smk.params.items()),
+                                          started, time.time())
+                record = {**result, "labels": {k: wildcards[k] for k in LABELS if k in wildcards},
+                          "provenance": block}
+            job.write(outputs.enter_context(atomic_path(getattr(smk.output, job.record))), record, call)
+    return result
+
+
+def _tokenize(c: Call) -> dict:
+    p = c.params
+    return dict(spec=c.task, tokenizer_location=p["tokenizer"], max_length=c.wildcards["max_length"],
+                output=c.files["tokenized"], glue_dir=p["glue_dir"], hub_dataset=p["hub_dataset"],
+                dev_fraction=p["dev_fraction"], split_seed=p["split_seed"])
+
+
+def _tokenize_squad(c: Call) -> dict:
+    wc, squad = c.wildcards, c.params["squad"]
+    return dict(tokenizer_location=c.params["tokenizer"], output=c.files["tokenized"],
+                max_length=wc["max_length"], doc_stride=wc["doc_stride"], max_query_length=wc["max_query_length"],
+                squad_dir=squad["dir"], hub_dataset=squad["hub_dataset"], split_mode=squad["split"],
+                dev_fraction=squad["dev_fraction"], split_seed=squad["split_seed"])
+
+
+def _finetune(c: Call) -> dict:
+    from ..models.sources import parse_source
+
+    p = c.params
+    return dict(source=parse_source(p["source"], p["layers"]), spec=c.task, tokenized_path=c.input.tokenized,
+                params=p["hyper"], seed=c.wildcards["seed"], out_dir=Path(c.output.model).parent,
+                device=p["device"], threads=c.threads)
+
+
+def _quantize(c: Call) -> dict:
+    spec, cost = c.params["method"], c.params["cost"]
+    return dict(finetuned_dir=c.finetuned_dir(), method=spec["method"], bits=c.wildcards["bits"],
+                params=spec["params"], cost_sequence_length=cost["sequence_length"],
+                activation_bits=cost["activation_bits"], checkpoint=c.files["checkpoint"],
+                embedding_bits=spec["embedding_bits"])
+
+
+def _centroid_finetune(c: Call) -> dict:
+    return dict(finetuned_dir=c.finetuned_dir(), quantized=c.input.quantized, spec=c.task,
+                tokenized_path=c.input.tokenized, params=c.params["hyper"], seed=c.wildcards["seed"],
+                checkpoint=c.files["checkpoint"], base_summary=c.input.summary, device=c.params["device"],
+                threads=c.threads)
+
+
+def _baseline_cost(c: Call) -> dict:
+    cost = c.params["cost"]
+    return dict(finetuned_dir=c.finetuned_dir(), cost_sequence_length=cost["sequence_length"],
+                activation_bits=cost["activation_bits"])
+
+
+def _evaluate(c: Call) -> dict:
+    return dict(finetuned_dir=c.finetuned_dir(), quantized=c.input.get("quantized"), tokenized=c.input.tokenized,
+                spec=c.task, batch_size=c.params["batch_size"], threads=c.params["threads"],
+                qa_decoding=c.params["qa_decoding"])
+
+
+def _throughput(c: Call) -> dict:
+    t = c.params["timing"]
+    return dict(finetuned_dir=c.finetuned_dir(), quantized=c.input.get("quantized"), batch_size=t["batch_size"],
+                sequence_length=t["sequence_length"], threads=t["threads"], repeats=t["repeats"],
+                warmup=t["warmup"], kernel_path=t.get("kernel_path"))
+
+
+def _aggregate(c: Call) -> dict:
+    return dict(evaluations=list(c.input.evaluations), costs=list(c.input.costs), timings=list(c.input.timings),
+                models=c.params["models"], summary_csv=c.files["summary"], throughput_csv=c.files["throughput"],
+                tidy_csv=c.files["tidy"])
+
+
+def _reports(c: Call) -> dict:
+    p = c.params
+    return dict(summary_csv=c.input.summary, throughput_csv=c.input.throughput,
+                out_dir=Path(c.output.manifest).parent, reports=list(p["reports"]), models_order=list(p["models"]),
+                tasks=list(p["tasks"]), study_name=p["name"], variants=p["variants"],
+                seed_statistics=p["seed_statistics"])
+
+
+def write_manifest(path: Path, written, call: Call) -> None:
+    """The reports' manifest: the name of every file written, after checking each declared one is."""
+    missing = [f for f in call.output if f != call.output.manifest and not Path(f).exists()]
+    if missing:
+        raise RuntimeError(f"reports not written: {missing}")
+    path.write_text("".join(f"{Path(f).name}\n" for f in sorted(map(str, written))))
+
+
+_QUANTIZE = Job("bertq.quantization.job:run_quantize", _quantize, files=("checkpoint",), record="summary")
+JOBS: dict[str, Job] = {
+    "tokenize": Job("bertq.data.tokenized:run_tokenize", _tokenize, files=("tokenized",)),
+    "tokenize_squad": Job("bertq.data.tokenized_squad:run_tokenize_squad", _tokenize_squad, files=("tokenized",)),
+    "finetune": Job("bertq.training.finetune:run_finetune", _finetune, record="metrics"),
+    "quantize": _QUANTIZE,
+    "quantize_before_tuning": _QUANTIZE,
+    "centroid_finetune": Job("bertq.training.centroids:run_centroid_finetune", _centroid_finetune,
+                             files=("checkpoint",), record="summary"),
+    "baseline_cost": Job("bertq.quantization.job:run_baseline_cost", _baseline_cost, record="summary"),
+    "evaluate": Job("bertq.evaluation.job:run_evaluate", _evaluate, record="evaluation"),
+    "throughput": Job("bertq.bench.throughput:run_throughput", _throughput, record="timing"),
+    "aggregate": Job("bertq.reports.collect:collect", _aggregate, files=("summary", "throughput", "tidy")),
+    "reports": Job("bertq.reports.build:build_reports", _reports, record="manifest", write=write_manifest),
+}
+"""Every rule's job, by rule name."""
+
+
+def job_code(rule: str) -> str:
+    """The rule's ``code`` param: the hash of its entry point's import closure."""
+    return code_hash(JOBS[rule].module)

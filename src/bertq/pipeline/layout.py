@@ -1,0 +1,28 @@
+"""Where every result lives: the one set of path templates the rules fill in.
+
+Report collection does not parse these paths: each result carries its labels (model, task,
+seed, method, bits) in its JSON, written by :mod:`bertq.pipeline.jobs`.
+"""
+
+FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
+TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
+TOKENIZED_SQUAD = ("results/tokenized/{tokenizer}/squad/"
+                   "len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors")
+QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
+"""A quantized variant: ``.safetensors`` (codes, scales) and ``.json`` (size, ACE, settings)."""
+BEFORE_TUNING = QUANTIZED + ".ptq"
+"""A variant before centroid fine-tuning (temporary)."""
+FP32 = ("fp32", 32)
+"""The (method, bits) label of the unquantized model."""
+BASELINE = QUANTIZED.format(model="{model}", task="{task}", seed="{seed}", method=FP32[0], bits=FP32[1])
+EVALUATED = "results/eval/{model}/{task}/seed{seed}/{method}/w{bits}.json"
+THROUGHPUT = "results/throughput/{model}/{method}/w{bits}.json"
+SUMMARY = "results/summary.csv"
+THROUGHPUT_TABLE = "results/throughput.csv"
+TIDY = "results/tidy.csv"
+REPORTS = "reports"
+MANIFEST = "reports/all"
+
+LABELS = ("model", "task", "seed", "method", "bits")
+"""The labels of a result, in its JSON under ``labels``; ``seed`` and ``bits`` are integers."""
+INTEGER_WILDCARDS = ("seed", "bits", "max_length", "doc_stride", "max_query_length")

@@ -1,0 +1,43 @@
+"""File handling every job shares: logging to the job's log file, and atomic writes so a failed
+job never leaves an output a later job would trust."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def log_to(path: str | os.PathLike | None):
+    """Send stdout, stderr and logging of a job to its log file (appending)."""
+    if not path:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        handler = logging.StreamHandler(f)
+        logging.getLogger().addHandler(handler)
+        try:
+            yield
+        except Exception:
+            import traceback
+            traceback.print_exc(file=f)
+            raise
+        finally:
+            logging.getLogger().removeHandler(handler)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
