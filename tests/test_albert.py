@@ -14,7 +14,7 @@ transformers = pytest.importorskip("transformers")
 from bertq.cost.summary import cost_summary  # noqa: E402
 from bertq.engine.linear import IntegerLinear  # noqa: E402
 from bertq.engine.model import quantize_modules  # noqa: E402
-from bertq.evaluation.job import load_inference_model  # noqa: E402
+from bertq.models.checkpoint import build_model  # noqa: E402
 from bertq.quantization.model import quantize_state, save_quantized  # noqa: E402
 
 LAYERS, E, H, I, VOCAB = 3, 16, 32, 64, 120
@@ -54,7 +54,7 @@ def test_evaluation_model_and_cost(albert_dir, tmp_path):
     state = _state(model)
     qm = quantize_state(state, "lq", 8)
     save_quantized(qm, tmp_path / "q.safetensors")
-    ours = load_inference_model(path, tmp_path / "q.safetensors")
+    ours = build_model(path, tmp_path / "q.safetensors")
     reference = copy.deepcopy(model)
     reference.load_state_dict({k: torch.from_numpy(v) for k, v in qm.dequantized_state(state).items()})
     ids = torch.randint(0, VOCAB, (2, 12), generator=torch.Generator().manual_seed(0))

@@ -48,7 +48,7 @@ def test_one_sgd_step_moves_each_centroid_by_its_members_mean_gradient(method, b
     torch.optim.SGD([{"params": list(centroids.values())}], lr=lr).step()
     ref_params = dict(reference.named_parameters())
     for name, qt in qm.tensors.items():
-        cw = qt.codebook_weight()
+        cw = qt.as_codebook()
         grad = ref_params[name].grad.numpy().astype(np.float64)
         grad = grad if "embeddings" in name else grad.T  # input-major, as the codes
         group = np.arange(cw.codes.shape[1])[None, :] // cw.group_size + np.zeros_like(cw.codes, dtype=np.int64)
@@ -72,7 +72,7 @@ def test_one_sgd_step_moves_each_centroid_by_its_members_mean_gradient(method, b
     tuned = trained_codebooks(qm, centroids)
     for name in qm.tensors:
         np.testing.assert_array_equal(tuned.tensors[name].codebook, centroids[name].detach().numpy())
-        np.testing.assert_array_equal(tuned.tensors[name].codes, qm.tensors[name].codebook_weight().codes)
+        np.testing.assert_array_equal(tuned.tensors[name].codes, qm.tensors[name].as_codebook().codes)
 
 
 def test_quantized_layers_train_ten_times_faster_and_ocs_is_refused():

@@ -1,5 +1,5 @@
-"""Codebook weights and the lookup-table kernels against brute force: gathered levels and int64
-matmuls, on every instruction path this CPU runs."""
+"""Codebook weights (:class:`CodebookTensor`) and the lookup-table kernels against brute force:
+gathered levels and int64 matmuls, on every instruction path this CPU runs."""
 
 import numpy as np
 import pytest
@@ -8,10 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bertq.kernels import simd
-from bertq.kernels.codebook import (GEMV_MAX_ROWS, CodebookWeight, linear_codebook_a8, linear_codebook_f32,
-                                    linear_codebook_gemv, pack_codebook)
+from bertq.kernels import codebook as kernels
+from bertq.kernels.codebook import GEMV_MAX_ROWS, linear_codebook_a8, linear_codebook_f32, linear_codebook_gemv
 from bertq.kernels.int8_gemm import quantize_rows
+from bertq.kernels.packing import pack_codes, unpack_codes
 from bertq.quantization.methods import quantize_weight
+from bertq.quantization.tensor import CodebookTensor
 
 PATHS = simd.available_paths()
 
@@ -19,13 +21,17 @@ PATHS = simd.available_paths()
 def _random_weight(rng, k, n, bits, groups):
     codes = rng.integers(0, 1 << bits, (k, n)).astype(np.uint8)
     codebook = rng.standard_normal((groups, 1 << bits)).astype(np.float32)
-    return CodebookWeight(codes, codebook, bits)
+    return CodebookTensor(codes, codebook, bits)
 
 
-def _a8_reference(x, w: CodebookWeight, bias):
+def pack_codebook(w: CodebookTensor, path=None):
+    return kernels.pack_codebook(w.codes, w.codebook, w.bits, path)
+
+
+def _a8_reference(x, w: CodebookTensor, bias):
     """The int8 codebook gathered per element, 7-bit activations, int64 sums, the float32 epilogue."""
     levels, level_scale = w.int8_levels()
-    k, n = w.shape
+    k, n = w.codes.shape
     col_levels = np.repeat(levels, w.group_size, axis=0)
     wi = col_levels[np.arange(n)[None, :], w.codes].astype(np.int64)
     q, s, z = quantize_rows(x, k)
@@ -96,9 +102,12 @@ def test_weight_only_f32_kernel(bits, groups):
 def test_linear_grids_are_codebooks_with_exact_int8_levels(method, bits):
     rng = np.random.default_rng(bits)
     qt = quantize_weight(method, rng.normal(0, 0.05, (300, 40)), bits)
-    w = CodebookWeight.from_quantized_tensor(qt)
+    w = qt.as_codebook()
     assert w.granularity == "tensor" and w.codebook.shape == (1, 1 << bits)
-    np.testing.assert_allclose(w.dequantize(), qt.dequantize_expanded(), rtol=1e-6)
+    np.testing.assert_allclose(w.dequantize_expanded(), qt.dequantize_expanded(), rtol=1e-6)
+    np.testing.assert_allclose(w.dequantize(), qt.dequantize(), rtol=1e-6)  # OCS rows folded back alike
+    assert (w.n_split, w.in_channels, w.numel) == (qt.n_split, qt.in_channels, qt.numel)
+    np.testing.assert_array_equal(w.int8_form()[0], qt.int8_form()[0])
     levels, scale = w.int8_levels()
     assert scale[0] == pytest.approx(qt.scale, rel=1e-6)
     np.testing.assert_array_equal(levels[0][w.codes], qt.codes)  # levels are the integer grid itself
@@ -106,7 +115,7 @@ def test_linear_grids_are_codebooks_with_exact_int8_levels(method, bits):
 
 def test_int8_levels_of_an_arbitrary_codebook():
     codebook = np.array([[-0.3137, -0.0213, 0.0571, 0.4]], np.float32)  # on no integer grid
-    w = CodebookWeight(np.zeros((2, 2), np.uint8), codebook, 2)
+    w = CodebookTensor(np.zeros((2, 2), np.uint8), codebook, 2)
     levels, scale = w.int8_levels()
     assert scale[0] == pytest.approx(0.4 / 127)
     assert np.abs(levels[0] * scale[0] - codebook[0]).max() <= scale[0] / 2 + 1e-7
@@ -116,15 +125,17 @@ def test_int8_levels_of_an_arbitrary_codebook():
 def test_packed_codes_round_trip_and_validation():
     rng = np.random.default_rng(0)
     w = _random_weight(rng, 13, 6, 3, 3)
-    back = CodebookWeight.from_packed(w.packed_codes(), w.shape, w.codebook, 3)
-    np.testing.assert_array_equal(back.codes, w.codes)
-    assert w.packed_codes().size == -(-13 * 6 * 3 // 8)
+    stream = pack_codes(w.codes, 3)
+    np.testing.assert_array_equal(unpack_codes(stream, 3, w.codes.size).reshape(13, 6), w.codes)
+    assert stream.size == -(-13 * 6 * 3 // 8)
     with pytest.raises(ValueError, match="do not divide 6 output channels"):
-        CodebookWeight(w.codes, np.zeros((4, 8), np.float32), 3)
+        CodebookTensor(w.codes, np.zeros((4, 8), np.float32), 3)
     with pytest.raises(ValueError, match=r"shape \(groups, 8\)"):
-        CodebookWeight(w.codes, np.zeros((1, 4), np.float32), 3)
+        CodebookTensor(w.codes, np.zeros((1, 4), np.float32), 3)
     with pytest.raises(ValueError, match="exceeds 2 bits"):
-        CodebookWeight(np.full((2, 2), 5, np.uint8), np.zeros((1, 4), np.float32), 2)
+        CodebookTensor(np.full((2, 2), 5, np.uint8), np.zeros((1, 4), np.float32), 2)
+    with pytest.raises(ValueError, match="exceeds 2 bits"):  # the kernels check the arrays they are given
+        kernels.pack_codebook(np.full((2, 2), 5, np.uint8), np.zeros((1, 4), np.float32), 2)
     with pytest.raises(ValueError, match="does not match a weight with 13 input rows"):
         linear_codebook_a8(np.ones((1, 12), np.float32), pack_codebook(w))
 

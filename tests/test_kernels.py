@@ -193,13 +193,13 @@ def test_results_do_not_depend_on_the_thread_count():
     thread in a fixed order, so any thread count gives the same bits."""
     import numba
 
-    from bertq.kernels.codebook import CodebookWeight, linear_codebook_a8, pack_codebook
+    from bertq.kernels.codebook import linear_codebook_a8, pack_codebook
 
     rng = np.random.default_rng(5)
     x = rng.standard_normal((37, 200)).astype(np.float32)
     w = pack_int8(rng.integers(-127, 128, (200, 150), dtype=np.int8))
-    cb = pack_codebook(CodebookWeight(rng.integers(0, 8, (200, 150)).astype(np.uint8),
-                                      rng.standard_normal((1, 8)).astype(np.float32), 3))
+    cb = pack_codebook(rng.integers(0, 8, (200, 150)).astype(np.uint8),
+                       rng.standard_normal((1, 8)).astype(np.float32), 3)
     scale = np.full(150, 0.02, np.float32)
     before = numba.get_num_threads()
     try:

@@ -15,10 +15,11 @@ from bertq.data.loading import DataError
 from bertq.data.squad import load_squad, make_features, read_squad
 from bertq.data.tasks import SQUAD
 from bertq.data.tokenized_squad import load_squad_features, run_tokenize_squad
-from bertq.evaluation.job import load_inference_model, run_evaluate
+from bertq.evaluation.job import run_evaluate
 from bertq.evaluation.qa import score_squad
 from bertq.evaluation.squad_decode import decode
 from bertq.metrics.squad import squad_metrics
+from bertq.models.checkpoint import build_model
 from bertq.models.encoder import BertSpanExtractor
 from bertq.training.finetune import length_grouped_order
 from squad_fixture import synthetic_squad, write_squad_dir
@@ -207,7 +208,7 @@ def test_evaluate_job_matches_transformers_and_quantizes(tmp_path, tokenized):
     assert got["predictions"] == expected_preds
     assert got["exact_match"] == pytest.approx(expected["exact_match"]) and got["f1"] == pytest.approx(expected["f1"])
     assert got["split"].startswith("dev-v1.1 articles")
-    assert isinstance(load_inference_model(tmp_path / "model", None), BertSpanExtractor)
+    assert isinstance(build_model(tmp_path / "model"), BertSpanExtractor)
 
     summary = run_quantize(tmp_path / "model", "lq", 8, {}, cost_sequence_length=48, activation_bits=32,
                            checkpoint=tmp_path / "lq8.safetensors")

@@ -60,12 +60,13 @@ def bench_codebook_linear(m: int, k: int, n: int, bits: int = 4, repeats: int = 
     """A ``bits``-bit codebook weight (one table per tensor, the LQ/ACIQ/OCS form) on the lookup-table
     kernels (W*b*A8, activation quantization included; in-register decoding up to 8 rows) and
     weight-only with fp32 activations, against torch fp32 on the dequantized weight."""
-    from ..kernels.codebook import CodebookWeight, linear_codebook_a8, linear_codebook_f32, pack_codebook
+    from ..kernels.codebook import linear_codebook_a8, linear_codebook_f32, pack_codebook
+    from ..quantization.tensor import CodebookTensor
 
     rng = np.random.default_rng(seed)
-    weight = CodebookWeight(rng.integers(0, 1 << bits, (k, n)).astype(np.uint8),
+    weight = CodebookTensor(rng.integers(0, 1 << bits, (k, n)).astype(np.uint8),
                             (rng.standard_normal((1, 1 << bits)) * 0.05).astype(np.float32), bits)
-    packed = pack_codebook(weight, path)
+    packed = pack_codebook(weight.codes, weight.codebook, bits, path)
     x = rng.standard_normal((m, k)).astype(np.float32)
     xt = torch.from_numpy(x)
     w_t = torch.from_numpy(np.ascontiguousarray(weight.dequantize().T))

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..evaluation.job import load_inference_model
+from ..models.checkpoint import build_model
 from ..pipeline.provenance import cpu_info
 
 ENGINE_BACKEND = "bertq int8 engine"
@@ -55,7 +55,7 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
     torch.set_num_threads(threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch.manual_seed(0)
-    fp32 = load_inference_model(finetuned_dir, None)
+    fp32 = build_model(finetuned_dir)
     vocab = fp32.config.vocab_size
     ids = torch.randint(1000 if vocab > 2000 else 0, vocab, (batch_size, sequence_length))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
@@ -63,7 +63,7 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         backends["torch dynamic int8"] = torch.ao.quantization.quantize_dynamic(
-            load_inference_model(finetuned_dir, None), {nn.Linear}, dtype=torch.qint8)
+            build_model(finetuned_dir), {nn.Linear}, dtype=torch.qint8)
     engine = {}
     if quantized is not None:
         path = simd.resolve_path(kernel_path) if kernel_path else simd.default_path()

@@ -6,24 +6,25 @@ from pathlib import Path
 
 import torch
 
-from ..models.albert import albert_config, albert_model, is_albert
-from ..models.encoder import EncoderConfig, head_of
+from ..models.checkpoint import empty_model, is_albert_config, read_config
+from ..models.encoder import head_of
 from .ace import ace, count_macs, count_model_macs
 
 
-def cost_summary(config_json: str | Path, state: dict, quantized, sequence_length: int,
-                 activation_bits: int) -> dict:
+def cost_summary(config, state: dict, quantized, sequence_length: int, activation_bits: int) -> dict:
     """``size_bytes`` counts what would be stored (see ``QuantizedModel.size_bits``); ``ace`` is
     eq. 8 at ``sequence_length`` tokens with ``activation_bits``-bit activations (32: the paper
-    quantizes weights only), counted for the head the checkpoint has (classifier or span)."""
+    quantizes weights only), counted for the head the checkpoint has (classifier or span).
+    ``config``: the checkpoint's config (:func:`bertq.models.checkpoint.load_finetuned`) or the
+    path of its ``config.json``."""
     head = head_of(state)
-    if is_albert(config_json):
-        config = albert_config(config_json)
+    if isinstance(config, (str, Path)):
+        config = read_config(config)
+    if is_albert_config(config):
         with torch.device("meta"):
-            model = albert_model(config, head)
+            model = empty_model(config, head)
         macs = count_model_macs(model, sequence_length, config.max_position_embeddings)
     else:
-        config = EncoderConfig.from_json(config_json)
         macs = count_macs(config, sequence_length, head=head)
     weight_bits, splits = {}, {}
     if quantized is not None:

@@ -134,7 +134,8 @@ class CodebookLinear(_KernelLinear):
     def _pack(self, qt: QuantizedWeight, path: str | None):
         from ..kernels.codebook import pack_codebook
 
-        return pack_codebook(qt.codebook_weight(), path)
+        cb = qt.as_codebook()  # split rows stay appended; forward gathers their inputs
+        return pack_codebook(cb.codes, cb.codebook, cb.bits, path)
 
     def _kernel(self, a):
         from ..kernels.codebook import linear_codebook_a8

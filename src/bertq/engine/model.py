@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ..models.checkpoint import build_model
 from ..quantization.model import EMBEDDING, QuantizedModel, from_input_major, load_quantized
 from .linear import QUANTIZED_MODULES
 
@@ -46,11 +47,11 @@ def quantize_modules(model: nn.Module, quantized: QuantizedModel, backend: str =
     return model
 
 
-def load_engine_model(finetuned_dir: str | Path, quantized: str | Path, backend: str = "int8", **options) -> nn.Module:
+def load_engine_model(finetuned_dir: str | Path, quantized: str | Path | QuantizedModel, backend: str = "int8",
+                      **options) -> nn.Module:
     """The fine-tuned encoder with its quantized weights on ``backend`` (``int8``: int8 codes on
     the CPU kernels; ``codebook``: packed codes on the lookup-table kernels; ``fake``: their torch
     twin), in eval mode."""
-    from ..evaluation.job import load_inference_model
-
-    model = load_inference_model(finetuned_dir, None)
-    return quantize_modules(model, load_quantized(quantized), backend, **options).eval()
+    if not isinstance(quantized, QuantizedModel):
+        quantized = load_quantized(quantized)
+    return quantize_modules(build_model(finetuned_dir), quantized, backend, **options).eval()

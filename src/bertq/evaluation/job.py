@@ -5,25 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from safetensors.numpy import load_file
 
 from ..data.tasks import TaskSpec
-from ..models.albert import build_albert_inference_model, is_albert
-from ..models.encoder import build_inference_model, EncoderConfig
-from ..quantization.model import load_quantized
-
-
-def load_inference_model(finetuned_dir: str | Path, quantized: str | Path | None):
-    """The encoder (classifier or span extractor, as the checkpoint's head says) with fp32
-    weights, or with every quantized weight replaced by its dequantized value (fake
-    quantization; integer kernels plug in elsewhere)."""
-    finetuned_dir = Path(finetuned_dir)
-    state = load_file(str(finetuned_dir / "model.safetensors"))
-    if quantized is not None:
-        state = load_quantized(quantized).dequantized_state(state)
-    if is_albert(finetuned_dir / "config.json"):
-        return build_albert_inference_model(finetuned_dir / "config.json", state)
-    return build_inference_model(EncoderConfig.from_json(finetuned_dir / "config.json"), state)
+from ..models.checkpoint import build_model
 
 
 def run_evaluate(finetuned_dir: str | Path, quantized: str | Path | None, tokenized: str | Path,
@@ -34,7 +18,7 @@ def run_evaluate(finetuned_dir: str | Path, quantized: str | Path | None, tokeni
     ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for SQuAD.
     """
     torch.set_num_threads(threads)
-    model = load_inference_model(finetuned_dir, quantized)
+    model = build_model(finetuned_dir, quantized)  # fake quantization: dequantized weights
     if spec.is_span:
         from ..data.tokenized_squad import load_squad_features
         from .qa import score_squad

@@ -1,9 +1,12 @@
-"""Codebook weights: packed 1- to 8-bit codes plus a table of values, and the lookup-table kernels.
+"""Codebook weights laid out for the lookup-table kernels: packed 1- to 8-bit codes plus a table.
 
-One format covers every weight quantizer of the project: a weight ``W`` of shape ``(k, n)``
-(input-major) is ``codebook[g(j), codes[i, j]]``, with one codebook row per tensor, per output
-channel (``g(j) = j``) or per group of consecutive output channels. A linear grid (LQ, ACIQ, OCS:
-``scale * (code + qmin)``) and k-means centroids (Zhao et al., 2021) are both codebooks.
+The kernels take plain arrays (``codes``, ``codebook``, ``bits``) or their own packed layout
+(:class:`PackedCodebook`); the logical type of such a weight is
+:class:`bertq.quantization.tensor.CodebookTensor`. One format covers every weight quantizer of
+the project: a weight ``W`` of shape ``(k, n)`` (input-major) is ``codebook[g(j), codes[i, j]]``,
+with one codebook row per tensor, per output channel (``g(j) = j``) or per group of consecutive
+output channels. A linear grid (LQ, ACIQ, OCS: ``scale * (code + qmin)``) and k-means centroids
+(Zhao et al., 2021) are both codebooks.
 
 For the integer kernels each codebook row also has an int8 form, ``levels * level_scale``: exact
 for a linear grid, and for other codebooks the int8 rounding of the centroids on a max-abs
@@ -26,82 +29,41 @@ from numba import njit, prange
 
 from .int8_gemm import (PackedInt8, QuantizedActivations, _address, _padded, affine_rows, default_path,
                         quantize_activations, resolve_path)
-from .packing import pack_codes, unpack_codes
+from .packing import pack_codes
 from .simd import PATHS, KernelPath, lut4_kernel_affine, nibble_decode
 
 
-@dataclass(frozen=True)
-class CodebookWeight:
-    """Codes ``(k, n)`` (uint8, each below ``2**bits``) and ``codebook`` ``(groups, 2**bits)``
-    float32; output channel ``j`` uses codebook row ``j // group_size``."""
+def check_codebook(codes: np.ndarray, codebook: np.ndarray, bits: int) -> None:
+    """Raise a clear error unless ``codes`` ``(k, n)`` (uint8, each below ``2**bits``) and
+    ``codebook`` ``(groups, 2**bits)`` form a codebook weight whose groups split the ``n`` output
+    channels equally (output channel ``j`` uses codebook row ``j // (n // groups)``)."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 8:
+        raise ValueError(f"bits must be from 1 to 8, got {bits!r}")
+    if codes.ndim != 2 or codes.dtype != np.uint8:
+        raise TypeError(f"codes must be a 2-D uint8 array, got {codes.dtype} {codes.shape}")
+    if codebook.ndim != 2 or codebook.shape[1] != 1 << bits:
+        raise ValueError(f"codebook must have shape (groups, {1 << bits}), got {codebook.shape}")
+    n, g = codes.shape[1], codebook.shape[0]
+    if not 1 <= g <= n or n % g:
+        raise ValueError(f"{g} codebook rows do not divide {n} output channels into equal groups")
+    if codes.size and int(codes.max()) >= 1 << bits:
+        raise ValueError(f"a code exceeds {bits} bits")
 
-    codes: np.ndarray
-    codebook: np.ndarray
-    bits: int
 
-    def __post_init__(self) -> None:
-        if not 1 <= self.bits <= 8:
-            raise ValueError(f"bits must be from 1 to 8, got {self.bits}")
-        if self.codes.ndim != 2 or self.codes.dtype != np.uint8:
-            raise TypeError(f"codes must be a 2-D uint8 array, got {self.codes.dtype} {self.codes.shape}")
-        if self.codebook.ndim != 2 or self.codebook.shape[1] != 1 << self.bits:
-            raise ValueError(f"codebook must have shape (groups, {1 << self.bits}), got {self.codebook.shape}")
-        n, g = self.codes.shape[1], self.codebook.shape[0]
-        if not 1 <= g <= n or n % g:
-            raise ValueError(f"{g} codebook rows do not divide {n} output channels into equal groups")
-        if self.codes.size and int(self.codes.max()) >= 1 << self.bits:
-            raise ValueError(f"a code exceeds {self.bits} bits")
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.codes.shape
-
-    @property
-    def group_size(self) -> int:
-        return self.codes.shape[1] // self.codebook.shape[0]
-
-    @property
-    def granularity(self) -> str:
-        g = self.codebook.shape[0]
-        return "tensor" if g == 1 else "channel" if g == self.codes.shape[1] else f"{g} groups"
-
-    def column_codebooks(self) -> np.ndarray:
-        """``(n, 2**bits)``: the codebook row of every output channel."""
-        return np.repeat(self.codebook, self.group_size, axis=0)
-
-    def dequantize(self) -> np.ndarray:
-        cols = self.column_codebooks()
-        return cols[np.arange(self.codes.shape[1])[None, :], self.codes].astype(np.float32)
-
-    def int8_levels(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(levels, level_scale)``: int8 ``(groups, 2**bits)`` and float32 ``(groups,)`` with
-        ``codebook ~ levels * level_scale``. A row whose values are integer multiples of a step
-        keeps them exactly; otherwise the step is ``max|row| / 127``."""
-        levels = np.zeros(self.codebook.shape, np.int8)
-        scale = np.ones(self.codebook.shape[0], np.float32)
-        for g, row in enumerate(self.codebook.astype(np.float64)):
-            step = _integer_step(row)
-            if step is None:
-                top = np.abs(row).max()
-                step = top / 127 if top > 0 else 1.0
-            levels[g] = np.clip(np.rint(row / step), -128, 127).astype(np.int8)
-            scale[g] = step
-        return levels, scale
-
-    def packed_codes(self) -> np.ndarray:
-        """The codes bit-packed in C order (the on-disk form)."""
-        return pack_codes(self.codes, self.bits)
-
-    @classmethod
-    def from_packed(cls, stream: np.ndarray, shape: tuple[int, int], codebook: np.ndarray, bits: int) -> "CodebookWeight":
-        codes = unpack_codes(stream, bits, shape[0] * shape[1]).reshape(shape)
-        return cls(codes, np.asarray(codebook, np.float32), bits)
-
-    @classmethod
-    def from_quantized_tensor(cls, qt) -> "CodebookWeight":
-        """Any quantized tensor of :mod:`bertq.quantization.tensor` in codebook form (a linear grid
-        becomes ``scale * (code + qmin)``; OCS rows stay expanded)."""
-        return qt.codebook_weight()
+def int8_levels(codebook: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(levels, level_scale)``: int8 ``(groups, 2**bits)`` and float32 ``(groups,)`` with
+    ``codebook ~ levels * level_scale``. A row whose values are integer multiples of a step
+    keeps them exactly; otherwise the step is ``max|row| / 127``."""
+    levels = np.zeros(codebook.shape, np.int8)
+    scale = np.ones(codebook.shape[0], np.float32)
+    for g, row in enumerate(np.asarray(codebook, np.float64)):
+        step = _integer_step(row)
+        if step is None:
+            top = np.abs(row).max()
+            step = top / 127 if top > 0 else 1.0
+        levels[g] = np.clip(np.rint(row / step), -128, 127).astype(np.int8)
+        scale[g] = step
+    return levels, scale
 
 
 def _integer_step(row: np.ndarray) -> float | None:
@@ -166,35 +128,41 @@ class PackedCodebook:
         return PackedInt8(panels, self.col_sums, self.k, self.n, self.path)
 
 
-def pack_codebook(w: CodebookWeight, path: str | None = None) -> PackedCodebook:
+def pack_codebook(codes: np.ndarray, codebook: np.ndarray, bits: int, path: str | None = None) -> PackedCodebook:
+    """Lay out a codebook weight (``codes`` ``(k, n)`` uint8, ``codebook`` ``(groups, 2**bits)``,
+    see :func:`check_codebook`) for the kernels of ``path`` (default: the fastest this CPU runs)."""
+    codes = np.ascontiguousarray(codes)
+    codebook = np.ascontiguousarray(codebook, dtype=np.float32)
+    check_codebook(codes, codebook, bits)
     spec = PATHS[resolve_path(path) if path is not None else default_path()]
-    k, n = w.shape
+    k, n = codes.shape
+    group_size = n // codebook.shape[0]
     kq, n_panels = -(-k // 4), -(-n // spec.nr)
     n_pad = n_panels * spec.nr
-    levels, level_scale = w.int8_levels()
-    g_of = np.minimum(np.arange(n_pad) // w.group_size, w.codebook.shape[0] - 1)
+    levels, level_scale = int8_levels(codebook)
+    g_of = np.minimum(np.arange(n_pad) // group_size, codebook.shape[0] - 1)
     lut = levels[g_of]
-    float_lut = w.codebook.astype(np.float32)[g_of]
+    float_lut = codebook[g_of]
     w_scale = level_scale[g_of].astype(np.float32)
     w_scale[n:] = 0
     # padding decodes to code 0; pad with the code whose level is 0 where there is one, and make
     # padded rows contribute nothing by zeroing their activations (they are zero-padded) and
     # padded columns by zero scale
     zero_code = int(np.argmin(np.abs(levels[0].astype(np.int16))))
-    codes = np.full((4 * kq, n_pad), zero_code, np.uint8)
-    codes[:k, :n] = w.codes
-    panel_order = codes.reshape(kq, 4, n_panels, spec.nr).transpose(2, 0, 3, 1)  # [p, q, c, s]
-    stream = np.concatenate([pack_codes(panel_order[p], w.bits) for p in range(n_panels)] +
+    padded = np.full((4 * kq, n_pad), zero_code, np.uint8)
+    padded[:k, :n] = codes
+    panel_order = padded.reshape(kq, 4, n_panels, spec.nr).transpose(2, 0, 3, 1)  # [p, q, c, s]
+    stream = np.concatenate([pack_codes(panel_order[p], bits) for p in range(n_panels)] +
                             [np.zeros(1, np.uint8)])  # one spare byte for two-byte reads
-    decoded = np.take_along_axis(lut, codes.T.astype(np.intp), axis=1).T  # (k_pad, n_pad) int8 levels
+    decoded = np.take_along_axis(lut, padded.T.astype(np.intp), axis=1).T  # (k_pad, n_pad) int8 levels
     decoded[k:] = 0
     col_sums = decoded[: 4 * kq].sum(axis=0, dtype=np.int32)
     col_sums[n:] = 0
     nibbles = tables = None
     one_table = all(len({int(g) for g in g_of[p * spec.nr:(p + 1) * spec.nr]}) == 1 for p in range(n_panels))
-    if w.bits <= 4 and one_table and spec.dot != "scalar":
+    if bits <= 4 and one_table and spec.dot != "scalar":
         nibbles, tables = _nibble_layout(panel_order, lut, spec)
-    return PackedCodebook(stream, lut, float_lut, w_scale, col_sums, w.bits, k, n, kq, n_panels, spec.name,
+    return PackedCodebook(stream, lut, float_lut, w_scale, col_sums, bits, k, n, kq, n_panels, spec.name,
                           nibbles, tables)
 
 

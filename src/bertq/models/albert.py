@@ -11,17 +11,12 @@ quantized) once, and its MACs are counted at every execution.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
 SPAN_HEAD = "qa_outputs.weight"
-
-
-def is_albert(config_json: str | Path) -> bool:
-    return json.loads(Path(config_json).read_text()).get("model_type") == "albert"
 
 
 def _classes():
@@ -54,11 +49,13 @@ def albert_model(config, head: str) -> nn.Module:
     return model.eval()
 
 
-def build_albert_inference_model(config_json: str | Path, state: dict) -> nn.Module:
-    """The fine-tuned ALBERT with ``state`` (its own weights or dequantized ones), in eval mode;
-    every parameter of the checkpoint must fit."""
+def build_albert_inference_model(config, state: dict) -> nn.Module:
+    """The fine-tuned ALBERT of ``config`` (an ``AlbertConfig`` or the path of its JSON) with
+    ``state`` (its own weights or dequantized ones), in eval mode; every parameter must fit."""
     head = "span" if SPAN_HEAD in state else "sequence"
-    model = albert_model(albert_config(config_json), head)
+    if isinstance(config, (str, Path)):
+        config = albert_config(config)
+    model = albert_model(config, head)
     tensors = {k: torch.as_tensor(v) for k, v in state.items()}
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     # HF ties the MLM decoder and keeps position_ids buffers; a classifier has neither to fill

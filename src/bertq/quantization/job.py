@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from safetensors.numpy import load_file
-
 from ..cost.summary import cost_summary
+from ..models.checkpoint import load_state
 from .model import quantize_state, save_quantized
 
 
@@ -17,7 +16,7 @@ def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict
     """Quantize a fine-tuned checkpoint, write the codes and scales to ``checkpoint``, and return
     the summary: the quantization's settings, size and layer errors, and the cost (ACE, eq. 8)."""
     finetuned_dir = Path(finetuned_dir)
-    state = load_file(str(finetuned_dir / "model.safetensors"))
+    state = load_state(finetuned_dir)
     started = time.perf_counter()
     qm = quantize_state(state, method, bits, params, embedding_bits)
     seconds = time.perf_counter() - started
@@ -32,7 +31,7 @@ def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict
 def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, activation_bits: int) -> dict:
     """The fp32 model's size and ACE, in the same format as a quantized summary."""
     finetuned_dir = Path(finetuned_dir)
-    state = load_file(str(finetuned_dir / "model.safetensors"))
+    state = load_state(finetuned_dir)
     total = int(sum(a.size for a in state.values()))
     result = {"method": "fp32", "bits": 32, "params": {}, "total_params": total, "quantized_params": 0,
               "quantization_ratio": 0.0, "split_channels": {}, "size_bits": 32 * total,

@@ -122,7 +122,7 @@ def quantize_state(state: dict[str, np.ndarray], method: str, bits: int, params:
 CODES_FORMAT = "bitpacked-v2"
 """On-disk codes, bit-packed as by :func:`bertq.kernels.packing.pack_codes` with the shape and the
 bit-width beside them: a linear grid stores ``codes - qmin`` and its scales (one per group), a
-codebook stores its codes and its ``(groups, 2**bits)`` table."""
+codebook stores its codes and its ``(groups, 2**bits)`` table; both store their OCS split indices."""
 READABLE_FORMATS = (CODES_FORMAT, "bitpacked-offset-v1")
 
 
@@ -140,7 +140,7 @@ def save_quantized(model: QuantizedModel, path: str | Path) -> None:
             offset = qt.codes.astype(np.int16) - qt.int_type.qmin
             arrays[f"{name}::codes"] = pack_codes(offset.astype(np.uint8), qt.bits)
             arrays[f"{name}::scale"] = qt.scale
-            arrays[f"{name}::split_index"] = qt.split_index
+        arrays[f"{name}::split_index"] = qt.split_index
     meta = {"method": model.method, "bits": str(model.bits), "params": json.dumps(model.params),
             "embedding_bits": json.dumps(model.embedding_bits),
             "total_params": str(model.total_params), "layer_mse": json.dumps(model.layer_mse),
@@ -164,12 +164,13 @@ def load_quantized(path: str | Path) -> QuantizedModel:
         shape = tuple(int(d) for d in arrays[f"{n}::shape"])
         bits = int(arrays[f"{n}::bits"][0]) if f"{n}::bits" in arrays else int(meta["bits"])
         stream = unpack_codes(arrays[f"{n}::codes"], bits, int(np.prod(shape))).reshape(shape)
+        split_index = arrays.get(f"{n}::split_index", np.zeros(0, np.int64))
         if f"{n}::codebook" in arrays:
-            tensors[n] = CodebookTensor(stream, arrays[f"{n}::codebook"], bits)
+            tensors[n] = CodebookTensor(stream, arrays[f"{n}::codebook"], bits, split_index)
         else:
             int_type = SymmetricInt(bits)
             codes = (stream.astype(np.int16) + int_type.qmin).astype(np.int8)
-            tensors[n] = QuantizedTensor(codes, arrays[f"{n}::scale"], int_type, arrays[f"{n}::split_index"])
+            tensors[n] = QuantizedTensor(codes, arrays[f"{n}::scale"], int_type, split_index)
     return QuantizedModel(meta["method"], int(meta["bits"]), json.loads(meta["params"]), tensors,
                           json.loads(meta["layer_mse"]), int(meta["total_params"]),
                           json.loads(meta.get("embedding_bits", "null")))

@@ -1,6 +1,6 @@
 """Quantized weights: integer codes plus what maps them back to values.
 
-Two kinds, with one interface (``dequantize``, ``storage_bits``, ``codebook_weight``, ``int8_form``):
+Two kinds, with one interface (``dequantize``, ``storage_bits``, ``as_codebook``, ``int8_form``):
 
 - :class:`QuantizedTensor`: a symmetric linear grid, ``codes * scale`` (Hu et al., 2022, eq. 3),
   with one scale per group of output channels (:mod:`bertq.quantization.granularity`);
@@ -10,6 +10,9 @@ Two kinds, with one interface (``dequantize``, ``storage_bits``, ``codebook_weig
 Weights are kept in *input-major* orientation, ``W`` of shape ``(h, d)`` with ``Y = X W`` as in the
 paper's section 3.2, so that an OCS split (eq. 6) appends rows. ``split_index[i]`` names the
 original input channel that appended row ``h + i`` duplicates.
+
+These are the logical types; the kernels of :mod:`bertq.kernels` take their arrays and keep only
+packed layouts (:func:`bertq.kernels.codebook.pack_codebook`, :func:`bertq.kernels.int8_gemm.pack_int8`).
 """
 
 from __future__ import annotations
@@ -80,29 +83,23 @@ class QuantizedTensor:
 
         ``[X, X_s] [W_a; W_b] = X (W_a + scatter(W_b))``, so folding is exact (eq. 6/7).
         """
-        expanded = self.dequantize_expanded()
-        h = self.in_channels
-        folded = expanded[:h].copy()
-        if self.n_split:
-            np.add.at(folded, self.split_index, expanded[h:])
-        return folded
+        return _fold_split(self.dequantize_expanded(), self.split_index)
 
     def storage_bits(self) -> int:
         """Bits needed to store this tensor: codes at their bit-width, a 32-bit scale per group,
         32-bit split indices."""
         return int(self.codes.size) * self.bits + 32 * self.groups + 32 * self.n_split
 
-    def codebook_weight(self):
-        """The same weight as a :class:`~bertq.kernels.codebook.CodebookWeight` over the expanded
-        rows: ``code = q - qmin`` and ``codebook[g] = scale[g] * (code + qmin)``. The symmetric grid
-        has ``2**bits - 1`` levels; the one unused code maps to 0."""
-        from ..kernels.codebook import CodebookWeight
-
+    def as_codebook(self) -> "CodebookTensor":
+        """The same weight as a :class:`CodebookTensor` (split rows and all): ``code = q - qmin``
+        and ``codebook[g] = scale[g] * (code + qmin)``. The symmetric grid has ``2**bits - 1``
+        levels; the one unused code maps to 0."""
         t = self.int_type
         codes = (self.codes.astype(np.int16) - t.qmin).astype(np.uint8)
         grid = (np.arange(1 << t.bits) + t.qmin).astype(np.float64)
         grid[t.levels:] = 0.0
-        return CodebookWeight(codes, (self.scale[:, None] * grid[None, :]).astype(np.float32), t.bits)
+        return CodebookTensor(codes, (self.scale[:, None] * grid[None, :]).astype(np.float32), t.bits,
+                              self.split_index)
 
     def int8_form(self) -> tuple[np.ndarray, np.ndarray]:
         """``(codes, column scales)`` for the int8 kernels: int8 ``(h + n_split, d)`` and float32 ``(d,)``."""
@@ -112,56 +109,91 @@ class QuantizedTensor:
 @dataclass
 class CodebookTensor:
     """``W[i, j] = codebook[j // group_size, codes[i, j]]``: ``bits``-bit codes (uint8, input-major
-    ``(h, d)``) and a float32 codebook of ``2**bits`` values per group of output channels."""
+    ``(h + n_split, d)``) and a float32 codebook of ``2**bits`` values per group of output channels
+    (Zhao et al., 2021); OCS rows, if any, are appended as in :class:`QuantizedTensor`."""
 
     codes: np.ndarray
     codebook: np.ndarray
     bits: int
+    split_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
-        from ..kernels.codebook import CodebookWeight
+        from ..kernels.codebook import check_codebook
 
         self.codes = np.ascontiguousarray(self.codes)
         self.codebook = np.ascontiguousarray(self.codebook, dtype=np.float32)
-        CodebookWeight(self.codes, self.codebook, self.bits)  # validates shapes, dtype and code range
-
-    split_index = np.zeros(0, dtype=np.int64)
-    n_split = 0
+        self.split_index = np.ascontiguousarray(self.split_index, dtype=np.int64).reshape(-1)
+        check_codebook(self.codes, self.codebook, self.bits)
+        if self.split_index.size >= max(self.codes.shape[0], 1):
+            raise ValueError(f"{self.split_index.size} split rows leave no original rows of {self.codes.shape[0]}")
 
     @property
     def groups(self) -> int:
         return int(self.codebook.shape[0])
 
     @property
+    def group_size(self) -> int:
+        return self.codes.shape[1] // self.groups
+
+    @property
+    def granularity(self) -> str:
+        g = self.groups
+        return "tensor" if g == 1 else "channel" if g == self.codes.shape[1] else f"{g} groups"
+
+    @property
+    def n_split(self) -> int:
+        return int(self.split_index.size)
+
+    @property
     def in_channels(self) -> int:
-        return int(self.codes.shape[0])
+        return int(self.codes.shape[0]) - self.n_split
 
     @property
     def numel(self) -> int:
-        return int(self.codes.size)
+        return self.in_channels * int(self.codes.shape[1])
 
-    def codebook_weight(self):
-        from ..kernels.codebook import CodebookWeight
+    def as_codebook(self) -> "CodebookTensor":
+        return self
 
-        return CodebookWeight(self.codes, self.codebook, self.bits)
+    def column_codebooks(self) -> np.ndarray:
+        """``(d, 2**bits)``: the codebook row of every output channel."""
+        return np.repeat(self.codebook, self.group_size, axis=0)
+
+    def dequantize_expanded(self) -> np.ndarray:
+        """``codebook[group, codes]`` in the stored (split) layout."""
+        return self.column_codebooks()[np.arange(self.codes.shape[1])[None, :], self.codes].astype(np.float32)
 
     def dequantize(self) -> np.ndarray:
-        return self.codebook_weight().dequantize()
-
-    dequantize_expanded = dequantize
+        """The effective weight in the original layout (split rows folded back, as eq. 6/7)."""
+        return _fold_split(self.dequantize_expanded(), self.split_index)
 
     def storage_bits(self) -> int:
-        """Codes at their bit-width plus the codebooks at 32 bits per entry."""
-        return int(self.codes.size) * self.bits + 32 * int(self.codebook.size)
+        """Codes at their bit-width, the codebooks at 32 bits per entry, 32-bit split indices."""
+        return int(self.codes.size) * self.bits + 32 * int(self.codebook.size) + 32 * self.n_split
+
+    def int8_levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """The codebook as int8 ``levels * level_scale`` per group
+        (:func:`bertq.kernels.codebook.int8_levels`: exact where the codebook is an integer grid)."""
+        from ..kernels.codebook import int8_levels
+
+        return int8_levels(self.codebook)
 
     def int8_form(self) -> tuple[np.ndarray, np.ndarray]:
-        """The codebook rounded to int8 on a per-group scale (exact where the codebook is a grid;
-        see :meth:`~bertq.kernels.codebook.CodebookWeight.int8_levels`), decoded: int8
-        ``(h, d)`` codes and float32 ``(d,)`` column scales."""
-        w = self.codebook_weight()
-        levels, level_scale = w.int8_levels()
-        group = np.arange(self.codes.shape[1]) // w.group_size
+        """The codebook rounded to int8 on a per-group scale, decoded: int8 ``(h + n_split, d)``
+        codes and float32 ``(d,)`` column scales."""
+        levels, level_scale = self.int8_levels()
+        group = np.arange(self.codes.shape[1]) // self.group_size
         return levels[group[None, :], self.codes], level_scale[group].astype(np.float32)
+
+
+def _fold_split(expanded: np.ndarray, split_index: np.ndarray) -> np.ndarray:
+    """``[X, X_s] [W_a; W_b] = X (W_a + scatter(W_b))``: the appended rows added onto the input
+    channels they duplicate (exact, Hu et al., 2022, eq. 6)."""
+    h = expanded.shape[0] - split_index.size
+    folded = expanded[:h].copy()
+    if split_index.size:
+        np.add.at(folded, split_index, expanded[h:])
+    return folded
 
 
 QuantizedWeight = QuantizedTensor | CodebookTensor

@@ -116,8 +116,7 @@ def run_centroid_finetune(finetuned_dir: str | Path, quantized: str | Path, spec
     """Fine-tune the centroids (and every unquantized parameter) of a quantized checkpoint on the
     task it was fine-tuned for; write the new checkpoint to ``checkpoint`` and return the quantize
     summary it came with updated (size now counts each codebook) and extended by the training record."""
-    from safetensors.numpy import load_file
-
+    from ..models.checkpoint import load_state
     from ..models.sources import load_for_task, parse_source
     from ..quantization.model import to_input_major
     from ..quantization.quantizer import mse
@@ -136,7 +135,7 @@ def run_centroid_finetune(finetuned_dir: str | Path, quantized: str | Path, spec
         objective.subsample(rng, params["max_train_examples"])
     model = load_for_task(parse_source(f"path:{Path(finetuned_dir).resolve()}"), spec, seed)
     # unquantized parameters start from the fine-tuned model; quantized ones from their codebooks
-    state = load_file(str(Path(finetuned_dir) / "model.safetensors"))
+    state = load_state(finetuned_dir)
     for name, qt in qm.tensors.items():
         if name not in state:
             raise ValueError(f"{quantized}: weight {name} is not in {finetuned_dir}")
