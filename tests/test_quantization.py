@@ -1,5 +1,7 @@
 """Quantizers against independent references: closed forms, numerical minimisation, the equations."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
@@ -86,10 +88,14 @@ def test_ocs_splits_the_largest_channels_and_about_r_times_channels():
     w = rng.normal(size=(768, 16))
     w[[5, 100, 700], 3] = [40.0, -50.0, 45.0]
     qt = quantize_weight("ocs", w, 8, expand_ratio=0.01)
-    assert qt.n_split == 7 == int(0.01 * 768)
-    assert {5, 100, 700} <= set(qt.split_index.tolist())
-    assert qt.codes.shape == (768 + 7, 16)
-    assert quantize_weight("ocs", w, 8, expand_ratio=0.05).n_split == int(0.05 * 768)
+    assert qt.n_split == 8 == math.ceil(0.01 * 768)  # the authors' ocs_wts splits ceil(r * h) times
+    # ... each time the largest row of the grown weight: the three outliers (and their halves) again
+    assert qt.split_index.tolist() == [100, 700, 5, 100, 100, 700, 700, 5]
+    assert qt.codes.shape == (768 + 8, 16)
+    assert quantize_weight("ocs", w, 8, expand_ratio=0.05).n_split == math.ceil(0.05 * 768)
+    once = quantize_weight("ocs", w, 8, expand_ratio=0.01, split="once")
+    assert once.n_split == 7 == int(0.01 * 768)
+    assert once.split_index.tolist()[:3] == [100, 700, 5] and len(set(once.split_index.tolist())) == 7
 
 
 def test_ocs_quantization_aware_split_rounds_to_the_unsplit_value():

@@ -102,17 +102,25 @@ def mse_range(w, bits, granularity, candidates):
     return _linear_grid(w, bits, granularity, lambda part: mse_clip(part, int_type, candidates))
 
 
-@register("ocs", expand_ratio=0.01)
-def outlier_channel_splitting(w, bits, granularity, expand_ratio):
-    """OCS: split the ``floor(r*h)`` largest input channels quantization-aware (eq. 7), then LQ.
-    With groups, each group's grid comes from its columns of the naively split weight."""
+@register("ocs", expand_ratio=0.01, split="iterative")
+def outlier_channel_splitting(w, bits, granularity, expand_ratio, split):
+    """OCS: split input channels quantization-aware (eq. 7), then LQ. ``split="iterative"`` is the
+    authors' ``ocs_wts``: ``ceil(r*h)`` splits, each of the largest row of the grown weight (a
+    channel may be split again); ``split="once"`` splits the ``floor(r*h)`` largest channels once.
+    The grid (per group, from its columns) is the max of the naively split weight (eq. 6)."""
     int_type = SymmetricInt(bits)
     w = np.asarray(w, dtype=np.float64)
-    index = ocs.select_channels(w, ocs.channels_to_split(w.shape[0], expand_ratio))
-    scales = _group_scales(ocs.naive_split(w, index), granularity, max_abs, int_type)
-    columns = per_column(scales, w.shape[1])
-    split = ocs.quantization_aware_split(w, index, columns)
-    return QuantizedTensor(quantize(split, columns, int_type), scales, int_type, split_index=index)
+    n_split = ocs.channels_to_split(w.shape[0], expand_ratio, split)
+    if split == "once":
+        index = ocs.select_channels(w, n_split)
+        scales = _group_scales(ocs.naive_split(w, index), granularity, max_abs, int_type)
+        columns = per_column(scales, w.shape[1])
+        grown = ocs.quantization_aware_split(w, index, columns)
+    else:
+        scales = _group_scales(ocs.iterative_split(w, n_split)[0], granularity, max_abs, int_type)
+        columns = per_column(scales, w.shape[1])
+        grown, index = ocs.iterative_split(w, n_split, step=columns)
+    return QuantizedTensor(quantize(grown, columns, int_type), scales, int_type, split_index=index)
 
 
 def _clustered(w: np.ndarray, bits: int, granularity, cluster) -> CodebookTensor:
