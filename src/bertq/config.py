@@ -20,6 +20,7 @@ from .data.tasks import TASKS
 from .models.sources import ModelSourceError, parse_source
 from .quantization.granularity import check_granularity
 from .quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
+from .reports import registry as report_registry
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -54,34 +55,6 @@ length (they range from ~100 to 384 tokens), which changes the order, not what i
 SPAN_ONLY_KEYS = ("doc_stride", "max_query_length", "n_best_size", "max_answer_length")
 DECODING_KEYS = ("n_best_size", "max_answer_length")
 """Used when scoring, not when training: a fine-tune's own dev score decodes with the defaults."""
-
-CLASSIFICATION_REPORTS = ("table1", "fig2", "fig3", "fig5a")
-SQUAD_REPORTS = ("table2", "fig5b", "fig6")
-ZHAO_REPORTS = {
-    "zhao_table1": "a method entry named linear_clustering",
-    "zhao_table2": "a method entry named kmeans",
-    "zhao_fig1": "a method entry named linear_clustering or kmeans",
-    "zhao_fig3": "a method entry named kmeans",
-    "zhao_table5": "a per-tensor kmeans entry and a linear_clustering entry with a number of groups",
-    "zhao_table6": "a per-tensor kmeans entry",
-}
-"""Reports of Zhao et al. (2021) and the method entries each one reads."""
-
-
-def _zhao_report_applies(report: str, methods: dict) -> bool:
-    def runs(algorithm, grouped):
-        for name, entry in methods.items():
-            g = entry.get("granularity", "tensor")
-            if entry.get("method", name) == algorithm and grouped == (isinstance(g, int) and not isinstance(g, bool)):
-                return True
-        return False
-
-    return {"zhao_table1": "linear_clustering" in methods, "zhao_table2": "kmeans" in methods,
-            "zhao_fig1": "linear_clustering" in methods or "kmeans" in methods,
-            "zhao_fig3": "kmeans" in methods,
-            "zhao_table5": runs("kmeans", False) and runs("linear_clustering", True),
-            "zhao_table6": runs("kmeans", False)}[report]
-
 
 class ConfigError(ValueError):
     """An invalid study configuration; the message names the key."""
@@ -129,16 +102,10 @@ def validate(raw: dict) -> dict:
 
 
 def applicable_reports(tasks, methods: dict | None = None) -> list[str]:
-    """Every report the tasks and methods allow: Table 1 and Figs. 2-5a need a classification
-    task, Table 2 and Figs. 5b and 6 need SQuAD; the k-means paper's tables and figures need a
-    classification task and the method entries they read."""
-    out = []
-    if any(not TASKS[t].is_span for t in tasks):
-        out += CLASSIFICATION_REPORTS
-        out += [r for r in ZHAO_REPORTS if _zhao_report_applies(r, methods or {})]
-    if any(TASKS[t].is_span for t in tasks):
-        out += SQUAD_REPORTS
-    return out
+    """Every report the tasks and methods allow (:mod:`bertq.reports.registry`), in its default
+    order: e.g. Table 1 and Figs. 2-5a need a classification task, Table 2 and Figs. 5b and 6 need
+    SQuAD, the k-means paper's tables and figures also need the method entries they read."""
+    return [r.name for r in report_registry.selectable() if r.applies(tasks, methods or {})]
 
 
 def _check_semantics(config: dict) -> None:
@@ -163,14 +130,14 @@ def _check_semantics(config: dict) -> None:
         if task not in TASKS:
             raise ConfigError(f"config key finetune.per_task.{task}: unknown task {task!r}")
     if config["reports"] is not None:
-        allowed = applicable_reports(config["tasks"], config["quantization"]["methods"])
+        known = report_registry.names()
         for i, report in enumerate(config["reports"]):
-            if report not in allowed:
-                need = ("the task squad" if report in SQUAD_REPORTS else
-                        f"a GLUE or rotten_tomatoes task and {ZHAO_REPORTS[report]} in quantization.methods"
-                        if report in ZHAO_REPORTS else
-                        "a GLUE or rotten_tomatoes task")
-                raise ConfigError(f"config key reports[{i}]: {report} needs {need} in tasks")
+            if report not in known:
+                raise ConfigError(f"config key reports[{i}]: unknown report {report!r}; known reports: "
+                                  f"{', '.join(known)}")
+            record = report_registry.get(report)
+            if not record.applies(config["tasks"], config["quantization"]["methods"]):
+                raise ConfigError(f"config key reports[{i}]: {report} needs {record.requirement()}")
     rendered = config["reports"] or applicable_reports(config["tasks"], config["quantization"]["methods"])
     for report in config["seed_statistic"]:
         if report != "default" and report not in rendered:

@@ -4,17 +4,13 @@ localrules:
     reports,
 
 
-HU, ZHAO, OURS = "Hu et al. (2022)", "Zhao et al. (2021)", "bertq: speed and all results"
+from pathlib import Path
 
+from bertq.reports import registry as report_registry
 
-def report_item(name):
-    """(category, subcategory) of a report file in Snakemake's HTML report, or None for files kept
-    out of it (markdown twins of the CSV tables, vector twins of the PNG figures, the index)."""
-    stem, ext = name.rsplit(".", 1)
-    if ext not in ("png", "csv"):
-        return None
-    paper = ZHAO if stem.startswith("zhao_") else OURS if stem in ("throughput", "results") else HU
-    return paper, "Figures" if ext == "png" else "Tables"
+OURS = report_registry.reports()["results"].paper  # the tidy table sits beside bertq's own reports
+CAPTIONS = report_registry.write_captions(Path(".snakemake/bertq/report-captions").resolve())
+"""Each report's caption file (its registry caption and the study line), written where Snakemake runs."""
 
 
 def study_line():
@@ -46,37 +42,18 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
-REPORT_FILES = {
-    "table1": ["table1.md", "table1.csv"],
-    "fig2": ["fig2.png", "fig2.svg"],
-    "fig3": [f"fig3_{m}.{ext}" for m in MODELS for ext in ("png", "svg")],
-    "fig5a": ["fig5a.png", "fig5a.svg"],
-    "table2": ["table2.md", "table2.csv"],
-    "fig5b": ["fig5b.png", "fig5b.svg"],
-    "fig6": ["fig6.png", "fig6.svg"],
-    "zhao_table1": ["zhao_table1.md", "zhao_table1.csv"],
-    "zhao_table2": ["zhao_table2.md", "zhao_table2.csv"],
-    "zhao_fig1": ["zhao_fig1.png", "zhao_fig1.svg"],
-    "zhao_fig3": ["zhao_fig3.png", "zhao_fig3.svg"],
-    "zhao_table5": ["zhao_table5.md", "zhao_table5.csv"],
-    "zhao_table6": ["zhao_table6.md", "zhao_table6.csv"],
-}
-
-
 def report_outputs():
-    files = [f for r in config["reports"] for f in REPORT_FILES[r]]
-    files += ["throughput.md", "throughput.csv", "throughput.png", "throughput.svg", "results.csv", "index.md"]
+    """Every file of the chosen reports and of those every study gets (bertq.reports.registry); the
+    PNG figures and CSV tables go into the HTML report under their paper, with their report's caption."""
     outputs = []
-    for f in files:
-        item = report_item(f)
+    for record, name in report_registry.planned(config["reports"], MODELS):
+        item = report_registry.html_item(record, name)
         if item is None:
-            outputs.append(f"reports/{f}")
+            outputs.append(f"reports/{name}")
             continue
-        stem = f.split(".")[0]
-        key = stem if stem.startswith("zhao_") else stem.split("_")[0]
-        key = "throughput_table" if f == "throughput.csv" else key
-        outputs.append(report(f"reports/{f}", caption=f"../report/{key}.rst", category=item[0],
+        outputs.append(report(f"reports/{name}", caption=str(CAPTIONS[record.name]), category=item[0],
                               subcategory=item[1]))
+    outputs.append("reports/index.md")
     return outputs
 
 

@@ -2,7 +2,8 @@
 
 A module imports every bertq module named by an ``import`` anywhere in it (function bodies
 included: a lazy import runs too), relative imports resolved; importing ``bertq.a.b`` also runs
-the packages ``bertq`` and ``bertq.a``. A job's ``code`` param is the hash of the transitive
+the packages ``bertq`` and ``bertq.a``; a package that lists its own modules to import them
+(``pkgutil.iter_modules(__path__)``) imports every one. A job's ``code`` param is the hash of the transitive
 closure of its entry point's module, so editing a module reruns exactly the jobs whose entry
 points import it. Everything is cached: one DAG build reads each file once.
 """
@@ -70,8 +71,17 @@ def imports_of(name: str, root: Path = PACKAGE_DIR) -> frozenset[str]:
         while dotted not in mods and "." in dotted:  # an attribute (a function, a class): its module
             dotted = dotted.rsplit(".", 1)[0]
         found.update(p for p in _packages(dotted) if p in mods)
+    if path.name == "__init__.py" and _lists_own_modules(tree):  # e.g. bertq.reports.catalog
+        found.update(m for m in mods if m.rsplit(".", 1)[0] == name)
     found.discard(name)
     return frozenset(found)
+
+
+def _lists_own_modules(tree: ast.AST) -> bool:
+    """Whether a package imports its modules by listing them (``pkgutil.iter_modules(__path__)``)."""
+    return any(isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "iter_modules"
+               and any(isinstance(a, ast.Name) and a.id == "__path__" for a in node.args)
+               for node in ast.walk(tree))
 
 
 @functools.cache
