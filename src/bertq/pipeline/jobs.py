@@ -20,7 +20,7 @@ from typing import Any
 
 from . import provenance
 from .imports import code_hash
-from .layout import INTEGER_WILDCARDS, LABELS
+from .layout import FP32, INTEGER_WILDCARDS, LABELS
 from .workflow import atomic_path, log_to
 
 
@@ -58,7 +58,8 @@ class Job:
     ``entry`` is ``"module:function"`` (or, in tests, a callable); ``arguments`` builds its keyword
     arguments from a :class:`Call`; ``files`` names the outputs it writes itself (it is given
     temporary paths, renamed when the job succeeds); ``record`` names the output its return value
-    goes to, with ``labels`` and ``provenance`` added (``write`` writes it).
+    goes to, with ``labels`` (the job's wildcards, and ``labels`` for those its paths fix) and
+    ``provenance`` added (``write`` writes it).
     """
 
     entry: str | Callable[..., Any]
@@ -66,6 +67,7 @@ class Job:
     files: tuple[str, ...] = ()
     record: str | None = None
     write: Callable[[Path, Any, Call], None] = field(default=write_json)
+    labels: dict[str, Any] = field(default_factory=dict)
 
     def function(self) -> Callable[..., Any]:
         if callable(self.entry):
@@ -93,7 +95,7 @@ def cast_wildcards(wildcards: dict[str, str]) -> dict[str, Any]:
 
 def decode_params(params: dict[str, Any]) -> dict[str, Any]:
     """Params as the rules pass them, with their JSON strings decoded ('' is None)."""
-    return {k: None if v == "" else provenance._decoded(v) for k, v in params.items()}
+    return {k: None if v == "" else provenance.decoded(v) for k, v in params.items()}
 
 
 def run(smk, job: Job | None = None) -> Any:
@@ -118,7 +120,8 @@ def run(smk, job: Job | None = None) -> Any:
                     raise TypeError(f"{job.entry} returned a {type(result).__name__}, not a record (a dict)")
                 block = provenance.record(smk.rule, dict(smk.wildcards.items()), dict(smk.params.items()),
                                           started, time.time())
-                record = {**result, "labels": {k: wildcards[k] for k in LABELS if k in wildcards},
+                labels = {**wildcards, **job.labels}
+                record = {**result, "labels": {k: labels[k] for k in LABELS if k in labels},
                           "provenance": block}
             job.write(outputs.enter_context(atomic_path(getattr(smk.output, job.record))), record, call)
     return result
@@ -213,7 +216,8 @@ JOBS: dict[str, Job] = {
     "quantize_before_tuning": _QUANTIZE,
     "centroid_finetune": Job("bertq.training.centroids:run_centroid_finetune", _centroid_finetune,
                              files=("checkpoint",), record="summary"),
-    "baseline_cost": Job("bertq.quantization.job:run_baseline_cost", _baseline_cost, record="summary"),
+    "baseline_cost": Job("bertq.quantization.job:run_baseline_cost", _baseline_cost, record="summary",
+                         labels=dict(zip(("method", "bits"), FP32))),
     "evaluate": Job("bertq.evaluation.job:run_evaluate", _evaluate, record="evaluation"),
     "throughput": Job("bertq.bench.throughput:run_throughput", _throughput, record="timing"),
     "aggregate": Job("bertq.reports.collect:collect", _aggregate, files=("summary", "throughput", "tidy")),

@@ -89,7 +89,7 @@ def record(rule: str, wildcards: dict, params: dict, started: float, finished: f
     return {
         "rule": rule,
         "wildcards": dict(wildcards),
-        "params": {k: _decoded(v) for k, v in params.items()},
+        "params": {k: decoded(v) for k, v in params.items()},
         "code": code_version(),
         "packages": package_versions(),
         "device": {"host": platform.node(), "cpu": cpu_info(), "gpu": gpu_info(),
@@ -99,7 +99,8 @@ def record(rule: str, wildcards: dict, params: dict, started: float, finished: f
     }
 
 
-def _decoded(value):
+def decoded(value):
+    """A param as the job uses it: JSON strings (objects, lists) decoded, anything else plain."""
     if isinstance(value, str) and value[:1] in "{[":
         try:
             return json.loads(value)
@@ -108,9 +109,9 @@ def _decoded(value):
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, dict):
-        return {str(k): _decoded(v) for k, v in value.items()}
+        return {str(k): decoded(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_decoded(v) for v in value]
+        return [decoded(v) for v in value]
     return str(value)
 
 
