@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertq.kernels import simd
 from bertq.kernels import codebook as kernels
+from bertq.kernels import simd
 from bertq.kernels.codebook import GEMV_MAX_ROWS, linear_codebook_a8, linear_codebook_f32, linear_codebook_gemv
 from bertq.kernels.int8_gemm import quantize_rows
 from bertq.kernels.packing import pack_codes, unpack_codes

@@ -6,8 +6,6 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import erf
 
 from .quantizer import max_abs
 
@@ -25,7 +23,7 @@ def gaussian_mse_derivative(alpha: float, sigma: float, bits: int) -> float:
     ``a / s`` at 2..8 bits (1.71, 2.15, 2.55, 2.93, 3.28, 3.61, 3.92) this root reproduces.
     """
     a, s = alpha, sigma
-    tail = a * (1.0 - erf(a / (math.sqrt(2.0) * s)))
+    tail = a * (1.0 - math.erf(a / (math.sqrt(2.0) * s)))
     density = (s * s * math.exp(-a * a / (2 * s * s))) / (math.sqrt(2 * math.pi) * s)
     density += s * math.exp(-a * a / (2 * s * s)) / math.sqrt(2 * math.pi)
     return tail - density + a / (3.0 * 2 ** (2 * bits))
@@ -39,6 +37,8 @@ def laplace_mse_derivative(alpha: float, b: float, bits: int) -> float:
 @lru_cache(maxsize=None)
 def optimal_clip_ratio(prior: str, bits: int) -> float:
     """Root of the MSE derivative for a unit-scale prior: ``alpha / sigma`` (Gaussian) or ``alpha / b``."""
+    from scipy.optimize import brentq  # here, not at import: only an ACIQ job pays for scipy
+
     if prior == "gaussian":
         return brentq(gaussian_mse_derivative, 1e-3, 40.0, args=(1.0, bits), xtol=1e-12)
     if prior == "laplace":

@@ -90,7 +90,7 @@ class QuantizedTensor:
         32-bit split indices."""
         return int(self.codes.size) * self.bits + 32 * self.groups + 32 * self.n_split
 
-    def as_codebook(self) -> "CodebookTensor":
+    def as_codebook(self) -> CodebookTensor:
         """The same weight as a :class:`CodebookTensor` (split rows and all): ``code = q - qmin``
         and ``codebook[g] = scale[g] * (code + qmin)``. The symmetric grid has ``2**bits - 1``
         levels; the one unused code maps to 0."""
@@ -152,7 +152,7 @@ class CodebookTensor:
     def numel(self) -> int:
         return self.in_channels * int(self.codes.shape[1])
 
-    def as_codebook(self) -> "CodebookTensor":
+    def as_codebook(self) -> CodebookTensor:
         return self
 
     def column_codebooks(self) -> np.ndarray:

@@ -1,0 +1,182 @@
+"""Quantize a Hugging Face BERT or ALBERT from Python: a config and one call.
+
+::
+
+    from bertq import QuantizationConfig, quantize, to_engine, save_quantized, load_quantized
+
+    qmodel = quantize(hf_model, QuantizationConfig(method="kmeans", bits=4, granularity="channel"))
+    qmodel(**batch).logits             # the weights the pipeline evaluates (fake quantization)
+    engine = to_engine(qmodel, "int8")  # integer kernels on the CPU
+    save_quantized(qmodel, "out/")      # safetensors: bit-packed codes + codebooks or scales
+    qmodel = load_quantized("out/")
+
+The same weights are quantized as in the pipeline (:func:`bertq.quantization.model.quantize_state`:
+embedding tables and encoder linears, never the task head), so the model evaluates as the
+pipeline's does; :attr:`QUANTIZED_ATTRIBUTE` on it holds the
+:class:`~bertq.quantization.model.QuantizedModel` (codes, codebooks, size).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+QUANTIZED_ATTRIBUTE = "bertq_quantized"
+"""The attribute of a quantized model that holds its :class:`~bertq.quantization.model.QuantizedModel`."""
+CONFIG_FILE, WEIGHTS_FILE, CODES_FILE = "config.json", "model.safetensors", "quantized.safetensors"
+
+
+def _check_bits(field_name: str, value, method: str, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"QuantizationConfig.{field_name}: method {method!r} quantizes to {lo} to {hi} bits, "
+                         f"not {value!r}")
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """What to quantize with: a registered ``method`` (``lq``, ``aciq``, ``ocs``, ``mse``,
+    ``linear_clustering``, ``kmeans``, ``kmeans_optimal``), ``bits``, ``granularity`` (``tensor``,
+    ``channel`` or a number of groups of output channels), the method's other ``params`` (e.g.
+    ``{"iterations": 3, "seed": 0}`` for k-means) and ``embedding_bits`` for the token embeddings
+    (default: ``bits``). Bad values raise a ``ValueError`` naming the field."""
+
+    method: str
+    bits: int
+    granularity: str | int = "tensor"
+    params: dict = field(default_factory=dict)
+    embedding_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        from .quantization.granularity import check_granularity
+        from .quantization.methods import METHOD_BITS, METHOD_PARAMS, METHODS
+
+        if self.method not in METHODS:
+            raise ValueError(f"QuantizationConfig.method: unknown method {self.method!r}; "
+                             f"registered: {', '.join(sorted(METHODS))}")
+        lo, hi = METHOD_BITS[self.method]
+        _check_bits("bits", self.bits, self.method, lo, hi)
+        if self.embedding_bits is not None:
+            _check_bits("embedding_bits", self.embedding_bits, self.method, lo, hi)
+        try:
+            check_granularity(self.granularity)
+        except ValueError as exc:
+            raise ValueError(f"QuantizationConfig.granularity: {exc}") from None
+        if not isinstance(self.params, dict):
+            raise TypeError(f"QuantizationConfig.params must be a dict, got {type(self.params).__name__}")
+        allowed = sorted(set(METHOD_PARAMS[self.method]) - {"granularity"})
+        unknown = sorted(set(self.params) - set(allowed))
+        if unknown:
+            hint = " (give granularity as QuantizationConfig.granularity)" if "granularity" in unknown else ""
+            raise ValueError(f"QuantizationConfig.params: method {self.method!r} has no parameter(s) {unknown}; "
+                             f"it takes {allowed}{hint}")
+        object.__setattr__(self, "params", dict(self.params))
+
+    def method_params(self) -> dict:
+        """The parameters as the pipeline's config gives them to the method."""
+        return {**self.params, "granularity": self.granularity}
+
+
+def _float_state(model) -> dict[str, np.ndarray]:
+    return {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).numpy()
+            for k, v in model.state_dict().items()}
+
+
+def _set_dequantized(model, quantized) -> None:
+    import torch
+
+    from .quantization.model import from_input_major
+
+    with torch.no_grad():
+        for name, qt in quantized.tensors.items():
+            param = model.get_parameter(name)
+            param.copy_(torch.from_numpy(from_input_major(name, qt.dequantize())))
+    setattr(model, QUANTIZED_ATTRIBUTE, quantized)
+
+
+def quantize(model, config: QuantizationConfig, *, inplace: bool = False):
+    """``model`` (a transformers ``BertModel``, ``BertForSequenceClassification``,
+    ``BertForQuestionAnswering``, ``AlbertForSequenceClassification``, ... or bertq's own encoder)
+    with its embedding tables and encoder linears replaced by their quantized values (a copy
+    unless ``inplace``). The :class:`~bertq.quantization.model.QuantizedModel` is on it as
+    ``model.bertq_quantized``."""
+    from .quantization.model import quantize_state
+
+    if not isinstance(config, QuantizationConfig):
+        raise TypeError(f"config must be a QuantizationConfig, got {type(config).__name__}")
+    target = model if inplace else copy.deepcopy(model)
+    quantized = quantize_state(_float_state(target), config.method, config.bits, config.method_params(),
+                               config.embedding_bits)
+    _set_dequantized(target, quantized)
+    return target
+
+
+def quantized_model(model):
+    """The :class:`~bertq.quantization.model.QuantizedModel` of a model from :func:`quantize`."""
+    quantized = getattr(model, QUANTIZED_ATTRIBUTE, None)
+    if quantized is None:
+        raise ValueError("this model was not quantized by bertq.quantize (it has no bertq_quantized)")
+    return quantized
+
+
+def to_engine(model, backend: str = "int8", **options):
+    """A copy of a quantized model on bertq's integer engine (:mod:`bertq.engine`): every quantized
+    linear runs on ``backend`` (``int8``: int8 codes x 7-bit activations on the CPU kernels;
+    ``codebook``: packed codes on the lookup-table kernels; ``fake``: their torch twin, bit for
+    bit); ``options`` go to the modules (e.g. ``path`` for the kernel instruction path)."""
+    from .engine.model import quantize_modules
+
+    quantized = quantized_model(model)
+    return quantize_modules(copy.deepcopy(model), quantized, backend, **options).eval()
+
+
+def save_quantized(model, directory: str | Path) -> None:
+    """Write ``directory``: ``quantized.safetensors`` (bit-packed codes with their codebooks or
+    scales, the format of the pipeline's quantize job), ``model.safetensors`` (every other
+    tensor, fp32) and the model's ``config.json`` (with its class in ``architectures``)."""
+    from safetensors.numpy import save_file
+
+    from .quantization.model import save_quantized as save_codes
+
+    quantized = quantized_model(model)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rest = {k: np.ascontiguousarray(v) for k, v in _float_state(model).items() if k not in quantized.tensors}
+    save_file(rest, str(directory / WEIGHTS_FILE))
+    save_codes(quantized, directory / CODES_FILE)
+    config = model.config.to_dict() if hasattr(model.config, "to_dict") else dict(vars(model.config))
+    config["architectures"] = [type(model).__name__]
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+
+
+def load_quantized(directory: str | Path):
+    """The model :func:`save_quantized` wrote, as the transformers class it was, in eval mode,
+    with its quantized weights dequantized and ``model.bertq_quantized`` set."""
+    import torch
+    import transformers
+    from safetensors.numpy import load_file
+
+    from .quantization.model import load_quantized as load_codes
+
+    directory = Path(directory)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, CODES_FILE):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"{directory}: no {name}; write it with bertq.save_quantized")
+    architecture = (json.loads((directory / CONFIG_FILE).read_text()).get("architectures") or [""])[0]
+    cls = getattr(transformers, architecture, None)
+    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+        raise ValueError(f"{directory / CONFIG_FILE}: architectures names {architecture!r}, "
+                         "not a transformers model class")
+    model = cls(transformers.AutoConfig.from_pretrained(str(directory))).eval()
+    quantized = load_codes(directory / CODES_FILE)
+    state = {k: torch.from_numpy(v) for k, v in load_file(str(directory / WEIGHTS_FILE)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if m not in quantized.tensors and not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise ValueError(f"{directory}: weights do not fit {architecture}: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    _set_dequantized(model, quantized)
+    return model
