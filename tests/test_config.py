@@ -20,7 +20,7 @@ def test_defaults_are_filled():
     assert cfg["seeds"] == [42]
     assert cfg["cost"] == {"sequence_length": 128, "activation_bits": 32, "qa_sequence_length": 384}
     assert bq.finetune_params(cfg, "m", "rotten_tomatoes")["learning_rate"] == 2e-5
-    assert cfg["reports"] == ["table1", "fig2", "fig3", "fig5a"]
+    assert cfg["reports"] == ["table1", "fig2", "fig3", "fig5a", "quality_gate"]
     assert cfg["data"]["squad"] == {"dir": None, "hub_dataset": "rajpurkar/squad", "split": "official",
                                     "dev_fraction": 0.2, "split_seed": 0}
 
@@ -106,10 +106,10 @@ def test_squad_defaults_and_reports():
     # Devlin et al. (2019) for SQuAD v1.1: 2 epochs at 3e-5, batch 32, 384-token windows, stride 128.
     assert (p["learning_rate"], p["epochs"], p["batch_size"], p["max_length"]) == (3e-5, 2, 32, 384)
     assert (p["doc_stride"], p["max_query_length"], p["n_best_size"], p["max_answer_length"]) == (128, 64, 20, 30)
-    assert cfg["reports"] == ["table2", "fig5b", "fig6"]
+    assert cfg["reports"] == ["table2", "fig5b", "fig6", "quality_gate"]
     assert bq.cost_params(cfg, "squad")["sequence_length"] == 384
     both = bq.validate(with_(tasks=["rte", "squad"], finetune={"per_task": {"squad": {"epochs": 1}}}))
-    assert both["reports"] == ["table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6"]
+    assert both["reports"] == ["table1", "fig2", "fig3", "fig5a", "table2", "fig5b", "fig6", "quality_gate"]
     assert bq.finetune_params(both, "m", "squad")["epochs"] == 1
     assert bq.cost_params(both, "rte")["sequence_length"] == 128
 
@@ -148,7 +148,8 @@ def test_seed_statistic_per_report():
     base = {"models": {"m": {"source": "random:tiny"}}, "tasks": ["rte"]}
     assert set(bq.seed_statistics(bq.validate(base)).values()) == {"mean"}
     stats = bq.seed_statistics(bq.validate({**base, "seed_statistic": {"default": "median", "fig2": "mean"}}))
-    assert stats["fig2"] == "mean" and stats["table1"] == "median" and set(stats) == set(bq.applicable_reports(["rte"]))
+    assert stats["fig2"] == "mean" and stats["table1"] == "median"
+    assert set(stats) == set(bq.applicable_reports(["rte"], {"lq": {}}))
     with pytest.raises(bq.ConfigError, match="config key seed_statistic.table2: not a report"):
         bq.validate({**base, "seed_statistic": {"table2": "median"}})
     with pytest.raises(bq.ConfigError, match="config key seed_statistic.fig2: 'avg' is not one of"):
