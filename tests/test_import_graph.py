@@ -101,6 +101,13 @@ def test_imports_are_read_from_the_whole_source_relative_and_lazy_ones_included(
         imports_of("bertq.nope", root)
 
 
+def test_a_package_getattr_import_counts_only_for_importers_of_its_lazy_names(tmp_path):
+    lazy = "def __getattr__(name):\n    from .low import d\n    return getattr(d, name)\n"
+    root = _package(tmp_path, {**FAKE, "__init__.py": lazy, "low/f.py": "from bertq import thing\n"})
+    assert import_closure("bertq.low.e", root) == {"bertq", "bertq.low", "bertq.low.e"}  # runs bertq, asks nothing
+    assert imports_of("bertq.low.f", root) == {"bertq", "bertq.low", "bertq.low.d"}
+
+
 def test_the_code_hash_changes_exactly_when_a_module_of_the_closure_does(tmp_path):
     before = {m: code_hash(m, root=_package(tmp_path / "1", FAKE)) for m in ("bertq.low.b", "bertq.low.e")}
     edited = _package(tmp_path / "2", {**FAKE, "low/d.py": "thing = 1  # edited\n"})

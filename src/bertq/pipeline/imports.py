@@ -2,7 +2,8 @@
 
 A module imports every bertq module named by an ``import`` anywhere in it (function bodies
 included: a lazy import runs too), relative imports resolved; importing ``bertq.a.b`` also runs
-the packages ``bertq`` and ``bertq.a``; a package that lists its own modules to import them
+the packages ``bertq`` and ``bertq.a`` (but not what a package's ``__getattr__`` imports on demand,
+unless the importer asks the package for an attribute); a package that lists its own modules to import them
 (``pkgutil.iter_modules(__path__)``) imports every one. A job's ``code`` param is the hash of the transitive
 closure of its entry point's module, so editing a module reruns exactly the jobs whose entry
 points import it. Everything is cached: one DAG build reads each file once.
@@ -37,11 +38,29 @@ def _packages(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
-def _imported_names(name: str, path: Path, tree: ast.AST) -> set[str]:
-    """The dotted names an import statement anywhere in ``tree`` may load (modules or attributes)."""
+def _walk(tree: ast.AST, skip: ast.AST | None):
+    """Every node of ``tree`` except those of ``skip``."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if node is not skip:
+            yield node
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _lazy_getattr(tree: ast.Module) -> ast.FunctionDef | None:
+    """A module's ``__getattr__`` (PEP 562): what it imports runs only when an importer asks the
+    module for one of its lazy names (``from bertq import quantize``), not on ``import bertq.x``."""
+    return next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"),
+                None)
+
+
+def _imported_names(name: str, path: Path, tree: ast.AST, skip: ast.AST | None = None) -> set[str]:
+    """The dotted names an import statement anywhere in ``tree`` (but ``skip``) may load (modules or
+    attributes)."""
     names = set()
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    for node in ast.walk(tree):
+    for node in _walk(tree, skip):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -63,16 +82,42 @@ def imports_of(name: str, root: Path = PACKAGE_DIR) -> frozenset[str]:
     if name not in mods:
         raise KeyError(f"{name!r} is not a module of {root}")
     path = mods[name]
-    tree = ast.parse(path.read_bytes(), filename=str(path))
+    tree = _parse(path)
     found = set()
-    for dotted in _imported_names(name, path, tree):
+    for dotted in _imported_names(name, path, tree, skip=_lazy_getattr(tree)):
         if dotted.split(".")[0] != PACKAGE:
             continue
+        attribute = dotted not in mods
         while dotted not in mods and "." in dotted:  # an attribute (a function, a class): its module
             dotted = dotted.rsplit(".", 1)[0]
         found.update(p for p in _packages(dotted) if p in mods)
+        if attribute and dotted != name:
+            found |= lazy_imports(dotted, root)
     if path.name == "__init__.py" and _lists_own_modules(tree):  # e.g. bertq.reports.catalog
         found.update(m for m in mods if m.rsplit(".", 1)[0] == name)
+    found.discard(name)
+    return frozenset(found)
+
+
+@functools.cache
+def _parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_bytes(), filename=str(path))
+
+
+@functools.cache
+def lazy_imports(name: str, root: Path = PACKAGE_DIR) -> frozenset[str]:
+    """The bertq modules ``name``'s ``__getattr__`` imports (those an importer of one of its
+    attributes runs), with their packages."""
+    path = modules(root)[name]
+    lazy = _lazy_getattr(_parse(path))
+    if lazy is None:
+        return frozenset()
+    found = set()
+    for dotted in _imported_names(name, path, lazy):
+        if dotted.split(".")[0] == PACKAGE:
+            while dotted not in modules(root) and "." in dotted:
+                dotted = dotted.rsplit(".", 1)[0]
+            found.update(p for p in _packages(dotted) if p in modules(root))
     found.discard(name)
     return frozenset(found)
 

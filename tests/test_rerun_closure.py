@@ -1,0 +1,131 @@
+"""Editing one bertq module reruns exactly the jobs whose entry points import it, and nothing else.
+
+A tiny study runs once on a private copy of the package (so that nobody's edits elsewhere move its
+code hashes); then, for one module of each layer, a copy with that module edited is put first on
+``PYTHONPATH`` and ``snakemake -n`` says which jobs it would rerun and why. Expected: the jobs of
+the jobs of the rules whose entry point's import closure holds the module (their ``code`` param
+changed), the jobs reading what those remake, and nothing else.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import bertq
+from bertq.pipeline.imports import import_closure
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.pipeline
+
+# Each rule's entry point, stated here independently of bertq.pipeline.jobs.JOBS.
+ENTRY_POINTS = {
+    "tokenize": "bertq.data.tokenized", "finetune": "bertq.training.finetune",
+    "quantize": "bertq.quantization.job", "quantize_before_tuning": "bertq.quantization.job",
+    "centroid_finetune": "bertq.training.centroids", "baseline_cost": "bertq.quantization.job",
+    "evaluate": "bertq.evaluation.job", "throughput": "bertq.bench.throughput",
+    "aggregate": "bertq.reports.collect", "reports": "bertq.reports.build",
+}
+EDITS = ["kernels/packing.py", "models/sources.py", "quantization/job.py", "metrics/glue.py", "reports/zhao.py"]
+
+
+def _rte(path: Path, n: int, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    words = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "house", "big", "small"]
+    sentence = lambda: " ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))  # noqa: E731
+    rows = [f"{i}\t{sentence()}\t{sentence()}\t{rng.choice(['entailment', 'not_entailment'])}" for i in range(n)]
+    path.write_text("\n".join(["index\tsentence1\tsentence2\tlabel", *rows]) + "\n")
+
+
+def _snakemake(work: Path, package_parent: Path, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([str(package_parent), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
+                           "--configfile", str(work / "config.yaml"), "--cores", "2", *args],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+def _copy_package(dest: Path) -> Path:
+    shutil.copytree(Path(bertq.__file__).parent, dest / "bertq", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    work = tmp_path_factory.mktemp("closure_study")
+    package = _copy_package(tmp_path_factory.mktemp("package"))
+    (work / "glue" / "RTE").mkdir(parents=True)
+    _rte(work / "glue" / "RTE" / "train.tsv", 32, 1)
+    _rte(work / "glue" / "RTE" / "dev.tsv", 16, 2)
+    config = {
+        "name": "closure test", "models": {"tiny": {"source": "random:tiny", "layers": 1}}, "tasks": ["rte"],
+        "data": {"glue_dir": str(work / "glue")}, "seeds": [0],
+        "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 24}, "threads": 1},
+        "quantization": {"bits": [4], "methods": {
+            "lq": {}, "kmeans": {"bits": [2], "centroid_finetune": {"epochs": 1}}}},
+        "cost": {"sequence_length": 24},
+        "throughput": {"batch_size": 2, "sequence_length": 8, "repeats": 1, "warmup": 0},
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    run = _snakemake(work, package, "reports/all")
+    assert run.returncode == 0, run.stderr[-4000:]
+    again = _snakemake(work, package, "-n", "reports/all")
+    assert again.returncode == 0 and _jobs(again.stdout) == {}, again.stdout[-3000:]
+    every = _snakemake(work, package, "-n", "--forceall", "reports/all")
+    assert every.returncode == 0, every.stderr[-3000:]
+    return work, package, _jobs(every.stdout)
+
+
+def _jobs(output: str) -> dict[tuple[str, str], dict]:
+    """Every job a dry run lists, by (rule, outputs): its inputs, outputs and reason."""
+    jobs, job = {}, None
+    for line in output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            job = {"rule": m.group(1), "input": [], "output": [], "reason": ""}
+        m = re.match(r"^\s+(input|output|reason): (.*)", line)
+        if m and job is not None:
+            job[m.group(1)] = m.group(2) if m.group(1) == "reason" else m.group(2).split(", ")
+            if m.group(1) == "output":
+                jobs[(job["rule"], ", ".join(job["output"]))] = job
+    return jobs
+
+
+def _expected(all_jobs: dict, importers: set[str]) -> set[tuple[str, str]]:
+    """The jobs of the importing rules, every job downstream of them (it reads a file they remake),
+    and the jobs remaking a temporary input (``.ptq``) one of those needs."""
+    producer = {f: key for key, job in all_jobs.items() for f in job["output"]}
+    expected = {key for key, job in all_jobs.items() if job["rule"] in importers}
+    while True:
+        remade = {f for key in expected for f in all_jobs[key]["output"]}
+        more = {key for key, job in all_jobs.items() if remade & set(job["input"])}
+        more |= {producer[f] for key in expected | more for f in all_jobs[key]["input"] if ".ptq." in f}
+        if more <= expected:
+            return expected
+        expected |= more
+
+
+@pytest.mark.parametrize("edited", EDITS)
+def test_editing_a_module_reruns_exactly_the_jobs_importing_it(study, edited, tmp_path):
+    work, package, all_jobs = study
+    module = "bertq." + edited[:-3].replace("/", ".")
+    importers = {rule for rule, entry in ENTRY_POINTS.items() if module in import_closure(entry)}
+    assert importers, f"no entry point imports {module}: a useless case"
+    copy = tmp_path / "edited"
+    shutil.copytree(package, copy)
+    with open(copy / "bertq" / edited, "a") as f:
+        f.write("\n# an edit that changes nothing but the source\n")
+    dry = _snakemake(work, copy, "-n", "reports/all")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = _jobs(dry.stdout)
+    expected = _expected(all_jobs, importers)
+    assert set(planned) == expected, (sorted(set(planned) - expected), sorted(expected - set(planned)))
+    # Snakemake names a changed param only where no input was remade: never outside the importers
+    assert {job["rule"] for job in planned.values() if "Params have changed" in job["reason"]} <= importers
