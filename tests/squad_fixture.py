@@ -7,8 +7,24 @@ import json
 import random
 from pathlib import Path
 
-WORDS = "the a cat dog sat ran on under mat big small red blue quickly slowly".split()
-NAMES = "Alice Bob Carol Dave Erin Frank Grace Heidi Ivan Judy".split()
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "ran",
+    "on",
+    "under",
+    "mat",
+    "big",
+    "small",
+    "red",
+    "blue",
+    "quickly",
+    "slowly",
+]
+NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi", "Ivan", "Judy"]
 
 
 def _sentence(rng: random.Random) -> str:
@@ -22,13 +38,25 @@ def synthetic_squad(n_articles: int = 8, paragraphs: int = 3, seed: int = 0) -> 
         paras = []
         for p in range(paragraphs):
             name, year = rng.choice(NAMES), str(rng.randint(1800, 2000))
-            context = (f"{_sentence(rng)}. {_sentence(rng)}. {name} built the house in {year}. "
-                       f"{_sentence(rng)}. {_sentence(rng)}.")
-            qas = [{"id": f"a{a}p{p}q0", "question": "Who built the house?",
-                    "answers": [{"text": name, "answer_start": context.index(name)}]},
-                   {"id": f"a{a}p{p}q1", "question": "When was the house built?",
-                    "answers": [{"text": year, "answer_start": context.index(year)},
-                                {"text": f"in {year}", "answer_start": context.index(f"in {year}")}]}]
+            context = (
+                f"{_sentence(rng)}. {_sentence(rng)}. {name} built the house in {year}. "
+                f"{_sentence(rng)}. {_sentence(rng)}."
+            )
+            qas = [
+                {
+                    "id": f"a{a}p{p}q0",
+                    "question": "Who built the house?",
+                    "answers": [{"text": name, "answer_start": context.index(name)}],
+                },
+                {
+                    "id": f"a{a}p{p}q1",
+                    "question": "When was the house built?",
+                    "answers": [
+                        {"text": year, "answer_start": context.index(year)},
+                        {"text": f"in {year}", "answer_start": context.index(f"in {year}")},
+                    ],
+                },
+            ]
             paras.append({"context": context, "qas": qas})
         data.append({"title": f"Article_{a}", "paragraphs": paras})
     return {"version": "1.1", "data": data}

@@ -23,9 +23,16 @@ SHARED = "albert.encoder.albert_layer_groups.0.albert_layers.0."
 
 @pytest.fixture(scope="module")
 def albert_dir(tmp_path_factory):
-    config = transformers.AlbertConfig(vocab_size=VOCAB, embedding_size=E, hidden_size=H, num_hidden_layers=LAYERS,
-                                       num_attention_heads=4, intermediate_size=I, max_position_embeddings=40,
-                                       num_labels=3)
+    config = transformers.AlbertConfig(
+        vocab_size=VOCAB,
+        embedding_size=E,
+        hidden_size=H,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=4,
+        intermediate_size=I,
+        max_position_embeddings=40,
+        num_labels=3,
+    )
     torch.manual_seed(0)
     model = transformers.AlbertForSequenceClassification(config).eval()
     path = tmp_path_factory.mktemp("albert")
@@ -41,10 +48,22 @@ def test_shared_weights_are_quantized_once_and_the_factorisation_too(albert_dir)
     _, model = albert_dir
     qm = quantize_state(_state(model), "kmeans", 3)
     assert set(qm.tensors) == {
-        "albert.embeddings.word_embeddings.weight", "albert.embeddings.position_embeddings.weight",
-        "albert.embeddings.token_type_embeddings.weight", "albert.encoder.embedding_hidden_mapping_in.weight",
-        *(SHARED + n for n in ("attention.query.weight", "attention.key.weight", "attention.value.weight",
-                               "attention.dense.weight", "ffn.weight", "ffn_output.weight"))}
+        "albert.embeddings.word_embeddings.weight",
+        "albert.embeddings.position_embeddings.weight",
+        "albert.embeddings.token_type_embeddings.weight",
+        "albert.encoder.embedding_hidden_mapping_in.weight",
+        *(
+            SHARED + n
+            for n in (
+                "attention.query.weight",
+                "attention.key.weight",
+                "attention.value.weight",
+                "attention.dense.weight",
+                "ffn.weight",
+                "ffn_output.weight",
+            )
+        ),
+    }
     quantized = VOCAB * E + 40 * E + 2 * E + E * H + 4 * H * H + 2 * H * I  # the shared layer counted once
     assert qm.quantized_params == quantized
 

@@ -15,8 +15,15 @@ from bertq.engine.model import load_engine_model  # noqa: E402
 from bertq.models.checkpoint import build_model, load_state  # noqa: E402
 from bertq.quantization import model as pipeline  # noqa: E402
 
-CONFIG = dict(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-              max_position_embeddings=32, num_labels=3)
+CONFIG = dict(
+    vocab_size=60,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=32,
+    num_labels=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +41,11 @@ def _ids():
     return torch.randint(0, CONFIG["vocab_size"], (3, 11), generator=g), torch.ones(3, 11, dtype=torch.long)
 
 
-CASES = [QuantizationConfig("kmeans", 3, "channel", {"iterations": 3, "seed": 0}),
-         QuantizationConfig("lq", 4, 2, embedding_bits=8),
-         QuantizationConfig("ocs", 6, "tensor", {"expand_ratio": 0.05})]
+CASES = [
+    QuantizationConfig("kmeans", 3, "channel", {"iterations": 3, "seed": 0}),
+    QuantizationConfig("lq", 4, 2, embedding_bits=8),
+    QuantizationConfig("ocs", 6, "tensor", {"expand_ratio": 0.05}),
+]
 
 
 @pytest.mark.parametrize("config", CASES, ids=lambda c: c.method)
@@ -49,8 +58,9 @@ def test_api_gives_the_pipelines_weights_and_logits(finetuned, tmp_path, config)
 
     # the pipeline: quantize the saved checkpoint, evaluate its dequantized state
     state = load_state(path)
-    reference = pipeline.quantize_state(state, config.method, config.bits, config.method_params(),
-                                        config.embedding_bits)
+    reference = pipeline.quantize_state(
+        state, config.method, config.bits, config.method_params(), config.embedding_bits
+    )
     pipeline.save_quantized(reference, tmp_path / "q.safetensors")
     ours = quantized_model(qmodel)
     assert set(ours.tensors) == set(reference.tensors)
@@ -90,8 +100,12 @@ def test_save_and_load_round_trip(finetuned, tmp_path):
         torch.testing.assert_close(back.state_dict()[k], v, rtol=0, atol=0)
     ids, mask = _ids()
     with torch.no_grad():
-        torch.testing.assert_close(back(input_ids=ids, attention_mask=mask).logits,
-                                   qmodel(input_ids=ids, attention_mask=mask).logits, rtol=0, atol=0)
+        torch.testing.assert_close(
+            back(input_ids=ids, attention_mask=mask).logits,
+            qmodel(input_ids=ids, attention_mask=mask).logits,
+            rtol=0,
+            atol=0,
+        )
     # codes are stored bit-packed: 2 bits per quantized weight; the rest of the model holds no copy
     from safetensors.numpy import load_file
 
@@ -109,8 +123,7 @@ def test_headless_bert_and_albert_are_quantized_like_the_pipeline():
     names = set(quantized_model(q).tensors)
     assert "embeddings.word_embeddings.weight" in names and "encoder.layer.0.attention.self.query.weight" in names
     assert not any(n.startswith("pooler") for n in names)
-    albert = transformers.AlbertForSequenceClassification(transformers.AlbertConfig(
-        embedding_size=16, **CONFIG)).eval()
+    albert = transformers.AlbertForSequenceClassification(transformers.AlbertConfig(embedding_size=16, **CONFIG)).eval()
     state = {k: v.detach().numpy().copy() for k, v in albert.state_dict().items()}
     qa = quantize(albert, QuantizationConfig("kmeans", 3))
     reference = pipeline.quantize_state(state, "kmeans", 3, {"granularity": "tensor"})
@@ -121,15 +134,18 @@ def test_headless_bert_and_albert_are_quantized_like_the_pipeline():
         np.testing.assert_array_equal(value.numpy(), dequantized[name], err_msg=name)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(method="kmean", bits=4), r"QuantizationConfig.method: unknown method 'kmean'; registered: .*kmeans"),
-    (dict(method="kmeans", bits=9), r"QuantizationConfig.bits: method 'kmeans' quantizes to 1 to 8 bits, not 9"),
-    (dict(method="lq", bits=1), r"QuantizationConfig.bits: method 'lq' quantizes to 2 to 8 bits"),
-    (dict(method="lq", bits=4, granularity="row"), r"QuantizationConfig.granularity: .*got 'row'"),
-    (dict(method="kmeans", bits=4, params={"iters": 3}), r"QuantizationConfig.params: .*\['iters'\].*'iterations'"),
-    (dict(method="lq", bits=4, params={"granularity": 2}), r"give granularity as QuantizationConfig.granularity"),
-    (dict(method="lq", bits=4, embedding_bits=True), r"QuantizationConfig.embedding_bits"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(method="kmean", bits=4), r"QuantizationConfig.method: unknown method 'kmean'; registered: .*kmeans"),
+        (dict(method="kmeans", bits=9), r"QuantizationConfig.bits: method 'kmeans' quantizes to 1 to 8 bits, not 9"),
+        (dict(method="lq", bits=1), r"QuantizationConfig.bits: method 'lq' quantizes to 2 to 8 bits"),
+        (dict(method="lq", bits=4, granularity="row"), r"QuantizationConfig.granularity: .*got 'row'"),
+        (dict(method="kmeans", bits=4, params={"iters": 3}), r"QuantizationConfig.params: .*\['iters'\].*'iterations'"),
+        (dict(method="lq", bits=4, params={"granularity": 2}), r"give granularity as QuantizationConfig.granularity"),
+        (dict(method="lq", bits=4, embedding_bits=True), r"QuantizationConfig.embedding_bits"),
+    ],
+)
 def test_bad_config_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         QuantizationConfig(**kwargs)

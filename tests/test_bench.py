@@ -14,8 +14,9 @@ from bertq.bench.timing import ratios, time_round_robin
 
 def test_round_robin_times_every_candidate_each_round():
     calls = []
-    t = time_round_robin({"a": lambda: calls.append("a"), "b": lambda: (calls.append("b"), time.sleep(0.002))},
-                        repeats=5, warmup=1)
+    t = time_round_robin(
+        {"a": lambda: calls.append("a"), "b": lambda: (calls.append("b"), time.sleep(0.002))}, repeats=5, warmup=1
+    )
     assert calls[:2] == ["a", "b"] and calls.count("a") == calls.count("b") == 1 + 1 + 5  # warmup, calibration, 5
     assert calls[-10:] == ["a", "b"] * 5  # interleaved
     assert t["b"]["best_seconds"] >= 0.002 and t["b"]["best_seconds"] <= t["b"]["median_seconds"]
@@ -58,8 +59,15 @@ def test_importing_the_benchmark_script_leaves_the_environment_alone():
 
 def test_speed_targets_are_checked_on_the_worst_shape():
     mod = _load_bench_script()
-    gemms = [{"size": "base", "m": m, "vs_torch_fp32": {"bertq engine linear": v},
-              "vs_torch_dynamic_int8": {"bertq engine linear": v / 3}} for m, v in ((1024, 2.0), (4096, 1.7), (1, 0.1))]
+    gemms = [
+        {
+            "size": "base",
+            "m": m,
+            "vs_torch_fp32": {"bertq engine linear": v},
+            "vs_torch_dynamic_int8": {"bertq engine linear": v / 3},
+        }
+        for m, v in ((1024, 2.0), (4096, 1.7), (1, 0.1))
+    ]
     cbs = [{"size": "base", "m": 1, "vs_torch_fp32": {"bertq W4A8 codebook": 2.5}}]
     e2e = {"vs_torch_fp32": {"bertq int8 engine": 1.7}, "vs_torch_dynamic_int8": {"bertq int8 engine": 0.9}}
     checks = mod.targets(gemms, cbs, e2e)

@@ -16,14 +16,23 @@ transformers = pytest.importorskip("transformers")
 
 
 def _model():
-    config = transformers.BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=64, max_position_embeddings=40, num_labels=3)
+    config = transformers.BertConfig(
+        vocab_size=120,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=40,
+        num_labels=3,
+    )
     torch.manual_seed(0)
     return transformers.BertForSequenceClassification(config).eval()
 
 
-@pytest.mark.parametrize("method,bits,params", [("kmeans", 2, {}), ("linear_clustering", 3, {"granularity": "channel"}),
-                                                ("lq", 3, {"granularity": 4})])
+@pytest.mark.parametrize(
+    "method,bits,params",
+    [("kmeans", 2, {}), ("linear_clustering", 3, {"granularity": "channel"}), ("lq", 3, {"granularity": 4})],
+)
 def test_one_sgd_step_moves_each_centroid_by_its_members_mean_gradient(method, bits, params):
     fp32 = _model()
     state = {k: v.detach().numpy().copy() for k, v in fp32.state_dict().items()}
@@ -62,7 +71,7 @@ def test_one_sgd_step_moves_each_centroid_by_its_members_mean_gradient(method, b
 
     # after the step every weight is still one of its group's centroids
     modules = dict(model.named_modules())
-    for name, qt in qm.tensors.items():
+    for name in qm.tensors:
         w = modules[name.rsplit(".", 1)[0]].weight.detach().numpy()
         w = from_input_major(name, w) if "embeddings" in name else w.T
         cb = centroids[name].detach().numpy()
@@ -83,6 +92,6 @@ def test_quantized_layers_train_ten_times_faster_and_ocs_is_refused():
     assert groups[0]["lr"] == pytest.approx(2e-4) and groups[1]["lr"] == groups[2]["lr"] == 2e-5
     n_params = sum(len(g["params"]) for g in groups)
     assert n_params == len(list(model.parameters()))  # every parameter trains, each once
-    ocs_state = {k: v for k, v in state.items()}
+    ocs_state = dict(state)
     with pytest.raises(ValueError, match="OCS split channels"):
         attach_centroids(_model(), quantize_state(ocs_state, "ocs", 4, {"expand_ratio": 0.2}))

@@ -13,8 +13,15 @@ from bertq.models.encoder import BertClassifier, EncoderConfig
 from bertq.quantization.model import load_quantized, quantize_state, save_quantized
 from bertq.quantization.tensor import CodebookTensor
 
-CONFIG = EncoderConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=32, max_position_embeddings=20, num_labels=3)
+CONFIG = EncoderConfig(
+    vocab_size=50,
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=32,
+    max_position_embeddings=20,
+    num_labels=3,
+)
 
 
 @pytest.fixture()
@@ -42,8 +49,12 @@ def test_fp32_and_dequantized_states(bert_dir, tmp_path):
     np.testing.assert_array_equal(from_file["classifier.weight"], state["classifier.weight"])  # head untouched
     model = build_model(path, qm)
     assert isinstance(model, BertClassifier) and not model.training
-    torch.testing.assert_close(model.bert.encoder.layer[0].attention.self.query.weight,
-                               torch.from_numpy(qm.tensors[name].dequantize().T), rtol=0, atol=0)
+    torch.testing.assert_close(
+        model.bert.encoder.layer[0].attention.self.query.weight,
+        torch.from_numpy(qm.tensors[name].dequantize().T),
+        rtol=0,
+        atol=0,
+    )
 
 
 def test_errors_name_the_problem(bert_dir, tmp_path):

@@ -25,7 +25,7 @@ def _brute_force_sse(x: np.ndarray, k: int) -> float:
     best = np.inf
     for cuts in itertools.combinations(range(1, x.size), k - 1):
         b = (0, *cuts, x.size)
-        best = min(best, sum(((x[b[i]:b[i + 1]] - x[b[i]:b[i + 1]].mean()) ** 2).sum() for i in range(k)))
+        best = min(best, sum(((x[b[i] : b[i + 1]] - x[b[i] : b[i + 1]].mean()) ** 2).sum() for i in range(k)))
     return best
 
 
@@ -36,12 +36,12 @@ def test_linear_clustering_follows_eqs_2_to_4():
     rng = np.random.default_rng(0)
     v = rng.standard_normal(1000)
     for bits in (1, 2, 3, 5):
-        k = 2 ** bits
-        width = (v.max() - v.min()) / k                                      # eq. 2
+        k = 2**bits
+        width = (v.max() - v.min()) / k  # eq. 2
         bins = np.minimum(np.floor((v - v.min()) / width), k - 1).astype(int)  # eq. 3, max in last bin
         codes, centroids = cl.linear_clustering(v, bits)
         np.testing.assert_array_equal(codes, bins)
-        for c in np.unique(bins):                                             # eq. 4: bin means
+        for c in np.unique(bins):  # eq. 4: bin means
             assert centroids[c] == pytest.approx(v[bins == c].mean(), rel=1e-12)
         assert np.all(np.diff(centroids) > 0)
 
@@ -65,10 +65,11 @@ def test_lloyd_matches_scikit_learn_from_the_same_centroids(bits, iterations):
 
     rng = np.random.default_rng(bits)
     v = np.concatenate([rng.standard_normal(3000) * 0.04, rng.standard_t(3, 500) * 0.05])
-    init = cl.kmeans_plusplus(v, 2 ** bits, np.random.default_rng(7))
+    init = cl.kmeans_plusplus(v, 2**bits, np.random.default_rng(7))
     codes, centroids, _ = cl.lloyd(v, init, iterations)
-    km = KMeans(2 ** bits, init=init.reshape(-1, 1), n_init=1, max_iter=iterations, tol=0.0,
-                algorithm="lloyd").fit(v.reshape(-1, 1))
+    km = KMeans(2**bits, init=init.reshape(-1, 1), n_init=1, max_iter=iterations, tol=0.0, algorithm="lloyd").fit(
+        v.reshape(-1, 1)
+    )
     expected = np.sort(km.cluster_centers_.ravel())
     np.testing.assert_allclose(centroids, expected, rtol=1e-6, atol=0)
     order = np.argsort(km.cluster_centers_.ravel())
@@ -116,7 +117,7 @@ def test_optimal_kmeans_equals_brute_force(seed):
         v[:3] = v[3]  # ties
     for bits in (1, 2):
         codes, centroids = cl.optimal_kmeans(v, bits)
-        assert cl.squared_error(v, codes, centroids) == pytest.approx(_brute_force_sse(v, 2 ** bits), rel=1e-9, abs=1e-12)
+        assert cl.squared_error(v, codes, centroids) == pytest.approx(_brute_force_sse(v, 2**bits), rel=1e-9, abs=1e-12)
         assert np.all(np.diff(centroids) >= 0)
 
 
@@ -125,10 +126,10 @@ def test_optimal_kmeans_equals_brute_force(seed):
 def test_optimal_kmeans_property(values, bits):
     v = np.array(values, dtype=np.float64)
     codes, centroids = cl.optimal_kmeans(v, bits)
-    k = min(2 ** bits, np.unique(v).size)
-    expected = 0.0 if np.unique(v).size <= 2 ** bits else _brute_force_sse(v, k)
+    k = min(2**bits, np.unique(v).size)
+    expected = 0.0 if np.unique(v).size <= 2**bits else _brute_force_sse(v, k)
     assert cl.squared_error(v, codes, centroids) == pytest.approx(expected, rel=1e-9, abs=1e-12)
-    assert centroids.size == 2 ** bits and codes.max() < 2 ** bits
+    assert centroids.size == 2**bits and codes.max() < 2**bits
 
 
 def test_optimal_kmeans_with_few_distinct_values_is_exact():
@@ -164,12 +165,12 @@ def test_codebook_methods_per_granularity(method, granularity, groups):
     deq = qt.dequantize()
     size = 12 // groups
     for g in range(groups):
-        block = deq[:, g * size:(g + 1) * size]
+        block = deq[:, g * size : (g + 1) * size]
         assert set(np.unique(block)) <= set(qt.codebook[g])  # each group uses its own codebook
     if method != "kmeans":
         fn = cl.linear_clustering if method == "linear_clustering" else cl.optimal_kmeans
         for g in range(groups):
-            _, centroids = fn(w[:, g * size:(g + 1) * size], 2)
+            _, centroids = fn(w[:, g * size : (g + 1) * size], 2)
             np.testing.assert_allclose(qt.codebook[g], centroids.astype(np.float32))
     assert qt.storage_bits() == w.size * 2 + 32 * 4 * groups
 
@@ -202,11 +203,17 @@ def test_granularity_errors_are_clear():
 
 def test_codebook_checkpoint_round_trip(tmp_path):
     rng = np.random.default_rng(4)
-    state = {"bert.embeddings.word_embeddings.weight": rng.standard_normal((30, 8)).astype(np.float32),
-             "bert.encoder.layer.0.output.dense.weight": rng.standard_normal((8, 16)).astype(np.float32),
-             "classifier.weight": rng.standard_normal((2, 8)).astype(np.float32)}
-    for method, bits, params in [("kmeans", 1, {}), ("kmeans_optimal", 3, {"granularity": "channel"}),
-                                 ("linear_clustering", 5, {"granularity": 2}), ("lq", 4, {"granularity": 4})]:
+    state = {
+        "bert.embeddings.word_embeddings.weight": rng.standard_normal((30, 8)).astype(np.float32),
+        "bert.encoder.layer.0.output.dense.weight": rng.standard_normal((8, 16)).astype(np.float32),
+        "classifier.weight": rng.standard_normal((2, 8)).astype(np.float32),
+    }
+    for method, bits, params in [
+        ("kmeans", 1, {}),
+        ("kmeans_optimal", 3, {"granularity": "channel"}),
+        ("linear_clustering", 5, {"granularity": 2}),
+        ("lq", 4, {"granularity": 4}),
+    ]:
         qm = quantize_state(state, method, bits, params)
         save_quantized(qm, tmp_path / "q.safetensors")
         back = load_quantized(tmp_path / "q.safetensors")
@@ -226,8 +233,13 @@ def test_mse_ordering_on_minilm_weights():
     from bertq.models.sources import packaged_path
 
     state = load_file(str(packaged_path() / "model.safetensors"))
-    names = [n for n in state if n.endswith(("attention.self.query.weight", "intermediate.dense.weight"))
-             and ".layer.0." in n or n.endswith(".layer.5.output.dense.weight")]
+    names = [
+        n
+        for n in state
+        if n.endswith(("attention.self.query.weight", "intermediate.dense.weight"))
+        and ".layer.0." in n
+        or n.endswith(".layer.5.output.dense.weight")
+    ]
     assert len(names) == 3
     for name in names:
         v = state[name].astype(np.float64).ravel()

@@ -42,9 +42,20 @@ def _a8_reference(x, w: CodebookTensor, bias):
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("bits,groups,m,k,n", [
-    (4, 1, 1, 100, 70), (4, 1, 5, 768, 96), (4, 2, 3, 64, 64), (3, 70, 9, 100, 70), (2, 7, 20, 130, 70),
-    (8, 1, 16, 64, 33), (1, 1, 3, 40, 32), (5, 4, 33, 65, 48), (4, 1, 40, 257, 33)])
+@pytest.mark.parametrize(
+    "bits,groups,m,k,n",
+    [
+        (4, 1, 1, 100, 70),
+        (4, 1, 5, 768, 96),
+        (4, 2, 3, 64, 64),
+        (3, 70, 9, 100, 70),
+        (2, 7, 20, 130, 70),
+        (8, 1, 16, 64, 33),
+        (1, 1, 3, 40, 32),
+        (5, 4, 33, 65, 48),
+        (4, 1, 40, 257, 33),
+    ],
+)
 def test_a8_kernels_are_exact(path, bits, groups, m, k, n):
     rng = np.random.default_rng(bits * 100 + m)
     w = _random_weight(rng, k, n, bits, groups)
@@ -52,13 +63,21 @@ def test_a8_kernels_are_exact(path, bits, groups, m, k, n):
     x = (rng.standard_normal((m, k)) * 2).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
     np.testing.assert_array_equal(linear_codebook_a8(x, packed, bias), _a8_reference(x, w, bias))
-    np.testing.assert_array_equal(packed.to_int8().unpack(),
-                                  np.repeat(w.int8_levels()[0], w.group_size, 0)[np.arange(n)[None, :], w.codes])
+    np.testing.assert_array_equal(
+        packed.to_int8().unpack(), np.repeat(w.int8_levels()[0], w.group_size, 0)[np.arange(n)[None, :], w.codes]
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(bits=st.integers(1, 8), m=st.integers(1, 24), k=st.integers(1, 150), n_groups=st.sampled_from([1, 2, 3]),
-       group=st.integers(1, 40), seed=st.integers(0, 2**32 - 1), path=st.sampled_from(PATHS))
+@given(
+    bits=st.integers(1, 8),
+    m=st.integers(1, 24),
+    k=st.integers(1, 150),
+    n_groups=st.sampled_from([1, 2, 3]),
+    group=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    path=st.sampled_from(PATHS),
+)
 def test_a8_property(bits, m, k, n_groups, group, seed, path):
     rng = np.random.default_rng(seed)
     w = _random_weight(rng, k, n_groups * group, bits, n_groups)
@@ -150,5 +169,6 @@ def test_codebook_engine_equals_the_int8_engine(method, bits):
     for m in (1, 3, 40):  # the in-register GEMV and the panel-decoding GEMM
         x = torch.from_numpy(rng.standard_normal((m, 256)).astype(np.float32))
         with torch.no_grad():
-            torch.testing.assert_close(CodebookLinear.from_float(linear, qt)(x), IntegerLinear.from_float(linear, qt)(x),
-                                       rtol=0, atol=0)
+            torch.testing.assert_close(
+                CodebookLinear.from_float(linear, qt)(x), IntegerLinear.from_float(linear, qt)(x), rtol=0, atol=0
+            )

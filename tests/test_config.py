@@ -15,20 +15,31 @@ def with_(**changes):
 def test_defaults_are_filled():
     cfg = bq.validate(BASE)
     assert cfg["quantization"]["bits"] == [8, 6, 4, 3, 2]
-    assert cfg["quantization"]["methods"] == {"lq": {}, "aciq": {"prior": "gaussian"},
-                                              "ocs": {"expand_ratio": 0.01}}
+    assert cfg["quantization"]["methods"] == {"lq": {}, "aciq": {"prior": "gaussian"}, "ocs": {"expand_ratio": 0.01}}
     assert cfg["seeds"] == [42]
     assert cfg["cost"] == {"sequence_length": 128, "activation_bits": 32, "qa_sequence_length": 384}
     assert bq.finetune_params(cfg, "m", "rotten_tomatoes")["learning_rate"] == 2e-5
     assert cfg["reports"] == ["table1", "fig2", "fig3", "fig5a", "quality_gate"]
-    assert cfg["data"]["squad"] == {"dir": None, "hub_dataset": "rajpurkar/squad", "split": "official",
-                                    "dev_fraction": 0.2, "split_seed": 0}
+    assert cfg["data"]["squad"] == {
+        "dir": None,
+        "hub_dataset": "rajpurkar/squad",
+        "split": "official",
+        "dev_fraction": 0.2,
+        "split_seed": 0,
+    }
 
 
 def test_finetune_overrides_layer_in_order():
-    cfg = bq.validate(with_(finetune={"defaults": {"epochs": 2, "learning_rate": 1e-4},
-                                      "per_task": {"mrpc": {"epochs": 5}},
-                                      "per_model": {"m": {"learning_rate": 3e-5}}}, tasks=["mrpc", "rte"]))
+    cfg = bq.validate(
+        with_(
+            finetune={
+                "defaults": {"epochs": 2, "learning_rate": 1e-4},
+                "per_task": {"mrpc": {"epochs": 5}},
+                "per_model": {"m": {"learning_rate": 3e-5}},
+            },
+            tasks=["mrpc", "rte"],
+        )
+    )
     mrpc = bq.finetune_params(cfg, "m", "mrpc")
     rte = bq.finetune_params(cfg, "m", "rte")
     assert (mrpc["epochs"], rte["epochs"]) == (5, 2)
@@ -36,34 +47,37 @@ def test_finetune_overrides_layer_in_order():
     assert mrpc["batch_size"] == 32
 
 
-@pytest.mark.parametrize("changes,key", [
-    ({"tasks": ["rotten_tomatoes", "nope"]}, "tasks[1]"),
-    ({"quantization": {"methods": {"gptq": {}}}}, "quantization.methods.gptq"),
-    ({"quantization": {"methods": {"ocs": {"ratio": 0.1}}}}, "quantization.methods.ocs.ratio"),
-    ({"quantization": {"methods": {"ocs": {"expand_ratio": "big"}}}}, "quantization.methods.ocs.expand_ratio"),
-    ({"quantization": {"methods": {"aciq": {"prior": "cauchy"}}}}, "quantization.methods.aciq"),
-    ({"quantization": {"bits": [8, 0]}}, "quantization.bits[1]"),
-    ({"quantization": {"bits": [33]}}, "quantization.bits[0]"),
-    ({"models": {"m": {"source": "path:/does/not/exist"}}}, "models.m.source"),
-    ({"models": {"m": {"source": "packaged:bert-base"}}}, "models.m.source"),
-    ({"models": {"m": {"source": "random:huge"}}}, "models.m.source"),
-    ({"models": {"m": {"source": "packaged:all-MiniLM-L6-v2", "layers": 7}}}, "models.m.source"),
-    ({"models": {"m": {"source": "weights.bin"}}}, "models.m.source"),
-    ({"seeds": [-1]}, "seeds[0]"),
-    ({"finetune": {"defaults": {"learning_rate": -1}}}, "finetune.defaults.learning_rate"),
-    ({"finetune": {"per_model": {"other": {"epochs": 1}}}}, "finetune.per_model.other"),
-    ({"data": {"glue_dir": "/does/not/exist"}}, "data.glue_dir"),
-    ({"reports": ["fig99"]}, "reports[0]"),
-    ({"quantization": {"bits": [2, 1]}}, "quantization.bits"),  # lq (a default method) has no 1-bit grid
-    ({"quantization": {"methods": {"km": {"method": "kmean"}}}}, "quantization.methods.km.method"),
-    ({"quantization": {"methods": {"lq": {"bits": [4, 1]}}}}, "quantization.methods.lq.bits"),
-    ({"quantization": {"methods": {"kmeans": {"granularity": 0}}}}, "quantization.methods.kmeans.granularity"),
-    ({"quantization": {"methods": {"kmeans": {"granularity": "row"}}}}, "quantization.methods.kmeans.granularity"),
-    ({"quantization": {"methods": {"kmeans": {"iterations": 2.5}}}}, "quantization.methods.kmeans.iterations"),
-    ({"quantization": {"methods": {"mse": {"embedding_bits": 1}}}}, "quantization.methods.mse.embedding_bits"),
-    ({"quantization": {"methods": {"mse": {"candidates": 0}}}}, "quantization.methods.mse"),
-    ({"unknown_key": 1}, "<root>"),
-])
+@pytest.mark.parametrize(
+    "changes,key",
+    [
+        ({"tasks": ["rotten_tomatoes", "nope"]}, "tasks[1]"),
+        ({"quantization": {"methods": {"gptq": {}}}}, "quantization.methods.gptq"),
+        ({"quantization": {"methods": {"ocs": {"ratio": 0.1}}}}, "quantization.methods.ocs.ratio"),
+        ({"quantization": {"methods": {"ocs": {"expand_ratio": "big"}}}}, "quantization.methods.ocs.expand_ratio"),
+        ({"quantization": {"methods": {"aciq": {"prior": "cauchy"}}}}, "quantization.methods.aciq"),
+        ({"quantization": {"bits": [8, 0]}}, "quantization.bits[1]"),
+        ({"quantization": {"bits": [33]}}, "quantization.bits[0]"),
+        ({"models": {"m": {"source": "path:/does/not/exist"}}}, "models.m.source"),
+        ({"models": {"m": {"source": "packaged:bert-base"}}}, "models.m.source"),
+        ({"models": {"m": {"source": "random:huge"}}}, "models.m.source"),
+        ({"models": {"m": {"source": "packaged:all-MiniLM-L6-v2", "layers": 7}}}, "models.m.source"),
+        ({"models": {"m": {"source": "weights.bin"}}}, "models.m.source"),
+        ({"seeds": [-1]}, "seeds[0]"),
+        ({"finetune": {"defaults": {"learning_rate": -1}}}, "finetune.defaults.learning_rate"),
+        ({"finetune": {"per_model": {"other": {"epochs": 1}}}}, "finetune.per_model.other"),
+        ({"data": {"glue_dir": "/does/not/exist"}}, "data.glue_dir"),
+        ({"reports": ["fig99"]}, "reports[0]"),
+        ({"quantization": {"bits": [2, 1]}}, "quantization.bits"),  # lq (a default method) has no 1-bit grid
+        ({"quantization": {"methods": {"km": {"method": "kmean"}}}}, "quantization.methods.km.method"),
+        ({"quantization": {"methods": {"lq": {"bits": [4, 1]}}}}, "quantization.methods.lq.bits"),
+        ({"quantization": {"methods": {"kmeans": {"granularity": 0}}}}, "quantization.methods.kmeans.granularity"),
+        ({"quantization": {"methods": {"kmeans": {"granularity": "row"}}}}, "quantization.methods.kmeans.granularity"),
+        ({"quantization": {"methods": {"kmeans": {"iterations": 2.5}}}}, "quantization.methods.kmeans.iterations"),
+        ({"quantization": {"methods": {"mse": {"embedding_bits": 1}}}}, "quantization.methods.mse.embedding_bits"),
+        ({"quantization": {"methods": {"mse": {"candidates": 0}}}}, "quantization.methods.mse"),
+        ({"unknown_key": 1}, "<root>"),
+    ],
+)
 def test_bad_config_names_the_key(changes, key):
     with pytest.raises(bq.ConfigError) as info:
         bq.validate(with_(**changes))
@@ -91,6 +105,7 @@ def test_tokenizer_ids_are_path_safe():
 
 def test_shipped_configs_are_valid():
     from pathlib import Path
+
     root = Path(__file__).resolve().parents[1]
     bq.load(root / "config.yaml")
     for preset in sorted((root / "config").glob("*.yaml")):
@@ -99,6 +114,7 @@ def test_shipped_configs_are_valid():
 
 
 # --- SQuAD ------------------------------------------------------------------------------------
+
 
 def test_squad_defaults_and_reports():
     cfg = bq.validate(with_(tasks=["squad"]))
@@ -134,14 +150,39 @@ def test_squad_config_errors(tmp_path):
 
 
 def test_method_variants_name_their_algorithm_and_bits():
-    cfg = bq.validate(with_(quantization={"bits": [4, 2], "methods": {
-        "lq": {}, "kmeans": {"bits": [3, 1]}, "lc_g128": {"method": "linear_clustering", "granularity": 128}}}))
-    assert bq.method_variant(cfg, "lq") == {"method": "lq", "bits": [4, 2], "embedding_bits": None, "centroid_finetune": None,
-                                            "params": {"granularity": "tensor"}}
-    assert bq.method_variant(cfg, "kmeans") == {"method": "kmeans", "bits": [3, 1], "embedding_bits": None, "centroid_finetune": None,
-                                                "params": {"granularity": "tensor", "iterations": 3, "seed": 0}}
-    assert bq.method_variant(cfg, "lc_g128") == {"method": "linear_clustering", "bits": [4, 2],
-                                                 "embedding_bits": None, "centroid_finetune": None, "params": {"granularity": 128}}
+    cfg = bq.validate(
+        with_(
+            quantization={
+                "bits": [4, 2],
+                "methods": {
+                    "lq": {},
+                    "kmeans": {"bits": [3, 1]},
+                    "lc_g128": {"method": "linear_clustering", "granularity": 128},
+                },
+            }
+        )
+    )
+    assert bq.method_variant(cfg, "lq") == {
+        "method": "lq",
+        "bits": [4, 2],
+        "embedding_bits": None,
+        "centroid_finetune": None,
+        "params": {"granularity": "tensor"},
+    }
+    assert bq.method_variant(cfg, "kmeans") == {
+        "method": "kmeans",
+        "bits": [3, 1],
+        "embedding_bits": None,
+        "centroid_finetune": None,
+        "params": {"granularity": "tensor", "iterations": 3, "seed": 0},
+    }
+    assert bq.method_variant(cfg, "lc_g128") == {
+        "method": "linear_clustering",
+        "bits": [4, 2],
+        "embedding_bits": None,
+        "centroid_finetune": None,
+        "params": {"granularity": 128},
+    }
 
 
 def test_seed_statistic_per_report():

@@ -10,7 +10,7 @@ from bertq.quantization.model import quantize_state
 
 def closed_form_macs(L, H, I, layers, labels, pooled=True):
     per_layer = 4 * L * H * H + 2 * L * H * I  # Q, K, V, O projections and the two FFN linears
-    attention = 2 * L * L * H                   # Q K^T and P V over all heads
+    attention = 2 * L * L * H  # Q K^T and P V over all heads
     head = H * H + H * labels if pooled else 0  # pooler and classifier on the [CLS] token
     return layers * per_layer + head, layers * attention
 
@@ -33,28 +33,36 @@ def test_macs_scale_with_sequence_length(L):
 
 
 def test_ace_eq8_weights_times_activations():
-    c = EncoderConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-                      vocab_size=100, max_position_embeddings=32)
+    c = EncoderConfig(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        vocab_size=100,
+        max_position_embeddings=32,
+    )
     macs = count_macs(c, 16)
     encoder = {k: v for k, v in macs.linear.items() if ".encoder." in k}
     head = sum(v for k, v in macs.linear.items() if k not in encoder)
     fp32 = ace(macs, {}, 32)
     assert fp32 == (sum(macs.linear.values()) + macs.attention) * 32 * 32
-    w4 = ace(macs, {k: 4 for k in encoder}, 32)
+    w4 = ace(macs, dict.fromkeys(encoder, 4), 32)
     assert w4 == sum(encoder.values()) * 4 * 32 + head * 32 * 32 + macs.attention * 32 * 32
-    w4a8 = ace(macs, {k: 4 for k in encoder}, 8)
+    w4a8 = ace(macs, dict.fromkeys(encoder, 4), 8)
     assert w4a8 == sum(encoder.values()) * 4 * 8 + head * 32 * 8 + macs.attention * 8 * 8
     # OCS duplicates input channels: a linear with 64 inputs and 2 split channels does 66/64 the MACs.
     name = next(iter(encoder))
-    split = ace(macs, {k: 4 for k in encoder}, 32, {name: 2})
+    split = ace(macs, dict.fromkeys(encoder, 4), 32, {name: 2})
     assert split - w4 == pytest.approx(encoder[name] * (2 / macs.in_features[name]) * 4 * 32)
 
 
 def test_quantized_size_against_hand_count():
     rng = np.random.default_rng(0)
-    state = {"bert.embeddings.word_embeddings.weight": rng.normal(size=(100, 8)).astype(np.float32),
-             "bert.encoder.layer.0.output.dense.weight": rng.normal(size=(8, 200)).astype(np.float32),
-             "classifier.weight": rng.normal(size=(2, 8)).astype(np.float32)}
+    state = {
+        "bert.embeddings.word_embeddings.weight": rng.normal(size=(100, 8)).astype(np.float32),
+        "bert.encoder.layer.0.output.dense.weight": rng.normal(size=(8, 200)).astype(np.float32),
+        "classifier.weight": rng.normal(size=(2, 8)).astype(np.float32),
+    }
     lq = quantize_state(state, "lq", 3)
     assert lq.size_bits() == (800 + 1600) * 3 + 2 * 32 + 16 * 32
     ocs = quantize_state(state, "ocs", 3, {"expand_ratio": 0.01})

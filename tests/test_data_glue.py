@@ -41,45 +41,111 @@ COLA = [
     row("gj04", 0, "*", "The more does Bill smoke, the more Susan hates him."),
     row("cj99", 1, "", 'He said "hi to me.'),  # stray quote: must stay verbatim
 ]
-SST2 = [row("sentence", "label"), row("it 's a charming journey . ", 1),
-        row("unflinchingly bleak ", 0)]
+SST2 = [row("sentence", "label"), row("it 's a charming journey . ", 1), row("unflinchingly bleak ", 0)]
 MRPC = [
     row("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"),
-    row(1, 1355540, 1355592, "He said the pie business doesn't fit.",
-        '"The pie business does not fit our strategy.'),
-    row(0, 2029631, 2029565, "Magnarelli said Racicot hated the regime.",
-        'His wife said he was "100 percent behind George Bush".'),
+    row(1, 1355540, 1355592, "He said the pie business doesn't fit.", '"The pie business does not fit our strategy.'),
+    row(
+        0,
+        2029631,
+        2029565,
+        "Magnarelli said Racicot hated the regime.",
+        'His wife said he was "100 percent behind George Bush".',
+    ),
 ]
-STSB_HEADER = row("index", "genre", "filename", "year", "old_index", "source1", "source2",
-                  "sentence1", "sentence2", "score")
+STSB_HEADER = row(
+    "index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"
+)
 STSB = [
     STSB_HEADER,
-    row(0, "main-captions", "MSRvid", "2012test", "0000", "none", "none",
-        "A man with a hard hat is dancing.", "A man wearing a hard hat is dancing.", "5.000"),
-    row(1, "main-captions", "MSRvid", "2012test", "0002", "none", "none",
-        "A young child is riding a horse.", "A child is riding a horse.", "4.750"),
-    row(2, "main-news", "headlines", "2013", "0003", "none", "none",
-        "Stocks fell.", "It rained.", "0.000"),
+    row(
+        0,
+        "main-captions",
+        "MSRvid",
+        "2012test",
+        "0000",
+        "none",
+        "none",
+        "A man with a hard hat is dancing.",
+        "A man wearing a hard hat is dancing.",
+        "5.000",
+    ),
+    row(
+        1,
+        "main-captions",
+        "MSRvid",
+        "2012test",
+        "0002",
+        "none",
+        "none",
+        "A young child is riding a horse.",
+        "A child is riding a horse.",
+        "4.750",
+    ),
+    row(2, "main-news", "headlines", "2013", "0003", "none", "none", "Stocks fell.", "It rained.", "0.000"),
 ]
-MNLI_HEADER = row("index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                  "sentence2_binary_parse", "sentence1_parse", "sentence2_parse",
-                  "sentence1", "sentence2", "label1", "gold_label")
+MNLI_HEADER = row(
+    "index",
+    "promptID",
+    "pairID",
+    "genre",
+    "sentence1_binary_parse",
+    "sentence2_binary_parse",
+    "sentence1_parse",
+    "sentence2_parse",
+    "sentence1",
+    "sentence2",
+    "label1",
+    "gold_label",
+)
 MNLI = [
     MNLI_HEADER,
-    row(0, 31193, "31193n", "government", "( ( Conceptually cream ) ... )", "( ... )",
-        "(ROOT ...)", "(ROOT ...)", "Conceptually cream skimming has two dimensions.",
-        "Product and geography are what make cream skimming work. ", "neutral", "neutral"),
-    row(1, 101457, "101457e", "telephone", "( you ... )", "( ... )", "(ROOT ...)",
-        "(ROOT ...)", "you know during the season", "You lose the things.", "entailment",
-        "entailment"),
-    row(2, 134793, "134793e", "fiction", "( ... )", "( ... )", "(ROOT ...)", "(ROOT ...)",
-        "One of our number will carry out your instructions.", "A member will refuse.",
-        "contradiction", "contradiction"),
+    row(
+        0,
+        31193,
+        "31193n",
+        "government",
+        "( ( Conceptually cream ) ... )",
+        "( ... )",
+        "(ROOT ...)",
+        "(ROOT ...)",
+        "Conceptually cream skimming has two dimensions.",
+        "Product and geography are what make cream skimming work. ",
+        "neutral",
+        "neutral",
+    ),
+    row(
+        1,
+        101457,
+        "101457e",
+        "telephone",
+        "( you ... )",
+        "( ... )",
+        "(ROOT ...)",
+        "(ROOT ...)",
+        "you know during the season",
+        "You lose the things.",
+        "entailment",
+        "entailment",
+    ),
+    row(
+        2,
+        134793,
+        "134793e",
+        "fiction",
+        "( ... )",
+        "( ... )",
+        "(ROOT ...)",
+        "(ROOT ...)",
+        "One of our number will carry out your instructions.",
+        "A member will refuse.",
+        "contradiction",
+        "contradiction",
+    ),
 ]
 RTE = [
     row("index", "sentence1", "sentence2", "label"),
-    row(0, "Dana Reeve has died of lung cancer at age 44.", "Christopher Reeve had an accident.",
-        "not_entailment"),
+    row(0, "Dana Reeve has died of lung cancer at age 44.", "Christopher Reeve had an accident.", "not_entailment"),
     row(1, "Bacteria are mutating faster.", "Bacteria is winning the war.", "entailment"),
 ]
 QNLI = [
@@ -106,9 +172,11 @@ def glue_dir(tmp_path: Path) -> Path:
 class TestParse:
     def test_cola_headerless(self, glue_dir):
         ex = load_glue_local(glue_dir, GLUE_TASKS["cola"], "dev")
-        assert ex.text_a == ["The sailors rode the breeze clear of the rocks.",
-                             "The more does Bill smoke, the more Susan hates him.",
-                             'He said "hi to me.']
+        assert ex.text_a == [
+            "The sailors rode the breeze clear of the rocks.",
+            "The more does Bill smoke, the more Susan hates him.",
+            'He said "hi to me.',
+        ]
         assert ex.text_b is None
         assert ex.labels.dtype == np.int64
         assert ex.labels.tolist() == [1, 0, 1]
@@ -122,10 +190,11 @@ class TestParse:
 
     def test_mrpc_bom_and_stray_quotes(self, glue_dir):
         ex = load_glue_local(glue_dir, GLUE_TASKS["mrpc"], "dev")
-        assert ex.text_a == ["He said the pie business doesn't fit.",
-                             "Magnarelli said Racicot hated the regime."]
-        assert ex.text_b == ['"The pie business does not fit our strategy.',
-                             'His wife said he was "100 percent behind George Bush".']
+        assert ex.text_a == ["He said the pie business doesn't fit.", "Magnarelli said Racicot hated the regime."]
+        assert ex.text_b == [
+            '"The pie business does not fit our strategy.',
+            'His wife said he was "100 percent behind George Bush".',
+        ]
         assert ex.labels.tolist() == [1, 0]
 
     def test_stsb_regression(self, glue_dir):
@@ -200,8 +269,9 @@ class TestErrors:
         assert str(path) in msg and "line 3" in msg and "'five'" in msg
 
     def test_missing_header_column(self, tmp_path):
-        path = write(tmp_path / "dev.tsv", [row("index", "question", "text", "label"),
-                                            row(0, "q?", "s.", "entailment")])
+        path = write(
+            tmp_path / "dev.tsv", [row("index", "question", "text", "label"), row(0, "q?", "s.", "entailment")]
+        )
         msg = error_of(path, "qnli")
         assert str(path) in msg and "line 1" in msg and "'sentence'" in msg
 
@@ -290,11 +360,13 @@ class TestHub:
             assert ex.text_b == (data[cols[1]] if spec.is_pair else None)
             assert ex.labels.tolist() == data["label"]
             assert ex.labels.dtype == (np.float32 if spec.is_regression else np.int64)
-        expected_splits = {"train": "train", "dev": "validation",
-                           "dev_matched": "validation_matched",
-                           "dev_mismatched": "validation_mismatched"}
-        assert fake_hub == [("nyu-mll/glue", spec.hub_config, expected_splits[s])
-                            for s in ("train", *spec.dev_splits)]
+        expected_splits = {
+            "train": "train",
+            "dev": "validation",
+            "dev_matched": "validation_matched",
+            "dev_mismatched": "validation_mismatched",
+        }
+        assert fake_hub == [("nyu-mll/glue", spec.hub_config, expected_splits[s]) for s in ("train", *spec.dev_splits)]
 
     def test_load_task_uses_hub_without_glue_dir(self, fake_hub):
         ex = load_task(GLUE_TASKS["mrpc"], "dev", hub_dataset="my/glue")
@@ -302,14 +374,14 @@ class TestHub:
         assert fake_hub == [("my/glue", "mrpc", "validation")]
 
     def test_unlabelled_rows_rejected(self, monkeypatch):
-        monkeypatch.setattr(loading, "_hub_load_dataset",
-                            lambda d, c, s: FakeDataset({"sentence": ["x"], "label": [-1]}))
+        monkeypatch.setattr(
+            loading, "_hub_load_dataset", lambda d, c, s: FakeDataset({"sentence": ["x"], "label": [-1]})
+        )
         with pytest.raises(DataError, match="row 0"):
             load_glue_hub(GLUE_TASKS["sst2"], "train")
 
     def test_missing_column(self, monkeypatch):
-        monkeypatch.setattr(loading, "_hub_load_dataset",
-                            lambda d, c, s: FakeDataset({"text": ["x"], "label": [0]}))
+        monkeypatch.setattr(loading, "_hub_load_dataset", lambda d, c, s: FakeDataset({"text": ["x"], "label": [0]}))
         with pytest.raises(DataError, match="sentence"):
             load_glue_hub(GLUE_TASKS["sst2"], "train")
 
@@ -376,24 +448,35 @@ SHARED = os.environ.get("BERTQ_SHARED_DATA")
 class TestSharedGlue:
     """Official GLUE row and label counts on the real files (opt-in)."""
 
-    @pytest.mark.parametrize("name,split,rows", [
-        ("cola", "train", 8551), ("cola", "dev", 1043),
-        ("sst2", "train", 67349), ("sst2", "dev", 872),
-        ("mrpc", "train", 3668), ("mrpc", "dev", 408),
-        ("stsb", "train", 5749), ("stsb", "dev", 1500),
-        ("rte", "train", 2490), ("rte", "dev", 277),
-        ("qnli", "dev", 5463),
-    ])
+    @pytest.mark.parametrize(
+        "name,split,rows",
+        [
+            ("cola", "train", 8551),
+            ("cola", "dev", 1043),
+            ("sst2", "train", 67349),
+            ("sst2", "dev", 872),
+            ("mrpc", "train", 3668),
+            ("mrpc", "dev", 408),
+            ("stsb", "train", 5749),
+            ("stsb", "dev", 1500),
+            ("rte", "train", 2490),
+            ("rte", "dev", 277),
+            ("qnli", "dev", 5463),
+        ],
+    )
     def test_row_counts(self, name, split, rows):
         ex = load_task(GLUE_TASKS[name], split, glue_dir=Path(SHARED) / "glue_data")
         assert len(ex) == rows
         assert (ex.text_b is not None) == GLUE_TASKS[name].is_pair
 
-    @pytest.mark.parametrize("name,counts", [
-        ("cola", [322, 721]),        # label 0, label 1
-        ("rte", [146, 131]),         # entailment, not_entailment
-        ("qnli", [2702, 2761]),      # entailment, not_entailment
-    ])
+    @pytest.mark.parametrize(
+        "name,counts",
+        [
+            ("cola", [322, 721]),  # label 0, label 1
+            ("rte", [146, 131]),  # entailment, not_entailment
+            ("qnli", [2702, 2761]),  # entailment, not_entailment
+        ],
+    )
     def test_dev_label_counts(self, name, counts):
         ex = load_task(GLUE_TASKS[name], "dev", glue_dir=Path(SHARED) / "glue_data")
         assert np.bincount(ex.labels, minlength=2).tolist() == counts

@@ -4,8 +4,7 @@ BertForQuestionAnswering."""
 import pytest
 import torch
 
-from bertq.models.encoder import (BertClassifier, BertSpanExtractor, EncoderConfig,
-                                  build_inference_model, head_of)
+from bertq.models.encoder import BertClassifier, BertSpanExtractor, EncoderConfig, build_inference_model, head_of
 
 transformers = pytest.importorskip("transformers")
 
@@ -13,10 +12,16 @@ transformers = pytest.importorskip("transformers")
 @pytest.mark.parametrize("num_labels,act", [(2, "gelu"), (1, "gelu"), (3, "gelu_new")])
 def test_matches_transformers(num_labels, act):
     torch.manual_seed(0)
-    hf_config = transformers.BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2,
-                                        num_attention_heads=4, intermediate_size=48,
-                                        max_position_embeddings=40, num_labels=num_labels,
-                                        hidden_act=act)
+    hf_config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=40,
+        num_labels=num_labels,
+        hidden_act=act,
+    )
     hf = transformers.BertForSequenceClassification(hf_config).eval()
     ours = BertClassifier.from_state(EncoderConfig.from_dict(hf_config.to_dict()), hf.state_dict())
     ids = torch.randint(0, 50, (3, 11))
@@ -33,8 +38,14 @@ def test_matches_transformers(num_labels, act):
 
 
 def test_rejects_mismatched_checkpoint():
-    config = EncoderConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=16, max_position_embeddings=8)
+    config = EncoderConfig(
+        vocab_size=10,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=8,
+    )
     state = BertClassifier(config).state_dict()
     state.pop("classifier.weight")
     with pytest.raises(ValueError, match="classifier.weight"):
@@ -43,9 +54,14 @@ def test_rejects_mismatched_checkpoint():
 
 def test_span_extractor_matches_transformers():
     torch.manual_seed(1)
-    hf_config = transformers.BertConfig(vocab_size=60, hidden_size=24, num_hidden_layers=2,
-                                        num_attention_heads=3, intermediate_size=40,
-                                        max_position_embeddings=32)
+    hf_config = transformers.BertConfig(
+        vocab_size=60,
+        hidden_size=24,
+        num_hidden_layers=2,
+        num_attention_heads=3,
+        intermediate_size=40,
+        max_position_embeddings=32,
+    )
     hf = transformers.BertForQuestionAnswering(hf_config).eval()
     state = hf.state_dict()
     assert head_of(state) == "span" and not any(k.startswith("bert.pooler") for k in state)
@@ -64,5 +80,4 @@ def test_span_extractor_matches_transformers():
     torch.testing.assert_close(got[..., 1], expected.end_logits, atol=1e-5, rtol=1e-5)
     # A classifier's checkpoint builds a classifier.
     cls_state = transformers.BertForSequenceClassification(hf_config).state_dict()
-    assert isinstance(build_inference_model(EncoderConfig.from_dict(hf_config.to_dict()), cls_state),
-                      BertClassifier)
+    assert isinstance(build_inference_model(EncoderConfig.from_dict(hf_config.to_dict()), cls_state), BertClassifier)

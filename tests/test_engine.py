@@ -23,8 +23,15 @@ from bertq.quantization.methods import quantize_weight
 from bertq.quantization.model import load_quantized, quantize_state, save_quantized
 from bertq.quantization.tensor import CodebookTensor
 
-TINY = EncoderConfig(vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=256, max_position_embeddings=64, num_labels=3)
+TINY = EncoderConfig(
+    vocab_size=300,
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=256,
+    max_position_embeddings=64,
+    num_labels=3,
+)
 
 
 def _state(cls, seed=0):
@@ -39,10 +46,19 @@ def _state(cls, seed=0):
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("method,bits,params", [("lq", 8, {}), ("ocs", 8, {}), ("aciq", 4, {}),
-                                                ("lq", 6, {"granularity": "channel"}), ("ocs", 4, {"granularity": 8}),
-                                                ("kmeans", 3, {}), ("kmeans_optimal", 2, {"granularity": "channel"}),
-                                                ("linear_clustering", 1, {"granularity": 4})])
+@pytest.mark.parametrize(
+    "method,bits,params",
+    [
+        ("lq", 8, {}),
+        ("ocs", 8, {}),
+        ("aciq", 4, {}),
+        ("lq", 6, {"granularity": "channel"}),
+        ("ocs", 4, {"granularity": 8}),
+        ("kmeans", 3, {}),
+        ("kmeans_optimal", 2, {"granularity": "channel"}),
+        ("linear_clustering", 1, {"granularity": 4}),
+    ],
+)
 def test_integer_linear_equals_its_twin(method, bits, params):
     rng = np.random.default_rng(bits)
     linear = nn.Linear(200, 40)
@@ -76,8 +92,16 @@ def test_shape_mismatch_is_named():
 
 
 @pytest.mark.parametrize("cls", [BertClassifier, BertSpanExtractor])
-@pytest.mark.parametrize("method,bits,params", [("lq", 8, {}), ("ocs", 6, {}), ("aciq", 4, {}),
-                                                ("kmeans", 4, {"granularity": 16}), ("lq", 4, {"granularity": "channel"})])
+@pytest.mark.parametrize(
+    "method,bits,params",
+    [
+        ("lq", 8, {}),
+        ("ocs", 6, {}),
+        ("aciq", 4, {}),
+        ("kmeans", 4, {"granularity": 16}),
+        ("lq", 4, {"granularity": "channel"}),
+    ],
+)
 def test_encoder_on_the_engine_matches_fake_quant(cls, method, bits, params):
     state = _state(cls)
     qm = quantize_state(state, method, bits, params)
@@ -98,8 +122,15 @@ def test_encoder_on_the_engine_matches_fake_quant(cls, method, bits, params):
 
 def test_hugging_face_bert_runs_on_the_engine():
     transformers = pytest.importorskip("transformers")
-    config = transformers.BertConfig(vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=256, max_position_embeddings=64, num_labels=2)
+    config = transformers.BertConfig(
+        vocab_size=300,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     hf = transformers.BertForSequenceClassification(config).eval()
     qm = quantize_state({k: v.detach().numpy().copy() for k, v in hf.state_dict().items()}, "lq", 8)
@@ -142,7 +173,8 @@ def test_load_engine_model_from_job_files(tmp_path):
     save_file(state, str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text(
         '{"vocab_size": 300, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, '
-        '"intermediate_size": 256, "max_position_embeddings": 64, "num_labels": 3}')
+        '"intermediate_size": 256, "max_position_embeddings": 64, "num_labels": 3}'
+    )
     save_quantized(quantize_state(state, "ocs", 8), tmp_path / "q.safetensors")
     model = load_engine_model(tmp_path, tmp_path / "q.safetensors", path="portable")
     layer = model.bert.encoder.layer[1].output.dense
@@ -172,7 +204,7 @@ def test_minilm_predictions_agree_on_a_dev_set():
     agree, total = 0, 0
     with torch.no_grad():
         for i in range(0, len(texts), 64):
-            batch = tok(texts[i:i + 64], padding=True, truncation=True, max_length=64, return_tensors="pt")
+            batch = tok(texts[i : i + 64], padding=True, truncation=True, max_length=64, return_tensors="pt")
             a, b = engine(**batch).logits, twin(**batch).logits
             torch.testing.assert_close(a, b, rtol=0, atol=0)
             agree += int((a.argmax(-1) == b.argmax(-1)).sum())

@@ -12,8 +12,17 @@ from bertq.data.tokenized import TokenizedSplit, save_tokenized
 from bertq.models.sources import parse_source
 from bertq.training.finetune import run_finetune
 
-PARAMS = {"learning_rate": 1e-3, "batch_size": 8, "epochs": 2, "max_length": 16, "warmup_ratio": 0.25,
-          "weight_decay": 0.01, "max_grad_norm": 1.0, "max_train_examples": None, "eval_batch_size": 16}
+PARAMS = {
+    "learning_rate": 1e-3,
+    "batch_size": 8,
+    "epochs": 2,
+    "max_length": 16,
+    "warmup_ratio": 0.25,
+    "weight_decay": 0.01,
+    "max_grad_norm": 1.0,
+    "max_train_examples": None,
+    "eval_batch_size": 16,
+}
 
 
 def _split(rng, n):
@@ -34,8 +43,16 @@ def tokenized(tmp_path_factory):
 
 
 def _run(tokenized, out, seed, **changes):
-    return run_finetune(parse_source("random:tiny", layers=1), get_task("rte"), tokenized,
-                        {**PARAMS, **changes}, seed, out, threads=1, progress=False)
+    return run_finetune(
+        parse_source("random:tiny", layers=1),
+        get_task("rte"),
+        tokenized,
+        {**PARAMS, **changes},
+        seed,
+        out,
+        threads=1,
+        progress=False,
+    )
 
 
 def test_same_seed_same_weights_other_seed_other_weights(tokenized, tmp_path):
@@ -54,14 +71,14 @@ def test_same_seed_same_weights_other_seed_other_weights(tokenized, tmp_path):
 
 def test_linear_schedule_with_warmup_and_metrics(tokenized, tmp_path):
     metrics = _run(tokenized, tmp_path / "run", 0)
-    log = [json.loads(line) for line in open(tmp_path / "run" / "train_log.jsonl")]
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     steps = math.ceil(36 / 8) * 2
     assert len(log) == metrics["steps"] == steps
     warmup = int(0.25 * steps)
     lrs = [row["lr"] for row in log]
-    assert lrs[warmup - 1] == pytest.approx(1e-3)            # peak at the end of warm-up
-    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)           # linear decay to zero
-    assert all(x >= y for x, y in zip(lrs[warmup - 1:], lrs[warmup:]))
+    assert lrs[warmup - 1] == pytest.approx(1e-3)  # peak at the end of warm-up
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)  # linear decay to zero
+    assert all(x >= y for x, y in zip(lrs[warmup - 1 :], lrs[warmup:]))
     assert set(metrics) >= {"accuracy", "score", "train_examples", "train_seconds"}
     assert 0 <= metrics["score"] <= 100
 

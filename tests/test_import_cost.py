@@ -17,11 +17,14 @@ def _imported(statement: str) -> set[str]:
     return set(json.loads(out.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("entry,forbidden", [
-    # numba itself imports the bare scipy package; scipy.optimize is ACIQ's, loaded when it runs
-    ("bertq.quantization.job", {"scipy.optimize", "scipy.special", "transformers", "pandas", "matplotlib"}),
-    ("bertq.evaluation.job", {"scipy", "numba", "transformers", "pandas", "matplotlib"}),
-])
+@pytest.mark.parametrize(
+    "entry,forbidden",
+    [
+        # numba itself imports the bare scipy package; scipy.optimize is ACIQ's, loaded when it runs
+        ("bertq.quantization.job", {"scipy.optimize", "scipy.special", "transformers", "pandas", "matplotlib"}),
+        ("bertq.evaluation.job", {"scipy", "numba", "transformers", "pandas", "matplotlib"}),
+    ],
+)
 def test_job_entry_points_import_only_what_they_run(entry, forbidden):
     assert not _imported(f"import {entry}") & forbidden
 

@@ -26,7 +26,7 @@ def _cycles(graph: dict[str, frozenset[str]]) -> list[list[str]]:
         stack.append(node)
         for dep in sorted(graph[node]):
             if colour.get(dep) == "grey":
-                loops.append(stack[stack.index(dep):] + [dep])
+                loops.append(stack[stack.index(dep) :] + [dep])
             elif dep not in colour:
                 visit(dep)
         stack.pop()
@@ -51,8 +51,9 @@ def test_bertq_has_no_import_loop():
 
 
 def test_no_lower_layer_imports_an_upper_one():
-    upward = sorted((m, d) for m, deps in import_graph().items() for d in deps
-                    if _layer(m) in LOWER and _layer(d) in UPPER)
+    upward = sorted(
+        (m, d) for m, deps in import_graph().items() for d in deps if _layer(m) in LOWER and _layer(d) in UPPER
+    )
     assert upward == []
 
 
@@ -85,18 +86,34 @@ FAKE = {
 
 def test_imports_are_read_from_the_whole_source_relative_and_lazy_ones_included(tmp_path):
     root = _package(tmp_path, FAKE)
-    assert set(modules(root)) == {"bertq", "bertq.low", "bertq.low.a", "bertq.low.b", "bertq.low.c", "bertq.low.d",
-                                  "bertq.low.e", "bertq.up", "bertq.up.job"}
+    assert set(modules(root)) == {
+        "bertq",
+        "bertq.low",
+        "bertq.low.a",
+        "bertq.low.b",
+        "bertq.low.c",
+        "bertq.low.d",
+        "bertq.low.e",
+        "bertq.up",
+        "bertq.up.job",
+    }
     assert imports_of("bertq.low.a", root) == {"bertq", "bertq.low", "bertq.low.b"}
     assert imports_of("bertq.low.b", root) == {"bertq", "bertq.low", "bertq.low.c"}
     assert imports_of("bertq.low.c", root) == {"bertq", "bertq.low", "bertq.low.d"}  # `thing` is no module
     assert imports_of("bertq.up", root) == {"bertq", "bertq.low", "bertq.low.e"}
-    assert import_closure("bertq.low.b", root) == {"bertq", "bertq.low", "bertq.low.b", "bertq.low.c",
-                                                   "bertq.low.d"}
+    assert import_closure("bertq.low.b", root) == {"bertq", "bertq.low", "bertq.low.b", "bertq.low.c", "bertq.low.d"}
     # the job runs its package's __init__ too
-    assert import_closure("bertq.up.job", root) == {"bertq", "bertq.low", "bertq.up", "bertq.up.job",
-                                                    "bertq.low.a", "bertq.low.b", "bertq.low.c", "bertq.low.d",
-                                                    "bertq.low.e"}
+    assert import_closure("bertq.up.job", root) == {
+        "bertq",
+        "bertq.low",
+        "bertq.up",
+        "bertq.up.job",
+        "bertq.low.a",
+        "bertq.low.b",
+        "bertq.low.c",
+        "bertq.low.d",
+        "bertq.low.e",
+    }
     with pytest.raises(KeyError, match="'bertq.nope' is not a module"):
         imports_of("bertq.nope", root)
 

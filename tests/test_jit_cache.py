@@ -33,8 +33,7 @@ CALL = textwrap.dedent("""
 
 def _call(tmp_path: Path, expr: str, start: float = 0.0) -> subprocess.Popen:
     code = CALL.format(dir=str(tmp_path), expr=expr, start=start)
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _index_lock(tmp_path: Path) -> Path:
@@ -60,8 +59,16 @@ def test_a_cache_load_waits_for_the_lock_another_process_holds(tmp_path):
 
 def test_concurrent_compiles_of_different_specialisations_leave_a_consistent_cache(tmp_path):
     (tmp_path / "kern.py").write_text(MODULE)
-    exprs = ["1", "2.5", "np.float32(2.0)", "np.int16(3)", "np.arange(3)", "np.ones(2, np.float32)",
-             "complex(1, 1)", "np.uint8(7)"]
+    exprs = [
+        "1",
+        "2.5",
+        "np.float32(2.0)",
+        "np.int16(3)",
+        "np.arange(3)",
+        "np.ones(2, np.float32)",
+        "complex(1, 1)",
+        "np.uint8(7)",
+    ]
     start = time.time() + 6.0  # every process imports first, then all compile at once
     procs = [_call(tmp_path, e, start) for e in exprs]
     first = [p.communicate(timeout=300) for p in procs]

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from bertq.engine.activations import activation_codes
 from bertq.kernels import simd
-from bertq.kernels.int8_gemm import (dequantize_rows, gemm_int32, linear_int8, pack_int8,
-                                     quantize_rows)
+from bertq.kernels.int8_gemm import dequantize_rows, gemm_int32, linear_int8, pack_int8, quantize_rows
 from bertq.kernels.packing import pack_codes, packed_size, unpack_codes
 
 PATHS = simd.available_paths()
@@ -73,8 +72,13 @@ def test_maddubs_paths_refuse_bytes_they_would_saturate(path):
 
 
 @settings(max_examples=60, deadline=None)
-@given(m=st.integers(1, 40), k=st.integers(1, 200), n=st.integers(1, 70),
-       seed=st.integers(0, 2**32 - 1), path=st.sampled_from(PATHS))
+@given(
+    m=st.integers(1, 40),
+    k=st.integers(1, 200),
+    n=st.integers(1, 70),
+    seed=st.integers(0, 2**32 - 1),
+    path=st.sampled_from(PATHS),
+)
 def test_gemm_property(m, k, n, seed, path):
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 128, (m, k), dtype=np.uint8)
@@ -110,8 +114,12 @@ def test_quantize_rows_closed_form():
 
 
 @settings(max_examples=40, deadline=None)
-@given(m=st.integers(1, 20), k=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
-       magnitude=st.sampled_from([1e-3, 1.0, 30.0]))
+@given(
+    m=st.integers(1, 20),
+    k=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+    magnitude=st.sampled_from([1e-3, 1.0, 30.0]),
+)
 def test_quantize_rows_matches_the_torch_twin(m, k, seed, magnitude):
     x = (np.random.default_rng(seed).standard_normal((m, k)) * magnitude).astype(np.float32)
     codes, scale, zero = quantize_rows(x, k)
@@ -198,8 +206,9 @@ def test_results_do_not_depend_on_the_thread_count():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((37, 200)).astype(np.float32)
     w = pack_int8(rng.integers(-127, 128, (200, 150), dtype=np.int8))
-    cb = pack_codebook(rng.integers(0, 8, (200, 150)).astype(np.uint8),
-                       rng.standard_normal((1, 8)).astype(np.float32), 3)
+    cb = pack_codebook(
+        rng.integers(0, 8, (200, 150)).astype(np.uint8), rng.standard_normal((1, 8)).astype(np.float32), 3
+    )
     scale = np.full(150, 0.02, np.float32)
     before = numba.get_num_threads()
     try:

@@ -40,6 +40,7 @@ def _random_labels(rng, k):
 
 # --- against scikit-learn ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("k", [2, 3])
 def test_accuracy_matches_sklearn(k):
     rng = np.random.default_rng(0)
@@ -96,6 +97,7 @@ def test_mcc_2x2_closed_form():
 
 # --- against scipy.stats ----------------------------------------------------------------------
 
+
 def _random_pairs(rng, ties):
     n = int(rng.integers(2, 80))
     if ties:
@@ -149,6 +151,7 @@ def test_constant_input_gives_nan_like_scipy():
 
 
 # --- task_metrics -----------------------------------------------------------------------------
+
 
 def test_task_metrics_percent_scaling():
     preds = [1, 0, 1, 1]
@@ -216,6 +219,7 @@ def test_all_task_metric_names_are_supported():
 
 # --- logits, splits, GLUE score ---------------------------------------------------------------
 
+
 def test_predictions_from_logits():
     logits = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
     np.testing.assert_array_equal(predictions_from_logits(logits, False), [1, 0, 2])
@@ -252,8 +256,16 @@ def test_combine_dev_splits_single_split_unchanged():
 
 
 def test_aggregate_score_is_unweighted_mean():
-    scores = {"cola": 60.0, "sst2": 93.0, "mrpc": 88.5, "stsb": 88.0, "qqp": 89.5,
-              "mnli": 84.5, "qnli": 91.0, "rte": 70.0}
+    scores = {
+        "cola": 60.0,
+        "sst2": 93.0,
+        "mrpc": 88.5,
+        "stsb": 88.0,
+        "qqp": 89.5,
+        "mnli": 84.5,
+        "qnli": 91.0,
+        "rte": 70.0,
+    }
     assert aggregate_score(scores) == pytest.approx(sum(scores.values()) / 8)
     assert aggregate_score({"rte": 66.0}) == 66.0
     with pytest.raises(ValueError):

@@ -21,15 +21,16 @@ from bertq.metrics.squad import (
 # (Rajpurkar et al., 2016; https://rajpurkar.github.io/SQuAD-explorer/). Do not edit.
 def ref_normalize_answer(s):
     """Lower text and remove punctuation, articles and extra whitespace."""
+
     def remove_articles(text):
-        return re.sub(r'\b(a|an|the)\b', ' ', text)
+        return re.sub(r"\b(a|an|the)\b", " ", text)
 
     def white_space_fix(text):
-        return ' '.join(text.split())
+        return " ".join(text.split())
 
     def remove_punc(text):
         exclude = set(string.punctuation)
-        return ''.join(ch for ch in text if ch not in exclude)
+        return "".join(ch for ch in text if ch not in exclude)
 
     def lower(text):
         return text.lower()
@@ -51,7 +52,7 @@ def ref_f1_score(prediction, ground_truth):
 
 
 def ref_exact_match_score(prediction, ground_truth):
-    return (ref_normalize_answer(prediction) == ref_normalize_answer(ground_truth))
+    return ref_normalize_answer(prediction) == ref_normalize_answer(ground_truth)
 
 
 def ref_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
@@ -60,6 +61,8 @@ def ref_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
         score = metric_fn(prediction, ground_truth)
         scores_for_ground_truths.append(score)
     return max(scores_for_ground_truths)
+
+
 # --- end of the official code
 
 
@@ -107,8 +110,7 @@ def test_matches_official_script(pred, gold):
     assert f1_score(pred, gold) == ref_f1_score(pred, gold)
     golds = [gold, pred[::-1], "cat"]
     for ours, ref in ((exact_match_score, ref_exact_match_score), (f1_score, ref_f1_score)):
-        assert metric_max_over_ground_truths(ours, pred, golds) == \
-            ref_metric_max_over_ground_truths(ref, pred, golds)
+        assert metric_max_over_ground_truths(ours, pred, golds) == ref_metric_max_over_ground_truths(ref, pred, golds)
 
 
 def test_punctuation_and_articles():

@@ -31,8 +31,8 @@ def reference_ocs_wts(weight_np, expand_ratio, split_threshold=0.0, w_scale=None
         max_per_channel = np.max(np.abs(weight_np), axis=0)
         idxs = np.flip(np.argsort(max_per_channel), axis=0)
         split_idx = idxs[0]
-        ch_slice = weight_np[:, split_idx:(split_idx + 1)].copy()
-        ch_slice_half = ch_slice / 2.
+        ch_slice = weight_np[:, split_idx : (split_idx + 1)].copy()
+        ch_slice_half = ch_slice / 2.0
         ch_slice_zero = np.zeros_like(ch_slice)
         split_value = np.max(ch_slice) * split_threshold
         if not grid_aware:
@@ -42,7 +42,7 @@ def reference_ocs_wts(weight_np, expand_ratio, split_threshold=0.0, w_scale=None
             ch_slice_half *= w_scale
             ch_slice_1 = np.where(np.abs(ch_slice) > split_value, ch_slice_half - 0.25, ch_slice * w_scale) / w_scale
             ch_slice_2 = np.where(np.abs(ch_slice) > split_value, ch_slice_half + 0.25, ch_slice_zero) / w_scale
-        weight_np[:, split_idx:(split_idx + 1)] = ch_slice_1
+        weight_np[:, split_idx : (split_idx + 1)] = ch_slice_1
         weight_np = np.concatenate((weight_np, ch_slice_2), axis=1)
         if split_idx < num_channels:
             in_channels_to_copy.append(split_idx)
@@ -65,7 +65,7 @@ def reference_quantize(weight_oi, expand_ratio, bits, w_scale):
     """Codes ``(out, in + n)``, split channels, and the effective ``(out, in)`` weight: each appended
     column's ``q / w_scale`` added onto the input channel it duplicates."""
     split, channels = reference_ocs_wts(weight_oi, expand_ratio, w_scale=w_scale, grid_aware=True)
-    q = np.clip(np.round(w_scale * split), -2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    q = np.clip(np.round(w_scale * split), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
     h = weight_oi.shape[1]
     effective = q[:, :h] / w_scale
     for j, c in enumerate(channels):
@@ -116,8 +116,9 @@ def test_a_channel_split_twice_folds_back_onto_it():
     np.testing.assert_allclose(ocs.expand_inputs(x, index) @ grown, x @ w, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("h,ratio,expected", [(384, 0.01, 4), (768, 0.01, 8), (768, 0.05, 39), (50, 0.01, 1),
-                                              (100, 0.0, 0)])
+@pytest.mark.parametrize(
+    "h,ratio,expected", [(384, 0.01, 4), (768, 0.01, 8), (768, 0.05, 39), (50, 0.01, 1), (100, 0.0, 0)]
+)
 def test_split_count_is_the_ceiling(h, ratio, expected):
     assert ocs.channels_to_split(h, ratio) == expected
     w = np.random.default_rng(h).standard_t(3, size=(h, 8))
@@ -132,7 +133,7 @@ def test_once_keeps_the_former_distinct_channel_split():
     qt = quantize_weight("ocs", w, 4, expand_ratio=0.02, split="once", granularity=4)
     index = np.argsort(-np.max(np.abs(w), axis=1), kind="stable")[:6]
     assert qt.split_index.tolist() == index.tolist()
-    scales = np.array([np.max(np.abs(ocs.naive_split(w, index)[:, g * 10:(g + 1) * 10])) / 7 for g in range(4)])
+    scales = np.array([np.max(np.abs(ocs.naive_split(w, index)[:, g * 10 : (g + 1) * 10])) / 7 for g in range(4)])
     np.testing.assert_allclose(qt.scale, scales, rtol=1e-12)
     steps = np.repeat(scales, 10)
     grown = np.concatenate([w, (w[index] + steps / 2) / 2])

@@ -21,7 +21,24 @@ from squad_fixture import write_squad_dir
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
-WORDS = "the a cat dog sat ran on under mat house big small red blue quickly slowly".split()
+WORDS = [
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "sat",
+    "ran",
+    "on",
+    "under",
+    "mat",
+    "house",
+    "big",
+    "small",
+    "red",
+    "blue",
+    "quickly",
+    "slowly",
+]
 
 
 def _sentence(rng):
@@ -35,8 +52,13 @@ def _write_tsv(path: Path, header: str, n: int, seed: int, row) -> None:
 
 
 def _write_rte(path: Path, n: int, seed: int):
-    _write_tsv(path, "index\tsentence1\tsentence2\tlabel", n, seed, lambda i, rng:
-               f"{i}\t{_sentence(rng)}\t{_sentence(rng)}\t{rng.choice(['entailment', 'not_entailment'])}")
+    _write_tsv(
+        path,
+        "index\tsentence1\tsentence2\tlabel",
+        n,
+        seed,
+        lambda i, rng: f"{i}\t{_sentence(rng)}\t{_sentence(rng)}\t{rng.choice(['entailment', 'not_entailment'])}",
+    )
 
 
 def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
@@ -44,19 +66,33 @@ def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
         "name": "pipeline test",
         "models": {"tiny": {"source": "random:tiny", "layers": 1}},
         "tasks": ["rte", "squad"],
-        "data": {"glue_dir": str(glue_dir),
-                 "squad": {"dir": str(glue_dir.parent / "squad"), "split": "dev_articles",
-                           "dev_fraction": 0.25}},
-        "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 32,
-                                  "learning_rate": 1e-3},
-                     "per_task": {"squad": {"max_length": 48, "doc_stride": 8, "max_query_length": 12,
-                                            "epochs": 2, "n_best_size": n_best_size}},
-                     "threads": 1},
+        "data": {
+            "glue_dir": str(glue_dir),
+            "squad": {"dir": str(glue_dir.parent / "squad"), "split": "dev_articles", "dev_fraction": 0.25},
+        },
+        "finetune": {
+            "defaults": {"epochs": 1, "batch_size": 8, "max_length": 32, "learning_rate": 1e-3},
+            "per_task": {
+                "squad": {
+                    "max_length": 48,
+                    "doc_stride": 8,
+                    "max_query_length": 12,
+                    "epochs": 2,
+                    "n_best_size": n_best_size,
+                }
+            },
+            "threads": 1,
+        },
         "seeds": [0],
-        "quantization": {"bits": [4], "methods": {
-            "lq": {}, "ocs": {"expand_ratio": expand_ratio},
-            # k-means with centroid fine-tuning (Zhao et al., 2021), at its own bit-width
-            "kmeans": {"bits": [2], "granularity": 4, "centroid_finetune": {"epochs": 1, "lr_multiplier": 5.0}}}},
+        "quantization": {
+            "bits": [4],
+            "methods": {
+                "lq": {},
+                "ocs": {"expand_ratio": expand_ratio},
+                # k-means with centroid fine-tuning (Zhao et al., 2021), at its own bit-width
+                "kmeans": {"bits": [2], "granularity": 4, "centroid_finetune": {"epochs": 1, "lr_multiplier": 5.0}},
+            },
+        },
         "cost": {"sequence_length": 32, "qa_sequence_length": 48},
         "throughput": {"batch_size": 2, "sequence_length": 16, "repeats": 1, "warmup": 0},
     }
@@ -64,10 +100,26 @@ def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
 
 def _snakemake(workdir: Path, *args):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
-                           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-                           "--cores", "2", *args], capture_output=True, text=True, env=env,
-                          timeout=900)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
 def _planned_jobs(output: str, with_task: bool = False) -> set[tuple[str, ...]]:
@@ -102,9 +154,10 @@ def study(tmp_path_factory):
 
 
 def test_pipeline_reports_real_numbers(study):
-    rows = list(csv.DictReader(open(study / "results" / "summary.csv")))
+    rows = list(csv.DictReader((study / "results" / "summary.csv").read_text().splitlines()))
     assert {(r["task"], r["method"], r["bits"]) for r in rows} == {
-        (t, m, b) for t in ("rte", "squad") for m, b in (("fp32", "32"), ("lq", "4"), ("ocs", "4"), ("kmeans", "2"))}
+        (t, m, b) for t in ("rte", "squad") for m, b in (("fp32", "32"), ("lq", "4"), ("ocs", "4"), ("kmeans", "2"))
+    }
     rows = [r for r in rows if r["task"] == "rte"]
     for r in rows:
         assert 0.0 <= float(r["score"]) <= 100.0
@@ -114,9 +167,13 @@ def test_pipeline_reports_real_numbers(study):
     assert float(by["ocs"]["size_bytes"]) > float(by["lq"]["size_bytes"])
     assert float(by["ocs"]["ace"]) > float(by["lq"]["ace"]) and float(by["lq"]["ace"]) < float(by["fp32"]["ace"])
     assert float(by["lq"]["quantization_ratio"]) > 0.95
-    timing = list(csv.DictReader(open(study / "results" / "throughput.csv")))
-    assert {r["backend"] for r in timing} == {"torch fp32", "torch dynamic int8", "bertq int8 engine",
-                                              "bertq codebook engine"}
+    timing = list(csv.DictReader((study / "results" / "throughput.csv").read_text().splitlines()))
+    assert {r["backend"] for r in timing} == {
+        "torch fp32",
+        "torch dynamic int8",
+        "bertq int8 engine",
+        "bertq codebook engine",
+    }
     assert all(float(r["sequences_per_second"]) > 0 for r in timing)
     from bertq.kernels.simd import default_path
 
@@ -124,8 +181,7 @@ def test_pipeline_reports_real_numbers(study):
     assert engine_rows and all(r["method"] != "fp32" and r["kernel_path"] == default_path() for r in engine_rows)
     reports = study / "reports"
     manifest = (reports / "all").read_text().split()
-    for name in ("table1.md", "fig2.png", "fig2.svg", "fig3_tiny.png", "fig5a.png", "index.md",
-                 "throughput.md"):
+    for name in ("table1.md", "fig2.png", "fig2.svg", "fig3_tiny.png", "fig5a.png", "index.md", "throughput.md"):
         assert name in manifest and (reports / name).stat().st_size > 0
     assert "random init" in (reports / "index.md").read_text()
     ratio = float(by["lq"]["quantization_ratio"])
@@ -145,8 +201,12 @@ def test_pipeline_reports_real_numbers(study):
 
 def test_every_result_records_its_provenance(study):
     results = study / "results"
-    files = ([*results.glob("eval/**/*.json"), *results.glob("quantized/**/*.json"),
-              *results.glob("throughput/**/*.json"), *results.glob("finetuned/**/dev_metrics.json")])
+    files = [
+        *results.glob("eval/**/*.json"),
+        *results.glob("quantized/**/*.json"),
+        *results.glob("throughput/**/*.json"),
+        *results.glob("finetuned/**/dev_metrics.json"),
+    ]
     assert len(files) > 20
     for f in files:
         p = json.loads(f.read_text())["provenance"]
@@ -160,8 +220,8 @@ def test_every_result_records_its_provenance(study):
     ocs = json.loads((results / "quantized/tiny/rte/seed0/ocs/w4.json").read_text())["provenance"]
     assert ocs["params"]["method"]["params"]["expand_ratio"] == 0.05
     # the tidy table: a row per (model, task, seed, method, bits, metric), and as many evaluations
-    tidy = list(csv.DictReader(open(results / "tidy.csv")))
-    summary = list(csv.DictReader(open(results / "summary.csv")))
+    tidy = list(csv.DictReader((results / "tidy.csv").read_text().splitlines()))
+    summary = list(csv.DictReader((results / "summary.csv").read_text().splitlines()))
     assert {(r["task"], r["method"], r["bits"]) for r in tidy} == {(r["task"], r["method"], r["bits"]) for r in summary}
     keys = [(r["model"], r["task"], r["seed"], r["method"], r["bits"], r["metric"]) for r in tidy]
     assert len(keys) == len(set(keys))
@@ -170,8 +230,11 @@ def test_every_result_records_its_provenance(study):
 
 
 def test_pipeline_squad_numbers(study):
-    rows = {r["method"]: r for r in csv.DictReader(open(study / "results" / "summary.csv"))
-            if r["task"] == "squad"}
+    rows = {
+        r["method"]: r
+        for r in csv.DictReader((study / "results" / "summary.csv").read_text().splitlines())
+        if r["task"] == "squad"
+    }
     for r in rows.values():
         m = json.loads(r["metrics"])
         assert 0.0 <= m["exact_match"] <= m["f1"] <= 100.0
@@ -202,9 +265,17 @@ def test_changing_one_tasks_fine_tuning_reruns_that_task_and_what_follows(study)
         jobs = _planned_jobs(run.stdout + run.stderr, with_task=True)
         # RTE's fine-tune and everything downstream of it (timing runs on the first task's
         # checkpoints); nothing of SQuAD, and no re-tokenisation.
-        assert jobs == {("finetune", "rte"), ("quantize", "rte"), ("quantize_before_tuning", "rte"),
-                        ("centroid_finetune", "rte"), ("baseline_cost", "rte"), ("evaluate", "rte"),
-                        ("throughput", ""), ("aggregate", ""), ("reports", "")}, jobs
+        assert jobs == {
+            ("finetune", "rte"),
+            ("quantize", "rte"),
+            ("quantize_before_tuning", "rte"),
+            ("centroid_finetune", "rte"),
+            ("baseline_cost", "rte"),
+            ("evaluate", "rte"),
+            ("throughput", ""),
+            ("aggregate", ""),
+            ("reports", ""),
+        }, jobs
     finally:
         (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
 
@@ -234,8 +305,13 @@ def test_changing_one_method_parameter_reruns_only_that_method(study):
         run = _snakemake(study, "-n", "reports/all")
         assert run.returncode == 0, run.stderr[-3000:]
         jobs = _planned_jobs(run.stdout + run.stderr)
-        assert jobs == {("quantize", "ocs"), ("evaluate", "ocs"), ("throughput", "ocs"),
-                        ("aggregate", ""), ("reports", "")}, jobs
+        assert jobs == {
+            ("quantize", "ocs"),
+            ("evaluate", "ocs"),
+            ("throughput", "ocs"),
+            ("aggregate", ""),
+            ("reports", ""),
+        }, jobs
     finally:
         (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
 
@@ -249,8 +325,14 @@ def test_changing_centroid_fine_tuning_reruns_only_its_jobs(study):
         assert run.returncode == 0, run.stderr[-3000:]
         jobs = _planned_jobs(run.stdout + run.stderr)
         # the untuned checkpoint is temporary, so it is quantized again; nothing else is touched
-        assert jobs == {("quantize_before_tuning", "kmeans"), ("centroid_finetune", "kmeans"),
-                        ("evaluate", "kmeans"), ("throughput", "kmeans"), ("aggregate", ""), ("reports", "")}, jobs
+        assert jobs == {
+            ("quantize_before_tuning", "kmeans"),
+            ("centroid_finetune", "kmeans"),
+            ("evaluate", "kmeans"),
+            ("throughput", "kmeans"),
+            ("aggregate", ""),
+            ("reports", ""),
+        }, jobs
     finally:
         (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
 
@@ -266,6 +348,7 @@ def test_invalid_config_fails_before_any_job(tmp_path):
 
 
 # --- a job killed mid-run (SIGKILL) ---------------------------------------------------------------
+
 
 def _kill_config(glue_dir: Path) -> dict:
     config = _config(glue_dir, 0.05)
@@ -297,10 +380,27 @@ def _start_and_kill_finetune(work: Path, kill_group: bool) -> tuple[subprocess.P
     import time
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
-                             str(work), "--configfile", str(work / "config.yaml"), "--cores", "1", "reports/all"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(work / "config.yaml"),
+            "--cores",
+            "1",
+            "reports/all",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     log = work / "logs/finetune/tiny/rte/seed0.log"
     deadline, kills, killed = time.time() + 600, 0, set()
     while proc.poll() is None and time.time() < deadline:
@@ -363,6 +463,7 @@ def test_a_workflow_killed_with_its_job_marks_the_job_incomplete(kill_study):
 
 # --- the Snakemake HTML report, in a real browser ---------------------------------------------------
 
+
 def _chromium() -> str:
     """Debian's chromium (opt-in with BERTQ_CHROMIUM, which .ci/run sets after installing it)."""
     path = os.environ.get("BERTQ_CHROMIUM")
@@ -400,9 +501,13 @@ def browse_report_figures(html: Path, chromium: str, shots: Path, study_name: st
                 row.locator("a[iconname=eye]").click()
                 img = page.locator(f'img[src*="filename={name}"]')
                 img.wait_for(state="visible", timeout=10_000)
-                seen[name] = (category, img.evaluate(
-                    "e => [e.naturalWidth, e.naturalHeight, e.getBoundingClientRect().width, "
-                    "e.getBoundingClientRect().height]"))
+                seen[name] = (
+                    category,
+                    img.evaluate(
+                        "e => [e.naturalWidth, e.naturalHeight, e.getBoundingClientRect().width, "
+                        "e.getBoundingClientRect().height]"
+                    ),
+                )
                 page.screenshot(path=str(shots / name))
                 row.locator("a[iconname=information-circle]").click()
                 caption = page.get_by_text(f"Study {study_name}").first
@@ -426,6 +531,11 @@ def test_html_report_shows_every_figure_in_headless_chromium(study, tmp_path):
     assert sorted(seen) == figures
     for name, (category, (w, h, shown_w, shown_h)) in seen.items():
         assert w > 200 and h > 100 and shown_w > 200 and shown_h > 100, (name, w, h, shown_w, shown_h)
-        assert category == (CATEGORIES[1] if name.startswith("zhao_") else
-                            CATEGORIES[2] if name.startswith("throughput") else CATEGORIES[0]), name
+        assert category == (
+            CATEGORIES[1]
+            if name.startswith("zhao_")
+            else CATEGORIES[2]
+            if name.startswith("throughput")
+            else CATEGORIES[0]
+        ), name
         assert (shots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from squad_fixture import synthetic_squad, write_squad_dir
 
 from bertq.data.loading import DataError
 from bertq.data.squad import load_squad, make_features, read_squad
@@ -22,7 +23,6 @@ from bertq.metrics.squad import squad_metrics
 from bertq.models.checkpoint import build_model
 from bertq.models.encoder import BertSpanExtractor
 from bertq.training.finetune import length_grouped_order
-from squad_fixture import synthetic_squad, write_squad_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -45,12 +45,21 @@ def squad_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tokenized(squad_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("tok") / "squad.safetensors"
-    run_tokenize_squad(TOKENIZER, path, squad_dir=str(squad_dir), hub_dataset="unused",
-                       split_mode="dev_articles", dev_fraction=0.25, split_seed=0, **WINDOW)
+    run_tokenize_squad(
+        TOKENIZER,
+        path,
+        squad_dir=str(squad_dir),
+        hub_dataset="unused",
+        split_mode="dev_articles",
+        dev_fraction=0.25,
+        split_seed=0,
+        **WINDOW,
+    )
     return path
 
 
 # --- sources ----------------------------------------------------------------------------------
+
 
 def test_load_squad_official_and_article_split(squad_dir):
     official_train = load_squad("train", squad_dir=squad_dir)
@@ -77,10 +86,18 @@ def _hub_rows(data: dict) -> list[dict]:
     for article in data["data"]:
         for para in article["paragraphs"]:
             for qa in para["qas"]:
-                rows.append({"id": qa["id"], "title": article["title"], "context": para["context"],
-                             "question": qa["question"],
-                             "answers": {"text": [a["text"] for a in qa["answers"]],
-                                         "answer_start": [a["answer_start"] for a in qa["answers"]]}})
+                rows.append(
+                    {
+                        "id": qa["id"],
+                        "title": article["title"],
+                        "context": para["context"],
+                        "question": qa["question"],
+                        "answers": {
+                            "text": [a["text"] for a in qa["answers"]],
+                            "answer_start": [a["answer_start"] for a in qa["answers"]],
+                        },
+                    }
+                )
     return rows
 
 
@@ -100,12 +117,15 @@ def test_hub_rows_read_like_the_official_file(monkeypatch, squad_dir):
     assert calls == [("rajpurkar/squad", "validation"), ("rajpurkar/squad", "train")]
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda r: r.pop("answers"), "question 'a0p0q1': missing key 'answers'"),
-    (lambda r: r["answers"].update(answer_start=[1, 2]), "question 'a0p0q1', answer 0: answer_start 1"),
-    (lambda r: r["answers"].update(answer_start=[0]), "2 answer texts but 1 answer_start"),
-    (lambda r: r["answers"].update(text=[], answer_start=[]), "question 'a0p0q1': no gold answer"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda r: r.pop("answers"), "question 'a0p0q1': missing key 'answers'"),
+        (lambda r: r["answers"].update(answer_start=[1, 2]), "question 'a0p0q1', answer 0: answer_start 1"),
+        (lambda r: r["answers"].update(answer_start=[0]), "2 answer texts but 1 answer_start"),
+        (lambda r: r["answers"].update(text=[], answer_start=[]), "question 'a0p0q1': no gold answer"),
+    ],
+)
 def test_bad_hub_rows_name_the_question(monkeypatch, mutate, message):
     from bertq.data import squad as squad_mod
 
@@ -132,6 +152,7 @@ def test_hub_without_datasets_says_what_to_do(monkeypatch):
 
 
 # --- the features file --------------------------------------------------------------------------
+
 
 def test_features_file_round_trip(tokenized, squad_dir, tok):
     feats, examples, meta = load_squad_features(tokenized)
@@ -163,17 +184,20 @@ def test_batches_are_cut_to_their_longest_window(tokenized):
 
 # --- scoring ------------------------------------------------------------------------------------
 
+
 def test_oracle_logits_score_100(tok, squad_dir):
     """Logits peaked at the gold span's tokens decode to the gold answers in every window order."""
     examples = read_squad(squad_dir / "dev-v1.1.json")
     feats = make_features(tok, examples, training=True, max_length=48, stride=8, max_query_length=12)
-    target = {feats.input_ids[f, :feats.lengths[f]].tobytes(): (feats.start_positions[f], feats.end_positions[f])
-              for f in range(len(feats))}
+    target = {
+        feats.input_ids[f, : feats.lengths[f]].tobytes(): (feats.start_positions[f], feats.end_positions[f])
+        for f in range(len(feats))
+    }
 
     def oracle(ids, mask, types):
         out = torch.zeros(*ids.shape, 2)
         for row in range(ids.shape[0]):
-            s, e = target[ids[row, :int(mask[row].sum())].numpy().tobytes()]
+            s, e = target[ids[row, : int(mask[row].sum())].numpy().tobytes()]
             if s > 0:  # windows without the answer peak on [CLS], which decoding never picks
                 out[row, s, 0] = out[row, e, 1] = 10.0
         return out
@@ -185,9 +209,14 @@ def test_oracle_logits_score_100(tok, squad_dir):
 
 def _save_hf_qa(tmp_path, seed=0, layers=1):
     torch.manual_seed(seed)
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=layers,
-                                     num_attention_heads=2, intermediate_size=64,
-                                     max_position_embeddings=64)
+    config = transformers.BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     model = transformers.BertForQuestionAnswering(config).eval()
     model.save_pretrained(tmp_path, safe_serialization=True)
     return model
@@ -200,8 +229,11 @@ def test_evaluate_job_matches_transformers_and_quantizes(tmp_path, tokenized):
     feats, examples, _ = load_squad_features(tokenized)
     dev = feats["dev"]
     with torch.no_grad():
-        out = hf(input_ids=torch.as_tensor(dev.input_ids), attention_mask=torch.as_tensor(dev.attention_mask()),
-                 token_type_ids=torch.as_tensor(dev.token_type_ids))
+        out = hf(
+            input_ids=torch.as_tensor(dev.input_ids),
+            attention_mask=torch.as_tensor(dev.attention_mask()),
+            token_type_ids=torch.as_tensor(dev.token_type_ids),
+        )
     expected_preds = decode(dev, out.start_logits.numpy(), out.end_logits.numpy(), examples)
     expected = squad_metrics(expected_preds, {e.qid: e.answers for e in examples})
     got = run_evaluate(tmp_path / "model", None, tokenized, SQUAD, batch_size=4, threads=1)
@@ -210,28 +242,44 @@ def test_evaluate_job_matches_transformers_and_quantizes(tmp_path, tokenized):
     assert got["split"].startswith("dev-v1.1 articles")
     assert isinstance(build_model(tmp_path / "model"), BertSpanExtractor)
 
-    summary = run_quantize(tmp_path / "model", "lq", 8, {}, cost_sequence_length=48, activation_bits=32,
-                           checkpoint=tmp_path / "lq8.safetensors")
+    summary = run_quantize(
+        tmp_path / "model",
+        "lq",
+        8,
+        {},
+        cost_sequence_length=48,
+        activation_bits=32,
+        checkpoint=tmp_path / "lq8.safetensors",
+    )
     assert summary["head"] == "span" and summary["cost_sequence_length"] == 48
     assert not any("qa_outputs" in name for name in summary["layer_mse"])  # the head stays fp32
-    q = run_evaluate(tmp_path / "model", tmp_path / "lq8.safetensors", tokenized, SQUAD, batch_size=4,
-                     threads=1)
+    q = run_evaluate(tmp_path / "model", tmp_path / "lq8.safetensors", tokenized, SQUAD, batch_size=4, threads=1)
     same = np.mean([q["predictions"][k] == got["predictions"][k] for k in got["predictions"]])
     assert same >= 0.75, same  # 8-bit weights barely move a random model's spans
 
 
 # --- fine-tuning --------------------------------------------------------------------------------
 
+
 def test_finetune_span_extractor(tmp_path, tokenized):
     from bertq.models.sources import parse_source
     from bertq.training.finetune import run_finetune
 
-    params = {"learning_rate": 2e-3, "batch_size": 8, "epochs": 6, "warmup_ratio": 0.1, "weight_decay": 0.0,
-              "max_grad_norm": 1.0, "max_train_examples": 30, "eval_batch_size": 16,
-              "group_by_length": True}
+    params = {
+        "learning_rate": 2e-3,
+        "batch_size": 8,
+        "epochs": 6,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "max_train_examples": 30,
+        "eval_batch_size": 16,
+        "group_by_length": True,
+    }
     out = tmp_path / "ft"
-    metrics = run_finetune(parse_source("random:tiny", layers=1), SQUAD, tokenized, params, seed=0,
-                           out_dir=out, progress=False)
+    metrics = run_finetune(
+        parse_source("random:tiny", layers=1), SQUAD, tokenized, params, seed=0, out_dir=out, progress=False
+    )
     assert metrics["train_examples"] == 30 and metrics["train_windows"] >= 30
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     first, last = np.mean([r["loss"] for r in log[:3]]), np.mean([r["loss"] for r in log[-3:]])
@@ -249,8 +297,8 @@ def test_length_grouped_order():
     order = rng.permutation(1000)
     grouped = length_grouped_order(order, lengths, batch_size=8, rng=np.random.default_rng(1), mega_batches=5)
     assert sorted(grouped) == list(range(1000))  # every example once
-    batches = [grouped[i:i + 8] for i in range(0, 1000, 8)]
+    batches = [grouped[i : i + 8] for i in range(0, 1000, 8)]
     # Each batch is a run of one mega-batch sorted longest first; the mean padding drops sharply.
     assert all(np.all(np.diff(lengths[b]) <= 0) for b in batches)
-    pad = lambda o: np.mean([lengths[o[i:i + 8]].max() - lengths[o[i:i + 8]].mean() for i in range(0, 1000, 8)])
+    pad = lambda o: np.mean([lengths[o[i : i + 8]].max() - lengths[o[i : i + 8]].mean() for i in range(0, 1000, 8)])
     assert pad(grouped) < 0.25 * pad(order)

@@ -14,32 +14,77 @@ from bertq.reports import build
 from bertq.reports.catalog.quality_gate import HU_CLAIMS, lowest_passing, passes
 
 # One model ("bert", paper_name BERT-Base), one seed unless said otherwise. Scores per (method, bits):
-RTE = {("fp32", 32): 80.0, ("ocs", 8): 79.92, ("ocs", 4): 79.3, ("ocs", 3): 79.5, ("ocs", 2): 60.0,
-       ("lq", 8): 79.0, ("lq", 4): 79.9, ("lq", 3): 40.0}
-COLA = {("fp32", 32): -2.0, ("ocs", 8): -1.0, ("ocs", 4): -3.0, ("ocs", 3): -5.0, ("ocs", 2): 0.0,
-        ("lq", 8): -2.0, ("lq", 4): -2.0, ("lq", 3): -2.0}
-SQUAD = {("fp32", 32): 90.0, ("ocs", 8): 89.95, ("ocs", 4): 89.2, ("ocs", 3): 84.0, ("ocs", 2): 10.0,
-         ("lq", 8): 89.5, ("lq", 4): 80.0, ("lq", 3): 20.0}
+RTE = {
+    ("fp32", 32): 80.0,
+    ("ocs", 8): 79.92,
+    ("ocs", 4): 79.3,
+    ("ocs", 3): 79.5,
+    ("ocs", 2): 60.0,
+    ("lq", 8): 79.0,
+    ("lq", 4): 79.9,
+    ("lq", 3): 40.0,
+}
+COLA = {
+    ("fp32", 32): -2.0,
+    ("ocs", 8): -1.0,
+    ("ocs", 4): -3.0,
+    ("ocs", 3): -5.0,
+    ("ocs", 2): 0.0,
+    ("lq", 8): -2.0,
+    ("lq", 4): -2.0,
+    ("lq", 3): -2.0,
+}
+SQUAD = {
+    ("fp32", 32): 90.0,
+    ("ocs", 8): 89.95,
+    ("ocs", 4): 89.2,
+    ("ocs", 3): 84.0,
+    ("ocs", 2): 10.0,
+    ("lq", 8): 89.5,
+    ("lq", 4): 80.0,
+    ("lq", 3): 20.0,
+}
 
 
 def _rows(task, scores, seeds=(0,)):
     rows = []
     for (method, bits), score in scores.items():
         for seed in seeds:
-            rows.append({"model": "bert", "model_label": "BERT", "paper_name": "BERT-Base", "size_class": "Base",
-                         "random_init": False, "task": task, "seed": seed, "method": method, "bits": bits,
-                         # two seeds: +-1 around the score, so mean and median are the score
-                         "score": score + (0 if len(seeds) == 1 else (-1.0 if seed == seeds[0] else 1.0)),
-                         "metrics": json.dumps({}), "size_bytes": 4e8 * bits / 32, "ace": 1e9 * bits,
-                         "quantization_ratio": 1.0, "mean_layer_mse": 0.0})
+            rows.append(
+                {
+                    "model": "bert",
+                    "model_label": "BERT",
+                    "paper_name": "BERT-Base",
+                    "size_class": "Base",
+                    "random_init": False,
+                    "task": task,
+                    "seed": seed,
+                    "method": method,
+                    "bits": bits,
+                    # two seeds: +-1 around the score, so mean and median are the score
+                    "score": score + (0 if len(seeds) == 1 else (-1.0 if seed == seeds[0] else 1.0)),
+                    "metrics": json.dumps({}),
+                    "size_bytes": 4e8 * bits / 32,
+                    "ace": 1e9 * bits,
+                    "quantization_ratio": 1.0,
+                    "mean_layer_mse": 0.0,
+                }
+            )
     return rows
 
 
 def _build(tmp_path, tasks, rows, reports=("quality_gate",)):
     pd.DataFrame(rows).to_csv(tmp_path / "s.csv", index=False)
     pd.DataFrame().to_csv(tmp_path / "t.csv", index=False)
-    build.build_reports(tmp_path / "s.csv", tmp_path / "t.csv", tmp_path / "out", reports=list(reports),
-                        models_order=["bert"], tasks=tasks, study_name="gate")
+    build.build_reports(
+        tmp_path / "s.csv",
+        tmp_path / "t.csv",
+        tmp_path / "out",
+        reports=list(reports),
+        models_order=["bert"],
+        tasks=tasks,
+        study_name="gate",
+    )
     csv = pd.read_csv(tmp_path / "out" / "quality_gate.csv")
     return csv, (tmp_path / "out" / "quality_gate.md").read_text()
 

@@ -9,10 +9,10 @@ from scipy import integrate, optimize, stats
 from bertq.quantization import ocs
 from bertq.quantization.aciq import aciq_clip, optimal_clip_ratio
 from bertq.quantization.bits import SymmetricInt
-from bertq.quantization.tensor import QuantizedTensor
 from bertq.quantization.methods import METHODS, quantize_weight
 from bertq.quantization.model import load_quantized, quantize_state, save_quantized
 from bertq.quantization.quantizer import fake_quantize, mse
+from bertq.quantization.tensor import QuantizedTensor
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 6, 8])
@@ -36,13 +36,14 @@ def test_int_type_rejects_bad_bits():
 def _expected_gaussian_mse(alpha, bits):
     """ACIQ's model: clipped-tail error by numerical integration + uniform noise on 2^k levels."""
     tail, _ = integrate.quad(lambda x: (x - alpha) ** 2 * stats.norm.pdf(x), alpha, np.inf)
-    return 2 * tail + alpha ** 2 / (3 * 4 ** bits)
+    return 2 * tail + alpha**2 / (3 * 4**bits)
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 5, 6, 7, 8])
 def test_aciq_gaussian_clip_minimises_expected_mse(bits):
-    best = optimize.minimize_scalar(lambda a: _expected_gaussian_mse(a, bits), bounds=(0.1, 10),
-                                    method="bounded", options={"xatol": 1e-8}).x
+    best = optimize.minimize_scalar(
+        lambda a: _expected_gaussian_mse(a, bits), bounds=(0.1, 10), method="bounded", options={"xatol": 1e-8}
+    ).x
     assert optimal_clip_ratio("gaussian", bits) == pytest.approx(best, rel=0.01)
 
 
@@ -64,7 +65,9 @@ def test_aciq_clip_on_gaussian_data_minimises_empirical_mse():
     errors = [mse(w, fake_quantize(w, c, SymmetricInt(bits))) for c in grid]
     # ACIQ assumes 2^k levels; our grid has 2^k - 1, so the empirical optimum sits a little higher,
     # but ACIQ's clip is still far better than no clipping and near the empirical optimum.
-    assert mse(w, fake_quantize(w, clip, SymmetricInt(bits))) < 0.5 * mse(w, fake_quantize(w, np.abs(w).max(), SymmetricInt(bits)))
+    assert mse(w, fake_quantize(w, clip, SymmetricInt(bits))) < 0.5 * mse(
+        w, fake_quantize(w, np.abs(w).max(), SymmetricInt(bits))
+    )
     assert 0.8 < grid[int(np.argmin(errors))] / clip < 1.4
 
 
@@ -102,10 +105,10 @@ def test_ocs_quantization_aware_split_rounds_to_the_unsplit_value():
     # In grid units eq. 7's halves (u -/+ 0.5)/2 round to integers that sum to round(u).
     u = np.linspace(-20.3, 20.3, 1001)[:, None]
     halves = ocs.quantization_aware_split(u, np.arange(len(u)), step=1.0)
-    total = np.rint(halves[: len(u)]) + np.rint(halves[len(u):])
+    total = np.rint(halves[: len(u)]) + np.rint(halves[len(u) :])
     assert np.max(np.abs(total - u)) <= 0.5 + 1e-9
     naive = ocs.naive_split(u, np.arange(len(u)))
-    naive_total = np.rint(naive[: len(u)]) + np.rint(naive[len(u):])
+    naive_total = np.rint(naive[: len(u)]) + np.rint(naive[len(u) :])
     assert np.max(np.abs(naive_total - u)) > 0.5  # naive halves can both round the same way
 
 
@@ -120,16 +123,20 @@ def test_ocs_lowers_mse_against_lq_on_heavy_tailed_weights(bits):
 
 def _bert_like_state(rng):
     h, i = 16, 32
-    s = {"bert.embeddings.word_embeddings.weight": rng.normal(size=(50, h)),
-         "bert.embeddings.position_embeddings.weight": rng.normal(size=(20, h)),
-         "bert.embeddings.token_type_embeddings.weight": rng.normal(size=(2, h)),
-         "bert.embeddings.LayerNorm.weight": np.ones(h), "bert.embeddings.LayerNorm.bias": np.zeros(h),
-         "bert.encoder.layer.0.attention.self.query.weight": rng.normal(size=(h, h)),
-         "bert.encoder.layer.0.attention.self.query.bias": np.zeros(h),
-         "bert.encoder.layer.0.intermediate.dense.weight": rng.normal(size=(i, h)),
-         "bert.encoder.layer.0.output.dense.weight": rng.normal(size=(h, i)),
-         "bert.pooler.dense.weight": rng.normal(size=(h, h)),
-         "classifier.weight": rng.normal(size=(2, h)), "classifier.bias": np.zeros(2)}
+    s = {
+        "bert.embeddings.word_embeddings.weight": rng.normal(size=(50, h)),
+        "bert.embeddings.position_embeddings.weight": rng.normal(size=(20, h)),
+        "bert.embeddings.token_type_embeddings.weight": rng.normal(size=(2, h)),
+        "bert.embeddings.LayerNorm.weight": np.ones(h),
+        "bert.embeddings.LayerNorm.bias": np.zeros(h),
+        "bert.encoder.layer.0.attention.self.query.weight": rng.normal(size=(h, h)),
+        "bert.encoder.layer.0.attention.self.query.bias": np.zeros(h),
+        "bert.encoder.layer.0.intermediate.dense.weight": rng.normal(size=(i, h)),
+        "bert.encoder.layer.0.output.dense.weight": rng.normal(size=(h, i)),
+        "bert.pooler.dense.weight": rng.normal(size=(h, h)),
+        "classifier.weight": rng.normal(size=(2, h)),
+        "classifier.bias": np.zeros(2),
+    }
     return {k: v.astype(np.float32) for k, v in s.items()}
 
 
@@ -139,10 +146,13 @@ def test_model_quantization_selects_embeddings_and_encoder_linears(tmp_path, met
     params = {"expand_ratio": 0.1} if method == "ocs" else {}
     qm = quantize_state(state, method, 4, params)
     assert set(qm.tensors) == {
-        "bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+        "bert.embeddings.word_embeddings.weight",
+        "bert.embeddings.position_embeddings.weight",
         "bert.embeddings.token_type_embeddings.weight",
         "bert.encoder.layer.0.attention.self.query.weight",
-        "bert.encoder.layer.0.intermediate.dense.weight", "bert.encoder.layer.0.output.dense.weight"}
+        "bert.encoder.layer.0.intermediate.dense.weight",
+        "bert.encoder.layer.0.output.dense.weight",
+    }
     quantized = 50 * 16 + 20 * 16 + 2 * 16 + 16 * 16 + 32 * 16 + 16 * 32
     total = sum(a.size for a in state.values())
     assert qm.quantized_params == quantized
@@ -202,6 +212,9 @@ def test_token_embeddings_get_their_own_bits(tmp_path):
 
 def test_a_weight_the_method_rejects_is_named():
     state = _bert_like_state(np.random.default_rng(6))
-    with pytest.raises(ValueError, match=r"bert.embeddings.word_embeddings.weight \(input-major 50 x 16\): "
-                                         r"3 groups do not divide 16"):
+    with pytest.raises(
+        ValueError,
+        match=r"bert.embeddings.word_embeddings.weight \(input-major 50 x 16\): "
+        r"3 groups do not divide 16",
+    ):
         quantize_state(state, "kmeans", 2, {"granularity": 3})

@@ -19,8 +19,10 @@ BASE = {"models": {"m": {"source": "packaged:all-MiniLM-L6-v2"}}, "tasks": ["rot
 
 def test_config_import_stays_cheap():
     """The Snakefile imports the config (and so the registry) on every DAG build."""
-    code = ("import sys, bertq.config as bq; bq.applicable_reports(['rte', 'squad']); "
-            "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))")
+    code = (
+        "import sys, bertq.config as bq; bq.applicable_reports(['rte', 'squad']); "
+        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -70,8 +72,9 @@ def test_captions_are_written_from_the_records(tmp_path):
 def test_requirements_in_words():
     r = registry.reports()
     assert r["table2"].requirement() == "the task squad in tasks"
-    assert r["zhao_table1"].requirement() == ("a GLUE or rotten_tomatoes task in tasks and a method entry named "
-                                              "linear_clustering in quantization.methods")
+    assert r["zhao_table1"].requirement() == (
+        "a GLUE or rotten_tomatoes task in tasks and a method entry named linear_clustering in quantization.methods"
+    )
     assert r["fig2"].applies(["rte"], {}) and not r["fig2"].applies(["squad"], {})
     assert r["zhao_table5"].applies(["rte"], {"kmeans": {}, "g": {"method": "linear_clustering", "granularity": 4}})
     assert not r["zhao_table5"].applies(["rte"], {"kmeans": {}, "linear_clustering": {}})
@@ -83,8 +86,15 @@ def test_planned_files_are_the_files_written(tmp_path):
     make_throughput().to_csv(tmp_path / "t.csv", index=False)
     chosen = bq.applicable_reports(TASKS + ["squad"], {"lq": {}})
     models = ["small", "big"]
-    written = build.build_reports(tmp_path / "s.csv", tmp_path / "t.csv", tmp_path / "out", reports=chosen,
-                                  models_order=models, tasks=TASKS + ["squad"], study_name="s")
+    written = build.build_reports(
+        tmp_path / "s.csv",
+        tmp_path / "t.csv",
+        tmp_path / "out",
+        reports=chosen,
+        models_order=models,
+        tasks=TASKS + ["squad"],
+        study_name="s",
+    )
     assert [p.name for p in written] == [f for _, f in registry.planned(chosen, models)] + ["index.md"]
 
 

@@ -15,15 +15,31 @@ from bertq.reports.paper import PAPER_TABLE1, PAPER_TABLE1_AVG, PAPER_TABLE2, PA
 
 TASKS = ["rte", "mrpc"]
 BASE = {"small": {"rte": 80.0, "mrpc": 80.0}, "big": {"rte": 70.0, "mrpc": 90.0}}
-DELTA = {("fp32", 32): 0.0, ("lq", 8): -0.5, ("aciq", 8): 0.25, ("ocs", 8): 0.125,
-         ("lq", 4): -3.0, ("aciq", 4): -2.0, ("ocs", 4): -1.0,
-         ("lq", 2): -30.0, ("aciq", 2): -25.0, ("ocs", 2): -20.0}
+DELTA = {
+    ("fp32", 32): 0.0,
+    ("lq", 8): -0.5,
+    ("aciq", 8): 0.25,
+    ("ocs", 8): 0.125,
+    ("lq", 4): -3.0,
+    ("aciq", 4): -2.0,
+    ("ocs", 4): -1.0,
+    ("lq", 2): -30.0,
+    ("aciq", 2): -25.0,
+    ("ocs", 2): -20.0,
+}
 SEED_OFFSET = {0: -1.0, 1: 1.0}  # seed mean = base + delta, seed std = sqrt(2)
 SIZE = {"small": 100e6, "big": 400e6}
-META = {"small": dict(model_label="Small (random init: cost/speed only)", paper_name=None, size_class="Small",
-                      random_init=True, layers=4, hidden=256),
-        "big": dict(model_label="Big", paper_name="BERT-Base", size_class="Base", random_init=False,
-                    layers=12, hidden=768)}
+META = {
+    "small": dict(
+        model_label="Small (random init: cost/speed only)",
+        paper_name=None,
+        size_class="Small",
+        random_init=True,
+        layers=4,
+        hidden=256,
+    ),
+    "big": dict(model_label="Big", paper_name="BERT-Base", size_class="Base", random_init=False, layers=12, hidden=768),
+}
 
 
 def make_summary(drop_incomplete: bool = True) -> pd.DataFrame:
@@ -32,11 +48,22 @@ def make_summary(drop_incomplete: bool = True) -> pd.DataFrame:
         for (method, bits), delta in DELTA.items():
             for task in TASKS:
                 for seed, off in SEED_OFFSET.items():
-                    rows.append({"model": model, **META[model], "task": task, "seed": seed, "method": method,
-                                 "bits": bits, "score": base[task] + delta + off,
-                                 "metrics": json.dumps({"accuracy": 0.0}),
-                                 "size_bytes": SIZE[model] * bits / 32, "ace": SIZE[model] * bits * 8,
-                                 "quantization_ratio": 32 / bits, "mean_layer_mse": 0.0})
+                    rows.append(
+                        {
+                            "model": model,
+                            **META[model],
+                            "task": task,
+                            "seed": seed,
+                            "method": method,
+                            "bits": bits,
+                            "score": base[task] + delta + off,
+                            "metrics": json.dumps({"accuracy": 0.0}),
+                            "size_bytes": SIZE[model] * bits / 32,
+                            "ace": SIZE[model] * bits * 8,
+                            "quantization_ratio": 32 / bits,
+                            "mean_layer_mse": 0.0,
+                        }
+                    )
     df = pd.DataFrame(rows)
     if drop_incomplete:  # (big, aciq, 2) has no mrpc result: not a complete point
         df = df[~((df["model"] == "big") & (df["method"] == "aciq") & (df["bits"] == 2) & (df["task"] == "mrpc"))]
@@ -52,12 +79,23 @@ def make_throughput() -> pd.DataFrame:
                 backends.append(("bertq int8 engine", 240.0 if bits == 8 else 200.0))
                 backends.append(("bertq codebook engine", 230.0))
             for backend, sps in backends:
-                rows.append({"model": model, "model_label": META[model]["model_label"], "method": method,
-                             "bits": bits, "backend": backend, "sequences_per_second": sps * (2 if model == "small" else 1),
-                             "best_sequences_per_second": sps * 1.1,
-                             "kernel_path": "avx2" if backend.startswith("bertq") else "",
-                             "first_call_seconds": 2.5 if backend.startswith("bertq") else "",
-                             "cpu": "Test CPU [avx2]", "threads": 1, "batch_size": 8, "sequence_length": 128})
+                rows.append(
+                    {
+                        "model": model,
+                        "model_label": META[model]["model_label"],
+                        "method": method,
+                        "bits": bits,
+                        "backend": backend,
+                        "sequences_per_second": sps * (2 if model == "small" else 1),
+                        "best_sequences_per_second": sps * 1.1,
+                        "kernel_path": "avx2" if backend.startswith("bertq") else "",
+                        "first_call_seconds": 2.5 if backend.startswith("bertq") else "",
+                        "cpu": "Test CPU [avx2]",
+                        "threads": 1,
+                        "batch_size": 8,
+                        "sequence_length": 128,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -90,33 +128,49 @@ def _skewed_seeds() -> pd.DataFrame:
 def test_seed_statistic_selects_median_or_mean():
     df = _skewed_seeds()
     sel = df[(df["model"] == "small") & (df["method"] == "lq") & (df["bits"] == 8) & (df["task"] == "rte")]
-    pick = lambda ts: ts[(ts["model"] == "small") & (ts["method"] == "lq") & (ts["bits"] == 8)  # noqa: E731
-                         & (ts["task"] == "rte")].iloc[0]
+    pick = lambda ts: ts[
+        (ts["model"] == "small") & (ts["method"] == "lq") & (ts["bits"] == 8) & (ts["task"] == "rte")
+    ].iloc[0]
     assert pick(tables.task_scores(df))["score"] == pytest.approx(np.mean(sel["score"]))
     with tables.seed_statistic("median"):
         r = pick(tables.task_scores(df))
         assert r["score"] == pytest.approx(np.median(sel["score"]))
         assert r["score_std"] == pytest.approx(np.std(sel["score"], ddof=1))
         agg = tables.aggregate(df, TASKS).set_index(["model", "method", "bits"])
-        medians = [np.median(df[(df["model"] == "small") & (df["method"] == "lq") & (df["bits"] == 8)
-                                & (df["task"] == t)]["score"]) for t in TASKS]
+        medians = [
+            np.median(
+                df[(df["model"] == "small") & (df["method"] == "lq") & (df["bits"] == 8) & (df["task"] == t)]["score"]
+            )
+            for t in TASKS
+        ]
         assert agg.loc[("small", "lq", 8), "score"] == pytest.approx(np.mean(medians))
     # back to the mean outside the block; an unknown statistic is refused
     assert pick(tables.task_scores(df))["score"] == pytest.approx(np.mean(sel["score"]))
-    with pytest.raises(ValueError, match="seed statistic 'mode'"):
-        with tables.seed_statistic("mode"):
-            pass
+    with pytest.raises(ValueError, match="seed statistic 'mode'"), tables.seed_statistic("mode"):
+        pass
 
 
 def test_build_reports_applies_each_reports_seed_statistic(tmp_path):
     _skewed_seeds().to_csv(tmp_path / "summary.csv", index=False)
     make_throughput().to_csv(tmp_path / "throughput.csv", index=False)
-    build.build_reports(tmp_path / "summary.csv", tmp_path / "throughput.csv", tmp_path / "out",
-                        reports=["table1"], models_order=["small", "big"], tasks=TASKS, study_name="s",
-                        seed_statistics={"table1": "median"})
+    build.build_reports(
+        tmp_path / "summary.csv",
+        tmp_path / "throughput.csv",
+        tmp_path / "out",
+        reports=["table1"],
+        models_order=["small", "big"],
+        tasks=TASKS,
+        study_name="s",
+        seed_statistics={"table1": "median"},
+    )
     t = pd.read_csv(tmp_path / "out" / "table1.csv")
-    row = t[(t["source"] == "ours") & (t["model"] == "small") & (t["method"] == "lq") & (t["bits"] == 8)
-            & (t["task"] == "rte")].iloc[0]
+    row = t[
+        (t["source"] == "ours")
+        & (t["model"] == "small")
+        & (t["method"] == "lq")
+        & (t["bits"] == 8)
+        & (t["task"] == "rte")
+    ].iloc[0]
     assert row["score"] == pytest.approx(80.0 - 0.5 - 1.0)  # median of 78.5, 80.5, 50.5
     assert "median (± std) over 3 seed(s)" in (tmp_path / "out" / "table1.md").read_text()
 
@@ -131,7 +185,9 @@ def test_aggregate_means_tasks_and_drops_incomplete_points():
     assert ("big", "aciq", 2) not in pts and ("small", "aciq", 2) in pts
     assert len(agg) == 2 * len(DELTA) - 1
     # per-seed task means are 79 and 81: std over seeds is sqrt(2)
-    assert agg.set_index(["model", "method", "bits"]).loc[("small", "fp32", 32), "score_std"] == pytest.approx(np.sqrt(2))
+    assert agg.set_index(["model", "method", "bits"]).loc[("small", "fp32", 32), "score_std"] == pytest.approx(
+        np.sqrt(2)
+    )
     assert tables.score_label(TASKS) == "GLUE score"
     assert tables.score_label(["rotten_tomatoes"]) == "mean task score"
 
@@ -192,8 +248,9 @@ def test_throughput_speedup(tmp_path):
 
 
 def test_throughput_figure(tmp_path):
-    written = figures.throughput_figure(make_throughput(), tmp_path / "t.png", tmp_path / "t.svg",
-                                        models=["small", "big"])
+    written = figures.throughput_figure(
+        make_throughput(), tmp_path / "t.png", tmp_path / "t.svg", models=["small", "big"]
+    )
     assert [p.name for p in written] == ["t.png", "t.svg"]
     svg = (tmp_path / "t.svg").read_text()
     assert "torch dynamic int8" in svg or svg.count("<path") > 20
@@ -205,13 +262,34 @@ def test_build_reports_files_and_index(tmp_path):
     make_summary().to_csv(tmp_path / "summary.csv", index=False)
     make_throughput().to_csv(tmp_path / "throughput.csv", index=False)
     out = tmp_path / "reports"
-    written = build.build_reports(tmp_path / "summary.csv", tmp_path / "throughput.csv", out,
-                                  reports=["table1", "fig2", "fig3", "fig5a"], models_order=["small", "big"],
-                                  tasks=TASKS, study_name="Synthetic study")
+    written = build.build_reports(
+        tmp_path / "summary.csv",
+        tmp_path / "throughput.csv",
+        out,
+        reports=["table1", "fig2", "fig3", "fig5a"],
+        models_order=["small", "big"],
+        tasks=TASKS,
+        study_name="Synthetic study",
+    )
     names = {p.name for p in written}
-    expected = {"table1.md", "table1.csv", "fig2.png", "fig2.svg", "fig3_small.png", "fig3_small.svg",
-                "fig3_big.png", "fig3_big.svg", "fig5a.png", "fig5a.svg", "throughput.md", "throughput.csv",
-                "throughput.png", "throughput.svg", "results.csv", "index.md"}
+    expected = {
+        "table1.md",
+        "table1.csv",
+        "fig2.png",
+        "fig2.svg",
+        "fig3_small.png",
+        "fig3_small.svg",
+        "fig3_big.png",
+        "fig3_big.svg",
+        "fig5a.png",
+        "fig5a.svg",
+        "throughput.md",
+        "throughput.csv",
+        "throughput.png",
+        "throughput.svg",
+        "results.csv",
+        "index.md",
+    }
     assert names == expected
     assert {p.name for p in out.iterdir()} == expected  # no temporary files left behind
     for p in written:
@@ -237,8 +315,15 @@ def test_build_reports_files_and_index(tmp_path):
 # --- SQuAD: Table 2, Figs. 5b and 6 ----------------------------------------------------------
 
 SQUAD_BASE = {"small": (60.0, 70.0), "big": (80.0, 88.0)}  # (EM, F1) of fp32
-SQUAD_DELTA = {("fp32", 32): 0.0, ("lq", 8): -0.5, ("aciq", 8): -0.25, ("ocs", 8): -0.125,
-               ("lq", 3): -10.0, ("aciq", 3): -6.0, ("ocs", 3): -4.0}
+SQUAD_DELTA = {
+    ("fp32", 32): 0.0,
+    ("lq", 8): -0.5,
+    ("aciq", 8): -0.25,
+    ("ocs", 8): -0.125,
+    ("lq", 3): -10.0,
+    ("aciq", 3): -6.0,
+    ("ocs", 3): -4.0,
+}
 SPLIT = "dev-v1.1 articles: 38 for training, 10 held out (dev_fraction 0.2, seed 0)"
 
 
@@ -249,19 +334,35 @@ def make_squad_summary() -> pd.DataFrame:
         for (method, bits), delta in SQUAD_DELTA.items():
             for seed, off in SEED_OFFSET.items():
                 em, f1 = em0 + delta + off, f10 + 2 * delta + off
-                rows.append({"model": model, **META[model], "task": "squad", "seed": seed, "method": method,
-                             "bits": bits, "score": (em + f1) / 2,
-                             "metrics": json.dumps({"exact_match": em, "f1": f1, "score": (em + f1) / 2,
-                                                    "n": 100, "split": SPLIT}),
-                             "size_bytes": SIZE[model] * bits / 32, "ace": SIZE[model] * bits * 24,
-                             "quantization_ratio": 0.99, "mean_layer_mse": 0.0})
+                rows.append(
+                    {
+                        "model": model,
+                        **META[model],
+                        "task": "squad",
+                        "seed": seed,
+                        "method": method,
+                        "bits": bits,
+                        "score": (em + f1) / 2,
+                        "metrics": json.dumps(
+                            {"exact_match": em, "f1": f1, "score": (em + f1) / 2, "n": 100, "split": SPLIT}
+                        ),
+                        "size_bytes": SIZE[model] * bits / 32,
+                        "ace": SIZE[model] * bits * 24,
+                        "quantization_ratio": 0.99,
+                        "mean_layer_mse": 0.0,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_paper_table2_differences_match_printed_ones():
     """The paper prints the 8-bit differences to fp32 in parentheses; our numbers reproduce them."""
-    printed = {("BERT-Base", "lq"): (-0.43, -0.28), ("BERT-Base", "aciq"): (-0.44, -0.28),
-               ("BERT-Base", "ocs"): (-0.16, -0.04), ("BERT-Large", "lq"): (-0.66, -0.45)}
+    printed = {
+        ("BERT-Base", "lq"): (-0.43, -0.28),
+        ("BERT-Base", "aciq"): (-0.44, -0.28),
+        ("BERT-Base", "ocs"): (-0.16, -0.04),
+        ("BERT-Large", "lq"): (-0.66, -0.45),
+    }
     for (paper_name, method), (d_em, d_f1) in printed.items():
         t = PAPER_TABLE2[paper_name]
         assert t[method]["exact_match"] - t["fp32"]["exact_match"] == pytest.approx(d_em, abs=1e-9)
@@ -269,8 +370,7 @@ def test_paper_table2_differences_match_printed_ones():
 
 
 def test_table2_values(tmp_path):
-    tables.table2(make_squad_summary(), tmp_path / "t2.md", tmp_path / "t2.csv", bits=8,
-                  models=["small", "big"])
+    tables.table2(make_squad_summary(), tmp_path / "t2.md", tmp_path / "t2.csv", bits=8, models=["small", "big"])
     md = (tmp_path / "t2.md").read_text()
     csv = pd.read_csv(tmp_path / "t2.csv")
     ours = csv[csv["source"] == "ours"].set_index(["model", "method", "bits", "metric"])
@@ -293,10 +393,15 @@ def test_build_reports_with_squad(tmp_path):
     summary.to_csv(tmp_path / "summary.csv", index=False)
     make_throughput().to_csv(tmp_path / "throughput.csv", index=False)
     out = tmp_path / "reports"
-    written = build.build_reports(tmp_path / "summary.csv", tmp_path / "throughput.csv", out,
-                                  reports=["table1", "fig2", "table2", "fig5b", "fig6"],
-                                  models_order=["small", "big"], tasks=TASKS + ["squad"],
-                                  study_name="With SQuAD")
+    written = build.build_reports(
+        tmp_path / "summary.csv",
+        tmp_path / "throughput.csv",
+        out,
+        reports=["table1", "fig2", "table2", "fig5b", "fig6"],
+        models_order=["small", "big"],
+        tasks=TASKS + ["squad"],
+        study_name="With SQuAD",
+    )
     names = {p.name for p in written}
     assert {"table2.md", "table2.csv", "fig6.png", "fig6.svg", "fig5b.png", "fig5b.svg"} <= names
     # SQuAD stays out of the GLUE score and Table 1, and has its own rows in results.csv.

@@ -25,11 +25,16 @@ pytestmark = pytest.mark.pipeline
 
 # Each rule's entry point, stated here independently of bertq.pipeline.jobs.JOBS.
 ENTRY_POINTS = {
-    "tokenize": "bertq.data.tokenized", "finetune": "bertq.training.finetune",
-    "quantize": "bertq.quantization.job", "quantize_before_tuning": "bertq.quantization.job",
-    "centroid_finetune": "bertq.training.centroids", "baseline_cost": "bertq.quantization.job",
-    "evaluate": "bertq.evaluation.job", "throughput": "bertq.bench.throughput",
-    "aggregate": "bertq.reports.collect", "reports": "bertq.reports.build",
+    "tokenize": "bertq.data.tokenized",
+    "finetune": "bertq.training.finetune",
+    "quantize": "bertq.quantization.job",
+    "quantize_before_tuning": "bertq.quantization.job",
+    "centroid_finetune": "bertq.training.centroids",
+    "baseline_cost": "bertq.quantization.job",
+    "evaluate": "bertq.evaluation.job",
+    "throughput": "bertq.bench.throughput",
+    "aggregate": "bertq.reports.collect",
+    "reports": "bertq.reports.build",
 }
 EDITS = ["kernels/packing.py", "models/sources.py", "quantization/job.py", "metrics/glue.py", "reports/zhao.py"]
 
@@ -39,17 +44,38 @@ def _rte(path: Path, n: int, seed: int) -> None:
 
     rng = random.Random(seed)
     words = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "house", "big", "small"]
-    sentence = lambda: " ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))  # noqa: E731
+    sentence = lambda: " ".join(rng.choice(words) for _ in range(rng.randint(3, 8)))
     rows = [f"{i}\t{sentence()}\t{sentence()}\t{rng.choice(['entailment', 'not_entailment'])}" for i in range(n)]
     path.write_text("\n".join(["index\tsentence1\tsentence2\tlabel", *rows]) + "\n")
 
 
 def _snakemake(work: Path, package_parent: Path, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(package_parent), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(work),
-                           "--configfile", str(work / "config.yaml"), "--cores", "2", *args],
-                          capture_output=True, text=True, env=env, timeout=900)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(package_parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(work / "config.yaml"),
+            "--cores",
+            "2",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
 
 
 def _copy_package(dest: Path) -> Path:
@@ -65,11 +91,16 @@ def study(tmp_path_factory):
     _rte(work / "glue" / "RTE" / "train.tsv", 32, 1)
     _rte(work / "glue" / "RTE" / "dev.tsv", 16, 2)
     config = {
-        "name": "closure test", "models": {"tiny": {"source": "random:tiny", "layers": 1}}, "tasks": ["rte"],
-        "data": {"glue_dir": str(work / "glue")}, "seeds": [0],
+        "name": "closure test",
+        "models": {"tiny": {"source": "random:tiny", "layers": 1}},
+        "tasks": ["rte"],
+        "data": {"glue_dir": str(work / "glue")},
+        "seeds": [0],
         "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 24}, "threads": 1},
-        "quantization": {"bits": [4], "methods": {
-            "lq": {}, "kmeans": {"bits": [2], "centroid_finetune": {"epochs": 1}}}},
+        "quantization": {
+            "bits": [4],
+            "methods": {"lq": {}, "kmeans": {"bits": [2], "centroid_finetune": {"epochs": 1}}},
+        },
         "cost": {"sequence_length": 24},
         "throughput": {"batch_size": 2, "sequence_length": 8, "repeats": 1, "warmup": 0},
     }

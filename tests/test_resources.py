@@ -21,8 +21,9 @@ def test_hub_and_path_models_are_sized_without_downloading(tmp_path):
     assert model_shape(parse_source("hub:google-bert/bert-large-uncased")) == (24, 1024, 4096)
     assert model_shape(parse_source("hub:google/bert_uncased_L-4_H-256_A-4")) == (4, 256, 1024)
     assert model_shape(parse_source("hub:google/bert_uncased_L-4_H-256_A-4", layers=2)) == (2, 256, 1024)
-    (tmp_path / "config.json").write_text(json.dumps({"num_hidden_layers": 3, "hidden_size": 64,
-                                                      "intermediate_size": 100}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"num_hidden_layers": 3, "hidden_size": 64, "intermediate_size": 100})
+    )
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert model_shape(parse_source(f"path:{tmp_path}")) == (3, 64, 100)
 

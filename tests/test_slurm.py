@@ -33,8 +33,10 @@ RUN_TIMEOUT = 480  # seconds for one snakemake run (each takes 1-3 minutes)
 
 pytestmark = [
     pytest.mark.pipeline,
-    pytest.mark.skipif(os.environ.get("BERTQ_SLURM") != "1",
-                       reason="SLURM tests are opt-in: start a cluster (.ci/slurm.sh start) and set BERTQ_SLURM=1"),
+    pytest.mark.skipif(
+        os.environ.get("BERTQ_SLURM") != "1",
+        reason="SLURM tests are opt-in: start a cluster (.ci/slurm.sh start) and set BERTQ_SLURM=1",
+    ),
 ]
 
 CLUSTER_RULES = {"tokenize", "finetune", "quantize", "baseline_cost", "evaluate", "throughput"}
@@ -48,8 +50,13 @@ GENERIC_SUBMITTED = re.compile(r"^Submitted job (\d+) with external jobid '(\d+)
 
 def _write_mrpc(path: Path, n: int, seed: int):
     """MRPC's TSV layout (Quality, the two sentence ids, the two sentences)."""
-    _write_tsv(path, "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", n, seed, lambda i, rng:
-               f"{rng.choice('01')}\t{2 * i}\t{2 * i + 1}\t{_sentence(rng)}\t{_sentence(rng)}")
+    _write_tsv(
+        path,
+        "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String",
+        n,
+        seed,
+        lambda i, rng: f"{rng.choice('01')}\t{2 * i}\t{2 * i + 1}\t{_sentence(rng)}\t{_sentence(rng)}",
+    )
 
 
 def _study_config(glue: Path, rte_learning_rate: float = 1e-3) -> dict:
@@ -84,11 +91,30 @@ def _start(workdir: Path, *args: str, timeout: int = RUN_TIMEOUT):
     """Start ``snakemake reports/all`` in ``workdir``; it is killed after ``timeout`` seconds."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.pop("SNAKEMAKE_PROFILE", None)
-    cmd = ["timeout", "-s", "KILL", str(timeout), sys.executable, "-m", "snakemake", "reports/all",
-           "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), *args]
-    out = open(workdir.parent / f"{workdir.name}-{time.monotonic_ns()}.log", "w+")
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env), out, timeout, time.monotonic()
+    cmd = [
+        "timeout",
+        "-s",
+        "KILL",
+        str(timeout),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "reports/all",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
+    out = open(workdir.parent / f"{workdir.name}-{time.monotonic_ns()}.log", "w+")  # noqa: SIM115 (the job's log, closed by _wait)
+    return (
+        subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env),
+        out,
+        timeout,
+        time.monotonic(),
+    )
 
 
 def _wait(started, ended: float | None = None) -> Run:
@@ -120,8 +146,14 @@ def _slurm_args(cluster: dict) -> list[str]:
     # The plugin's first status check comes 2 s after a job finishes; slurmctld must still know the
     # job by then, which the plugin takes as MinJobAge >= 3 x that delay.
     assert cluster["min_job_age"] >= 3 * 2
-    return ["--profile", str(PROFILES / "slurm"), *_cluster_args(cluster),
-            "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs"]
+    return [
+        "--profile",
+        str(PROFILES / "slurm"),
+        *_cluster_args(cluster),
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--slurm-keep-successful-logs",
+    ]
 
 
 def _metrics(work: Path) -> dict:
@@ -129,8 +161,10 @@ def _metrics(work: Path) -> dict:
     with open(work / "results" / "summary.csv") as f:
         rows = list(csv.DictReader(f))
     assert rows
-    return {(r["model"], r["task"], r["seed"], r["method"], r["bits"]):
-            {k: v for k, v in r.items() if not TIMING.search(k)} for r in rows}
+    return {
+        (r["model"], r["task"], r["seed"], r["method"], r["bits"]): {k: v for k, v in r.items() if not TIMING.search(k)}
+        for r in rows
+    }
 
 
 def _jobs(log: str) -> dict[str, dict]:
@@ -168,7 +202,7 @@ def _scontrol(jobid: str) -> dict:
     record = dict(re.findall(r"\b(JobState|NumCPUs|MinMemoryNode|Partition)=(\S+)", out))
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([MGT])", record.get("MinMemoryNode", ""))
     if m:
-        record["mem_mb"] = round(float(m.group(1)) * {"M": 1, "G": 1024, "T": 1024 ** 2}[m.group(2)])
+        record["mem_mb"] = round(float(m.group(1)) * {"M": 1, "G": 1024, "T": 1024**2}[m.group(2)])
     return record
 
 
@@ -201,14 +235,17 @@ def cluster():
             pytest.fail(f"BERTQ_SLURM=1 but {plugin} is not installed (pip install {plugin.replace('_', '-')})")
     partitions = {line.split()[0].rstrip("*"): line.split() for line in info.stdout.splitlines()}
     if "debug" not in partitions or partitions["debug"][1] != "up":
-        pytest.fail(f"BERTQ_SLURM=1 but the cluster has no partition 'debug' that is up (the profiles' "
-                    f"default):\n{info.stdout}")
+        pytest.fail(
+            f"BERTQ_SLURM=1 but the cluster has no partition 'debug' that is up (the profiles' default):\n{info.stdout}"
+        )
     config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
     min_job_age = int(re.search(r"^MinJobAge\s*=\s*(\d+)", config, re.M).group(1))
     yield {"cpus": int(partitions["debug"][3].rstrip("+")), "min_job_age": min_job_age}
     # A run killed by its timeout leaves its jobs behind: cancel this test's (bertq*-named) ones.
     queue = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True, text=True).stdout
-    leftover = [line.split()[0] for line in queue.splitlines() if line.split()[1:2] and line.split()[1].startswith("bertq")]
+    leftover = [
+        line.split()[0] for line in queue.splitlines() if line.split()[1:2] and line.split()[1].startswith("bertq")
+    ]
     if leftover:
         subprocess.run(["scancel", *leftover], capture_output=True)
 
@@ -224,7 +261,9 @@ def runs(cluster, tmp_path_factory) -> dict[str, tuple[Path, Run]]:
     }
     ended = {}
     while len(ended) < len(started) and time.monotonic() - min(s[3] for s in started.values()) < RUN_TIMEOUT + 60:
-        ended.update({name: time.monotonic() for name, s in started.items() if name not in ended and s[0].poll() is not None})
+        ended.update(
+            {name: time.monotonic() for name, s in started.items() if name not in ended and s[0].poll() is not None}
+        )
         time.sleep(1)
     done = {name: (works[name], _wait(s, ended.get(name))) for name, s in started.items()}
     for name, (_, run) in done.items():
@@ -280,9 +319,16 @@ def test_changing_one_tasks_learning_rate_reruns_exactly_its_jobs_on_slurm(clust
     rte_mtime = rte_model.stat().st_mtime_ns
     (work / "config.yaml").write_text(yaml.safe_dump(_study_config(work / "glue", rte_learning_rate=3e-3)))
 
-    expected = {("finetune", "rte"), ("quantize", "rte"), ("baseline_cost", "rte"), ("evaluate", "rte"),
-                # the throughput jobs time the first task's (rte's) checkpoints
-                ("throughput", ""), ("aggregate", ""), ("reports", "")}
+    expected = {
+        ("finetune", "rte"),
+        ("quantize", "rte"),
+        ("baseline_cost", "rte"),
+        ("evaluate", "rte"),
+        # the throughput jobs time the first task's (rte's) checkpoints
+        ("throughput", ""),
+        ("aggregate", ""),
+        ("reports", ""),
+    }
     dry = _snakemake(work, *_slurm_args(cluster), "-n")
     assert dry.returncode == 0, dry.log[-3000:]
     planned = _planned_jobs(dry.log, with_task=True)

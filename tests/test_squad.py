@@ -33,31 +33,57 @@ def tok():
 
 def qa(qid: str, question: str, context: str, *answers: str) -> dict:
     """A question in the official format, answer_start found in the context."""
-    return {"id": qid, "question": question,
-            "answers": [{"text": a, "answer_start": context.index(a)} for a in answers]}
+    return {
+        "id": qid,
+        "question": question,
+        "answers": [{"text": a, "answer_start": context.index(a)} for a in answers],
+    }
 
 
-SB = ("Super Bowl 50 was an American football game. The American Football Conference champion "
-      "Denver Broncos defeated the National Football Conference champion Carolina Panthers "
-      "24–10 to earn their third Super Bowl title.")
+SB = (
+    "Super Bowl 50 was an American football game. The American Football Conference champion "
+    "Denver Broncos defeated the National Football Conference champion Carolina Panthers "
+    "24–10 to earn their third Super Bowl title."
+)
 TM = "Thomas Müller plays for Bayern Munich. He often drinks café au lait after training."
-ET = ("The Eiffel Tower was completed in 1889 in Paris. It was designed by the company of "
-      "Gustave Eiffel.")
+ET = "The Eiffel Tower was completed in 1889 in Paris. It was designed by the company of Gustave Eiffel."
 
-FIXTURE = {"version": "1.1", "data": [
-    {"title": "Super_Bowl_50", "paragraphs": [{"context": SB, "qas": [
-        qa("sb1", "Which NFL team won Super Bowl 50?", SB, "Denver Broncos", "Broncos"),
-        qa("sb2", "What was the final score?", SB, "24–10"),
-    ]}]},
-    {"title": "Thomas_Müller", "paragraphs": [{"context": TM, "qas": [
-        qa("tm1", "Who plays for Bayern Munich?", TM, "Thomas Müller"),
-        qa("tm2", "What does he drink after training?", TM, "café au lait"),
-    ]}]},
-    {"title": "Eiffel_Tower", "paragraphs": [
-        {"context": ET, "qas": [qa("et1", "When was the Eiffel Tower completed?", ET, "1889")]},
-        {"context": ET, "qas": [qa("et2", "Whose company designed it?", ET, "Gustave Eiffel")]},
-    ]},
-]}
+FIXTURE = {
+    "version": "1.1",
+    "data": [
+        {
+            "title": "Super_Bowl_50",
+            "paragraphs": [
+                {
+                    "context": SB,
+                    "qas": [
+                        qa("sb1", "Which NFL team won Super Bowl 50?", SB, "Denver Broncos", "Broncos"),
+                        qa("sb2", "What was the final score?", SB, "24–10"),
+                    ],
+                }
+            ],
+        },
+        {
+            "title": "Thomas_Müller",
+            "paragraphs": [
+                {
+                    "context": TM,
+                    "qas": [
+                        qa("tm1", "Who plays for Bayern Munich?", TM, "Thomas Müller"),
+                        qa("tm2", "What does he drink after training?", TM, "café au lait"),
+                    ],
+                }
+            ],
+        },
+        {
+            "title": "Eiffel_Tower",
+            "paragraphs": [
+                {"context": ET, "qas": [qa("et1", "When was the Eiffel Tower completed?", ET, "1889")]},
+                {"context": ET, "qas": [qa("et2", "Whose company designed it?", ET, "Gustave Eiffel")]},
+            ],
+        },
+    ],
+}
 
 
 def write_json(path: Path, obj) -> Path:
@@ -81,6 +107,7 @@ def one_hot_logits(feats: QAFeatures, value: float = 10.0) -> tuple[np.ndarray, 
 
 # --- reader ---------------------------------------------------------------------------------
 
+
 def test_read_squad(examples):
     assert [ex.qid for ex in examples] == ["sb1", "sb2", "tm1", "tm2", "et1", "et2"]
     sb1 = examples[0]
@@ -96,16 +123,19 @@ def _mutated(mutate) -> dict:
     return data
 
 
-@pytest.mark.parametrize("mutate,message", [
-    (lambda q: q.pop("answers"), "missing key 'answers'"),
-    (lambda q: q.update(answers=[]), "no gold answer"),
-    (lambda q: q["answers"][0].update(answer_start=3), "does not point at"),
-    (lambda q: q["answers"][0].update(answer_start=10_000), "does not point at"),
-    (lambda q: q["answers"][0].update(answer_start="3"), "must be int"),
-    (lambda q: q["answers"][0].pop("text"), "missing key 'text'"),
-    (lambda q: q.pop("question"), "missing key 'question'"),
-    (lambda q: q.update(id="tm1"), "duplicate"),
-])
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda q: q.pop("answers"), "missing key 'answers'"),
+        (lambda q: q.update(answers=[]), "no gold answer"),
+        (lambda q: q["answers"][0].update(answer_start=3), "does not point at"),
+        (lambda q: q["answers"][0].update(answer_start=10_000), "does not point at"),
+        (lambda q: q["answers"][0].update(answer_start="3"), "must be int"),
+        (lambda q: q["answers"][0].pop("text"), "missing key 'text'"),
+        (lambda q: q.pop("question"), "missing key 'question'"),
+        (lambda q: q.update(id="tm1"), "duplicate"),
+    ],
+)
 def test_read_squad_errors_name_the_question(tmp_path, mutate, message):
     path = write_json(tmp_path / "bad.json", _mutated(mutate))
     with pytest.raises(DataError, match=message) as err:
@@ -130,6 +160,7 @@ def test_read_squad_file_errors(tmp_path):
 
 # --- article split --------------------------------------------------------------------------
 
+
 def test_split_by_article(examples):
     train, dev = split_by_article(examples, dev_fraction=0.34, seed=0)
     assert train and dev and len(train) + len(dev) == len(examples)
@@ -139,8 +170,7 @@ def test_split_by_article(examples):
     again = split_by_article(list(reversed(examples)), dev_fraction=0.34, seed=0)
     assert {ex.qid for ex in again[1]} == {ex.qid for ex in dev}
     # Different seeds pick different dev articles at least once.
-    picks = {frozenset(ex.title for ex in split_by_article(examples, 0.34, s)[1])
-             for s in range(10)}
+    picks = {frozenset(ex.title for ex in split_by_article(examples, 0.34, s)[1]) for s in range(10)}
     assert len(picks) > 1
     # Examples keep their order.
     assert [ex.qid for ex in train] == [ex.qid for ex in examples if ex in train]
@@ -159,9 +189,9 @@ def test_split_by_article_edges(examples):
 
 # --- features -------------------------------------------------------------------------------
 
+
 def test_make_features_layout(tok, examples):
-    feats = make_features(tok, examples, max_length=64, stride=16, max_query_length=16,
-                          training=True)
+    feats = make_features(tok, examples, max_length=64, stride=16, max_query_length=16, training=True)
     n = len(feats)
     assert feats.input_ids.shape == feats.token_type_ids.shape == (n, 64)
     assert feats.offsets.shape == (n, 64, 2)
@@ -182,10 +212,9 @@ def test_make_features_layout(tok, examples):
 
 
 def test_long_question_is_cut(tok, examples):
-    long_q = SquadExample("long", "T", "  " + " ".join(["why"] * 40) + "?", ET, ["1889"],
-                          [ET.index("1889")])
+    long_q = SquadExample("long", "T", "  " + " ".join(["why"] * 40) + "?", ET, ["1889"], [ET.index("1889")])
     feats = make_features(tok, [long_q], max_length=64, stride=8, max_query_length=16)
-    assert (feats.token_type_ids[0, :feats.lengths[0]] == 0).sum() == 16 + 2  # [CLS] q [SEP]
+    assert (feats.token_type_ids[0, : feats.lengths[0]] == 0).sum() == 16 + 2  # [CLS] q [SEP]
     assert feats.start_positions is None
 
 
@@ -198,10 +227,12 @@ def test_make_features_rejects_bad_settings(tok, examples):
 
 # --- decoding -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("max_length,stride,max_query_length", [(384, 128, 64), (32, 8, 12)])
 def test_round_trip_labels_to_answers(tok, examples, max_length, stride, max_query_length):
-    feats = make_features(tok, examples, max_length=max_length, stride=stride,
-                          max_query_length=max_query_length, training=True)
+    feats = make_features(
+        tok, examples, max_length=max_length, stride=stride, max_query_length=max_query_length, training=True
+    )
     if max_length == 32:
         assert len(feats) > len(examples)  # several windows per context
     start, end = one_hot_logits(feats)
@@ -213,8 +244,24 @@ def test_round_trip_labels_to_answers(tok, examples, max_length, stride, max_que
     assert m["exact_match"] == m["f1"] == 100.0 and m["n"] == len(examples)
 
 
-FILLER = ("river stone cloud meadow lantern harbor violet copper window garden "
-          "thunder pepper marble orchard candle silver").split()
+FILLER = [
+    "river",
+    "stone",
+    "cloud",
+    "meadow",
+    "lantern",
+    "harbor",
+    "violet",
+    "copper",
+    "window",
+    "garden",
+    "thunder",
+    "pepper",
+    "marble",
+    "orchard",
+    "candle",
+    "silver",
+]
 
 
 def _boundary_case(tok):
@@ -225,8 +272,7 @@ def _boundary_case(tok):
         after = " ".join(FILLER[(i * 7) % len(FILLER)] for i in range(60))
         context = f"{before} {answer} {after}"
         ex = SquadExample("b", "B", "Who was it?", context, [answer], [len(before) + 1])
-        feats = make_features(tok, [ex], max_length=48, stride=16, max_query_length=16,
-                              training=True)
+        feats = make_features(tok, [ex], max_length=48, stride=16, max_query_length=16, training=True)
         a0, a1 = ex.answer_starts[0], ex.answer_starts[0] + len(answer)
         partial = full = None
         for f in range(len(feats)):
@@ -245,8 +291,7 @@ def test_answer_across_window_boundary(tok):
     ex, feats, partial, full = _boundary_case(tok)
     assert (feats.start_positions[partial], feats.end_positions[partial]) == (0, 0)
     s, e = feats.start_positions[full], feats.end_positions[full]
-    assert s > 0 and ex.context[feats.offsets[full, s, 0]:feats.offsets[full, e, 1]] == \
-        ex.answers[0]
+    assert s > 0 and ex.context[feats.offsets[full, s, 0] : feats.offsets[full, e, 1]] == ex.answers[0]
     start = np.zeros(feats.input_ids.shape)
     end = np.zeros(feats.input_ids.shape)
     start[full, s] = end[full, e] = 10.0
@@ -257,8 +302,10 @@ def test_answer_across_window_boundary(tok):
     assert decode(feats, start, end, [ex]) == {"b": "Marie Sklodowska Curie"}
     # If the cut window scores higher, its truncated span wins: windows are compared by score.
     start[partial, first] = 13.0  # 21 > 20
-    assert decode(feats, start, end, [ex])["b"] == ex.context[
-        feats.offsets[partial, first, 0]:feats.offsets[partial, ctx[-1], 1]]
+    assert (
+        decode(feats, start, end, [ex])["b"]
+        == ex.context[feats.offsets[partial, first, 0] : feats.offsets[partial, ctx[-1], 1]]
+    )
 
 
 @pytest.fixture
@@ -273,7 +320,7 @@ def single(tok):
 
 
 def _text(ex, feats, s, e):
-    return ex.context[feats.offsets[0, s, 0]:feats.offsets[0, e, 1]]
+    return ex.context[feats.offsets[0, s, 0] : feats.offsets[0, e, 1]]
 
 
 def test_overlong_and_reversed_spans_are_rejected(single):
@@ -284,8 +331,7 @@ def test_overlong_and_reversed_spans_are_rejected(single):
     end[0, a - 1] = 9.0  # ends before it starts
     end[0, a + 3] = 5.0  # the best valid span
     assert decode(feats, start, end, [ex]) == {"s": _text(ex, feats, a, a + 3)}
-    assert decode(feats, start, end, [ex], max_answer_length=41)["s"] == \
-        _text(ex, feats, a, a + 40)
+    assert decode(feats, start, end, [ex], max_answer_length=41)["s"] == _text(ex, feats, a, a + 40)
 
 
 def test_question_and_special_tokens_are_rejected(single):

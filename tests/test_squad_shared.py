@@ -13,8 +13,10 @@ from bertq.data.squad import load_squad, make_features, read_squad
 from bertq.evaluation.qa import score_squad
 
 SHARED = os.environ.get("BERTQ_SHARED_DATA")
-pytestmark = [pytest.mark.shared_data,
-              pytest.mark.skipif(not SHARED, reason="set BERTQ_SHARED_DATA to the shared data directory")]
+pytestmark = [
+    pytest.mark.shared_data,
+    pytest.mark.skipif(not SHARED, reason="set BERTQ_SHARED_DATA to the shared data directory"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +49,12 @@ def test_gold_spans_survive_tokenization(dev):
     # whose labels are then the same).
     by_window = {}
     for f in range(len(feats)):
-        by_window.setdefault(feats.input_ids[f, :feats.lengths[f]].tobytes(), []).append(f)
+        by_window.setdefault(feats.input_ids[f, : feats.lengths[f]].tobytes(), []).append(f)
 
     def oracle(ids, mask, types):
         out = torch.zeros(*ids.shape, 2)
         for row in range(ids.shape[0]):
-            f = by_window[ids[row, :int(mask[row].sum())].numpy().tobytes()][0]
+            f = by_window[ids[row, : int(mask[row].sum())].numpy().tobytes()][0]
             s, e = feats.start_positions[f], feats.end_positions[f]
             if s > 0:
                 out[row, s, 0] = out[row, e, 1] = 10.0

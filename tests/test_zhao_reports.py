@@ -21,11 +21,25 @@ def make_summary() -> pd.DataFrame:
     rows = []
     for (method, bits), drop in [(("fp32", 32), 0.0), *DROP.items()]:
         for task in TASKS:
-            rows.append({"model": "bert", "model_label": "BERT", "paper_name": "BERT-Base", "size_class": "Base",
-                         "random_init": False, "task": task, "seed": 42, "method": method, "bits": bits,
-                         "score": FP32[task] - drop * (2 if task == "mrpc" else 1),
-                         "metrics": json.dumps({}), "size_bytes": 1e8 * bits / 32, "ace": 1e9 * bits,
-                         "quantization_ratio": 1.0, "mean_layer_mse": 0.0})
+            rows.append(
+                {
+                    "model": "bert",
+                    "model_label": "BERT",
+                    "paper_name": "BERT-Base",
+                    "size_class": "Base",
+                    "random_init": False,
+                    "task": task,
+                    "seed": 42,
+                    "method": method,
+                    "bits": bits,
+                    "score": FP32[task] - drop * (2 if task == "mrpc" else 1),
+                    "metrics": json.dumps({}),
+                    "size_bytes": 1e8 * bits / 32,
+                    "ace": 1e9 * bits,
+                    "quantization_ratio": 1.0,
+                    "mean_layer_mse": 0.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -50,8 +64,9 @@ def test_paper_reports_k_means_ahead_of_linear_clustering_on_bert():
 
 
 def test_zhao_table_values_and_paper_rows(tmp_path):
-    written = zhao.zhao_table(make_summary(), "kmeans", tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS,
-                              models=["bert"])
+    written = zhao.zhao_table(
+        make_summary(), "kmeans", tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS, models=["bert"]
+    )
     assert [p.name for p in written] == ["t.md", "t.csv"]
     md = (tmp_path / "t.md").read_text()
     # ours: 2-bit k-means drops rte by 4 and mrpc by 8; the average by 6
@@ -69,20 +84,38 @@ def test_zhao_table_values_and_paper_rows(tmp_path):
 
 def test_zhao_table_without_the_method_says_so(tmp_path):
     s = make_summary()
-    zhao.zhao_table(s[s["method"] != "linear_clustering"], "linear_clustering", tmp_path / "t.md",
-                    tmp_path / "t.csv", tasks=TASKS, models=["bert"])
+    zhao.zhao_table(
+        s[s["method"] != "linear_clustering"],
+        "linear_clustering",
+        tmp_path / "t.md",
+        tmp_path / "t.csv",
+        tasks=TASKS,
+        models=["bert"],
+    )
     assert "No linear clustering results for this model" in (tmp_path / "t.md").read_text()
 
 
 def test_build_reports_with_the_zhao_reports(tmp_path):
     make_summary().to_csv(tmp_path / "summary.csv", index=False)
     pd.DataFrame().to_csv(tmp_path / "throughput.csv", index=False)
-    written = build.build_reports(tmp_path / "summary.csv", tmp_path / "throughput.csv", tmp_path / "out",
-                                  reports=["zhao_table1", "zhao_table2", "zhao_fig1"], models_order=["bert"],
-                                  tasks=TASKS, study_name="k-means study")
+    written = build.build_reports(
+        tmp_path / "summary.csv",
+        tmp_path / "throughput.csv",
+        tmp_path / "out",
+        reports=["zhao_table1", "zhao_table2", "zhao_fig1"],
+        models_order=["bert"],
+        tasks=TASKS,
+        study_name="k-means study",
+    )
     names = {p.name for p in written}
-    assert {"zhao_table1.md", "zhao_table1.csv", "zhao_table2.md", "zhao_table2.csv", "zhao_fig1.png",
-            "zhao_fig1.svg"} <= names
+    assert {
+        "zhao_table1.md",
+        "zhao_table1.csv",
+        "zhao_table2.md",
+        "zhao_table2.csv",
+        "zhao_fig1.png",
+        "zhao_fig1.svg",
+    } <= names
     assert (tmp_path / "out" / "zhao_fig1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     index = (tmp_path / "out" / "index.md").read_text()
     assert "[zhao_fig1.png](zhao_fig1.png)" in index and "Zhao et al., 2021" in index
@@ -98,10 +131,12 @@ def test_zhao_reports_need_their_methods():
         bq.validate({**base, "throughput": {"methods": ["km"]}})
 
 
-VARIANTS = {"kmeans": {"method": "kmeans", "params": {"granularity": "tensor", "iterations": 3, "seed": 0}},
-            "kmeans_it10": {"method": "kmeans", "params": {"granularity": "tensor", "iterations": 10, "seed": 0}},
-            "lc_g4": {"method": "linear_clustering", "params": {"granularity": 4}},
-            "linear_clustering": {"method": "linear_clustering", "params": {"granularity": "tensor"}}}
+VARIANTS = {
+    "kmeans": {"method": "kmeans", "params": {"granularity": "tensor", "iterations": 3, "seed": 0}},
+    "kmeans_it10": {"method": "kmeans", "params": {"granularity": "tensor", "iterations": 10, "seed": 0}},
+    "lc_g4": {"method": "linear_clustering", "params": {"granularity": 4}},
+    "linear_clustering": {"method": "linear_clustering", "params": {"granularity": "tensor"}},
+}
 
 
 def make_timed_summary() -> pd.DataFrame:
@@ -116,8 +151,9 @@ def make_timed_summary() -> pd.DataFrame:
 
 
 def test_zhao_table5_times_and_speedup(tmp_path):
-    zhao.zhao_table5(make_timed_summary(), VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS,
-                     models=["bert"])
+    zhao.zhao_table5(
+        make_timed_summary(), VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS, models=["bert"]
+    )
     csv = pd.read_csv(tmp_path / "t.csv")
     km = csv[(csv["method"] == "kmeans") & (csv["bits"] == 2)].iloc[0]
     g = csv[(csv["method"] == "lc_g4") & (csv["bits"] == 2)].iloc[0]
@@ -129,8 +165,9 @@ def test_zhao_table5_times_and_speedup(tmp_path):
 
 
 def test_zhao_table6_orders_by_iterations(tmp_path):
-    zhao.zhao_table6(make_timed_summary(), VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS,
-                     models=["bert"])
+    zhao.zhao_table6(
+        make_timed_summary(), VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=TASKS, models=["bert"]
+    )
     md = (tmp_path / "t.md").read_text()
     it3, it10 = md.index("| 2 bits | 3 | kmeans |"), md.index("| 2 bits | 10 | kmeans_it10 |")
     assert it3 < it10
@@ -144,8 +181,15 @@ def test_zhao_fig3_and_applicability(tmp_path):
     paths = zhao.zhao_fig3(make_summary(), tmp_path / "f.png", tmp_path / "f.svg", tasks=TASKS, models=["bert"])
     assert [p.name for p in paths] == ["f.png", "f.svg"] and (tmp_path / "f.png").stat().st_size > 0
     base = {"models": {"m": {"source": "packaged:all-MiniLM-L6-v2"}}, "tasks": ["rotten_tomatoes"]}
-    cfg = bq.validate({**base, "quantization": {"bits": [2], "methods": {
-        "kmeans": {}, "lc_g4": {"method": "linear_clustering", "granularity": 4}}}})
+    cfg = bq.validate(
+        {
+            **base,
+            "quantization": {
+                "bits": [2],
+                "methods": {"kmeans": {}, "lc_g4": {"method": "linear_clustering", "granularity": 4}},
+            },
+        }
+    )
     assert {"zhao_fig3", "zhao_table5", "zhao_table6"} <= set(cfg["reports"])
     with pytest.raises(bq.ConfigError, match=r"reports\[0\].*linear_clustering entry with a number of groups"):
         bq.validate({**base, "quantization": {"bits": [2], "methods": {"kmeans": {}}}, "reports": ["zhao_table5"]})

@@ -34,12 +34,36 @@ import re
 import subprocess
 import sys
 
-RUNNING = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_FED",
-           "REQUEUE_HOLD", "RESIZING", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "POWER_UP_NODE",
-           "UPDATE_DB"}
+RUNNING = {
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "REQUEUED",
+    "REQUEUE_FED",
+    "REQUEUE_HOLD",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "STOPPED",
+    "RESV_DEL_HOLD",
+    "POWER_UP_NODE",
+    "UPDATE_DB",
+}
 SUCCESS = {"COMPLETED"}
-FAILED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
-          "SPECIAL_EXIT", "REVOKED", "PREEMPTED"}
+FAILED = {
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "SPECIAL_EXIT",
+    "REVOKED",
+    "PREEMPTED",
+}
 LOGDIR = os.environ.get("BERTQ_CLUSTER_LOGDIR", ".snakemake/cluster-generic/logs")
 
 
@@ -119,9 +143,12 @@ def status(jobid: str) -> str:
         # the job may well be running: its log (if any) has not finished
         print(f"status.py: slurmctld did not answer for job {jobid}; asking again later", file=sys.stderr)
         return "running"
-    print(f"status.py: SLURM no longer knows job {jobid} (it ended more than MinJobAge ago and there is "
-          f"no slurmdbd) and its log under {LOGDIR} does not show it finished: "
-          f"{'no log' if answer is None else 'the log just stops'}; reporting failed", file=sys.stderr)
+    print(
+        f"status.py: SLURM no longer knows job {jobid} (it ended more than MinJobAge ago and there is "
+        f"no slurmdbd) and its log under {LOGDIR} does not show it finished: "
+        f"{'no log' if answer is None else 'the log just stops'}; reporting failed",
+        file=sys.stderr,
+    )
     return "failed"
 
 

@@ -5,6 +5,7 @@ cheap (no torch until something needs it)::
 
     from bertq import QuantizationConfig, quantize
 """
+
 __version__ = "0.1.0"
 
 _API = ("QuantizationConfig", "quantize", "quantized_model", "to_engine", "save_quantized", "load_quantized")

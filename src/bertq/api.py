@@ -32,8 +32,9 @@ CONFIG_FILE, WEIGHTS_FILE, CODES_FILE = "config.json", "model.safetensors", "qua
 
 def _check_bits(field_name: str, value, method: str, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"QuantizationConfig.{field_name}: method {method!r} quantizes to {lo} to {hi} bits, "
-                         f"not {value!r}")
+        raise ValueError(
+            f"QuantizationConfig.{field_name}: method {method!r} quantizes to {lo} to {hi} bits, not {value!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class QuantizationConfig:
         from .quantization.methods import METHOD_BITS, METHOD_PARAMS, METHODS
 
         if self.method not in METHODS:
-            raise ValueError(f"QuantizationConfig.method: unknown method {self.method!r}; "
-                             f"registered: {', '.join(sorted(METHODS))}")
+            raise ValueError(
+                f"QuantizationConfig.method: unknown method {self.method!r}; registered: {', '.join(sorted(METHODS))}"
+            )
         lo, hi = METHOD_BITS[self.method]
         _check_bits("bits", self.bits, self.method, lo, hi)
         if self.embedding_bits is not None:
@@ -71,8 +73,10 @@ class QuantizationConfig:
         unknown = sorted(set(self.params) - set(allowed))
         if unknown:
             hint = " (give granularity as QuantizationConfig.granularity)" if "granularity" in unknown else ""
-            raise ValueError(f"QuantizationConfig.params: method {self.method!r} has no parameter(s) {unknown}; "
-                             f"it takes {allowed}{hint}")
+            raise ValueError(
+                f"QuantizationConfig.params: method {self.method!r} has no parameter(s) {unknown}; "
+                f"it takes {allowed}{hint}"
+            )
         object.__setattr__(self, "params", dict(self.params))
 
     def method_params(self) -> dict:
@@ -81,8 +85,10 @@ class QuantizationConfig:
 
 
 def _float_state(model) -> dict[str, np.ndarray]:
-    return {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).numpy()
-            for k, v in model.state_dict().items()}
+    return {
+        k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).numpy()
+        for k, v in model.state_dict().items()
+    }
 
 
 def _set_dequantized(model, quantized) -> None:
@@ -108,8 +114,9 @@ def quantize(model, config: QuantizationConfig, *, inplace: bool = False):
     if not isinstance(config, QuantizationConfig):
         raise TypeError(f"config must be a QuantizationConfig, got {type(config).__name__}")
     target = model if inplace else copy.deepcopy(model)
-    quantized = quantize_state(_float_state(target), config.method, config.bits, config.method_params(),
-                               config.embedding_bits)
+    quantized = quantize_state(
+        _float_state(target), config.method, config.bits, config.method_params(), config.embedding_bits
+    )
     _set_dequantized(target, quantized)
     return target
 
@@ -168,15 +175,17 @@ def load_quantized(directory: str | Path):
     architecture = (json.loads((directory / CONFIG_FILE).read_text()).get("architectures") or [""])[0]
     cls = getattr(transformers, architecture, None)
     if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
-        raise ValueError(f"{directory / CONFIG_FILE}: architectures names {architecture!r}, "
-                         "not a transformers model class")
+        raise ValueError(
+            f"{directory / CONFIG_FILE}: architectures names {architecture!r}, not a transformers model class"
+        )
     model = cls(transformers.AutoConfig.from_pretrained(str(directory))).eval()
     quantized = load_codes(directory / CODES_FILE)
     state = {k: torch.from_numpy(v) for k, v in load_file(str(directory / WEIGHTS_FILE)).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [m for m in missing if m not in quantized.tensors and not m.endswith("position_ids")]
     if missing or unexpected:
-        raise ValueError(f"{directory}: weights do not fit {architecture}: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"{directory}: weights do not fit {architecture}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     _set_dequantized(model, quantized)
     return model

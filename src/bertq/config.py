@@ -56,6 +56,7 @@ SPAN_ONLY_KEYS = ("doc_stride", "max_query_length", "n_best_size", "max_answer_l
 DECODING_KEYS = ("n_best_size", "max_answer_length")
 """Used when scoring, not when training: a fine-tune's own dev score decodes with the defaults."""
 
+
 class ConfigError(ValueError):
     """An invalid study configuration; the message names the key."""
 
@@ -111,8 +112,7 @@ def applicable_reports(tasks, methods: dict | None = None) -> list[str]:
 def _check_semantics(config: dict) -> None:
     for i, task in enumerate(config["tasks"]):
         if task not in TASKS:
-            raise ConfigError(f"config key tasks[{i}]: unknown task {task!r}; known tasks: "
-                              f"{', '.join(sorted(TASKS))}")
+            raise ConfigError(f"config key tasks[{i}]: unknown task {task!r}; known tasks: {', '.join(sorted(TASKS))}")
     for variant in config["quantization"]["methods"]:
         _check_method(config, variant)
     for i, variant in enumerate(config["throughput"]["methods"] or []):
@@ -133,16 +133,18 @@ def _check_semantics(config: dict) -> None:
         known = report_registry.names()
         for i, report in enumerate(config["reports"]):
             if report not in known:
-                raise ConfigError(f"config key reports[{i}]: unknown report {report!r}; known reports: "
-                                  f"{', '.join(known)}")
+                raise ConfigError(
+                    f"config key reports[{i}]: unknown report {report!r}; known reports: {', '.join(known)}"
+                )
             record = report_registry.get(report)
             if not record.applies(config["tasks"], config["quantization"]["methods"]):
                 raise ConfigError(f"config key reports[{i}]: {report} needs {record.requirement()}")
     rendered = config["reports"] or applicable_reports(config["tasks"], config["quantization"]["methods"])
     for report in config["seed_statistic"]:
         if report != "default" and report not in rendered:
-            raise ConfigError(f"config key seed_statistic.{report}: not a report this study renders "
-                              f"({', '.join(rendered)})")
+            raise ConfigError(
+                f"config key seed_statistic.{report}: not a report this study renders ({', '.join(rendered)})"
+            )
     if "squad" in config["tasks"]:
         _check_squad(config)
     glue_dir = config["data"]["glue_dir"]
@@ -153,8 +155,10 @@ def _check_semantics(config: dict) -> None:
         for i, task in enumerate(config["tasks"]):
             spec = TASKS[task]
             if spec.glue_dir and not (base / spec.glue_dir).is_dir():
-                raise ConfigError(f"config key tasks[{i}]: {task} has no directory "
-                                  f"{base / spec.glue_dir} in data.glue_dir (official GLUE layout)")
+                raise ConfigError(
+                    f"config key tasks[{i}]: {task} has no directory "
+                    f"{base / spec.glue_dir} in data.glue_dir (official GLUE layout)"
+                )
 
 
 def _check_squad(config: dict) -> None:
@@ -168,10 +172,8 @@ def _check_squad(config: dict) -> None:
         needed = ["dev"] if squad["split"] == "dev_articles" else ["train", "dev"]
         for split in needed:
             if not (base / SQUAD_FILES[split]).is_file():
-                hint = (" (with only the dev file, set data.squad.split: dev_articles)"
-                        if split == "train" else "")
-                raise ConfigError(f"config key data.squad.dir: no {SQUAD_FILES[split]} in "
-                                  f"{squad['dir']!r}{hint}")
+                hint = " (with only the dev file, set data.squad.split: dev_articles)" if split == "train" else ""
+                raise ConfigError(f"config key data.squad.dir: no {SQUAD_FILES[split]} in {squad['dir']!r}{hint}")
     for model in config["models"]:
         p = finetune_params(config, model, "squad")
         if not 0 <= p["doc_stride"] < p["max_length"] - p["max_query_length"] - 3:
@@ -179,7 +181,8 @@ def _check_squad(config: dict) -> None:
                 f"config key finetune (squad, model {model}): need doc_stride < max_length - "
                 f"max_query_length - 3, got doc_stride={p['doc_stride']}, max_length="
                 f"{p['max_length']}, max_query_length={p['max_query_length']}; set them under "
-                f"finetune.per_task.squad")
+                f"finetune.per_task.squad"
+            )
 
 
 VARIANT_KEYS = ("method", "bits", "embedding_bits", "centroid_finetune")
@@ -196,9 +199,13 @@ def method_variant(config: dict, variant: str) -> dict:
     entry = config["quantization"]["methods"][variant]
     method = entry.get("method", variant)
     params = {k: v for k, v in entry.items() if k not in VARIANT_KEYS}
-    return {"method": method, "bits": list(entry.get("bits", config["quantization"]["bits"])),
-            "embedding_bits": entry.get("embedding_bits"), "centroid_finetune": entry.get("centroid_finetune"),
-            "params": {**METHOD_PARAMS.get(method, {}), **params}}
+    return {
+        "method": method,
+        "bits": list(entry.get("bits", config["quantization"]["bits"])),
+        "embedding_bits": entry.get("embedding_bits"),
+        "centroid_finetune": entry.get("centroid_finetune"),
+        "params": {**METHOD_PARAMS.get(method, {}), **params},
+    }
 
 
 def centroid_finetune_params(config: dict, variant: str, model: str, task: str) -> dict:
@@ -215,21 +222,30 @@ def _check_method(config: dict, variant: str) -> None:
     method = entry.get("method", variant)
     if method not in METHOD_PARAMS:
         where = f"{key}.method" if "method" in entry else key
-        raise ConfigError(f"config key {where}: unknown quantization method {method!r}; known: "
-                          f"{', '.join(sorted(METHOD_PARAMS))}")
+        raise ConfigError(
+            f"config key {where}: unknown quantization method {method!r}; known: {', '.join(sorted(METHOD_PARAMS))}"
+        )
     bits = entry.get("bits", config["quantization"]["bits"])
     lo, hi = METHOD_BITS[method]
-    if (not isinstance(bits, list) or not bits or len(set(map(str, bits))) != len(bits)
-            or not all(isinstance(b, int) and not isinstance(b, bool) for b in bits)):
+    if (
+        not isinstance(bits, list)
+        or not bits
+        or len(set(map(str, bits))) != len(bits)
+        or not all(isinstance(b, int) and not isinstance(b, bool) for b in bits)
+    ):
         raise ConfigError(f"config key {key}.bits: expected a list of distinct integers, got {bits!r}")
     bad = [b for b in bits if not lo <= b <= hi]
     if bad:
         where = f"{key}.bits" if "bits" in entry else "quantization.bits"
-        raise ConfigError(f"config key {where}: {method} quantizes to {lo} to {hi} bits, not {bad}"
-                          + ("" if "bits" in entry else f"; give {key} its own bits"))
+        raise ConfigError(
+            f"config key {where}: {method} quantizes to {lo} to {hi} bits, not {bad}"
+            + ("" if "bits" in entry else f"; give {key} its own bits")
+        )
     if entry.get("centroid_finetune") is not None and method == "ocs":
-        raise ConfigError(f"config key {key}.centroid_finetune: OCS weights have split channels, which "
-                          "centroid fine-tuning cannot train")
+        raise ConfigError(
+            f"config key {key}.centroid_finetune: OCS weights have split channels, which "
+            "centroid fine-tuning cannot train"
+        )
     emb = entry.get("embedding_bits")
     if emb is not None and (isinstance(emb, bool) or not isinstance(emb, int) or not lo <= emb <= hi):
         raise ConfigError(f"config key {key}.embedding_bits: {method} quantizes to {lo} to {hi} bits, not {emb!r}")
@@ -237,8 +253,9 @@ def _check_method(config: dict, variant: str) -> None:
         if p in VARIANT_KEYS:
             continue
         if p not in METHOD_PARAMS[method]:
-            raise ConfigError(f"config key {key}.{p}: {method} has no parameter {p!r}; it takes "
-                              f"{sorted(METHOD_PARAMS[method])}")
+            raise ConfigError(
+                f"config key {key}.{p}: {method} has no parameter {p!r}; it takes {sorted(METHOD_PARAMS[method])}"
+            )
         default = METHOD_PARAMS[method][p]
         if p == "granularity":
             try:
@@ -284,8 +301,13 @@ def finetune_params(config: dict, model: str, task: str) -> dict:
     ``finetune.defaults`` < ``finetune.per_task`` < ``finetune.per_model``. The SQuAD-only keys
     (:data:`SPAN_ONLY_KEYS`) are left out for other tasks, so changing them reruns SQuAD alone."""
     ft = config["finetune"]
-    params = {**FINETUNE_DEFAULTS, **TASK_FINETUNE_DEFAULTS.get(task, {}), **ft["defaults"],
-              **ft["per_task"].get(task, {}), **ft["per_model"].get(model, {})}
+    params = {
+        **FINETUNE_DEFAULTS,
+        **TASK_FINETUNE_DEFAULTS.get(task, {}),
+        **ft["defaults"],
+        **ft["per_task"].get(task, {}),
+        **ft["per_model"].get(model, {}),
+    }
     if not TASKS[task].is_span:
         params = {k: v for k, v in params.items() if k not in SPAN_ONLY_KEYS}
     return params

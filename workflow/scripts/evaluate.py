@@ -1,3 +1,3 @@
 from bertq.pipeline.jobs import run
 
-run(snakemake)  # noqa: F821 (Snakemake defines it)
+run(snakemake)

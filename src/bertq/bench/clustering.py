@@ -16,8 +16,11 @@ def bert_weight_shapes(size: str) -> list[tuple[str, tuple[int, int]]]:
     """Input-major shapes of the weights bertq quantizes in a BERT of a paper size: the three
     embedding tables and the six linears of every encoder layer."""
     layers, hidden, _, intermediate = PAPER_SIZES[size]
-    shapes = [("word_embeddings", (VOCABULARY, hidden)), ("position_embeddings", (POSITIONS, hidden)),
-              ("token_type_embeddings", (TOKEN_TYPES, hidden))]
+    shapes = [
+        ("word_embeddings", (VOCABULARY, hidden)),
+        ("position_embeddings", (POSITIONS, hidden)),
+        ("token_type_embeddings", (TOKEN_TYPES, hidden)),
+    ]
     for i in range(layers):
         shapes += [(f"layer.{i}.{n}", (hidden, hidden)) for n in ("query", "key", "value", "attention.output")]
         shapes += [(f"layer.{i}.intermediate", (hidden, intermediate)), (f"layer.{i}.output", (intermediate, hidden))]
@@ -46,6 +49,14 @@ def time_method(method: str, bits: int, size: str = "base", **params) -> dict:
         count += w.size
         if dt > slowest[1]:
             slowest = (name, dt)
-    return {"method": method, "bits": bits, "params": params, "size": size, "weights": count,
-            "seconds": total, "first_call_seconds": compile_s, "slowest_tensor": slowest[0],
-            "slowest_tensor_seconds": slowest[1]}
+    return {
+        "method": method,
+        "bits": bits,
+        "params": params,
+        "size": size,
+        "weights": count,
+        "seconds": total,
+        "first_call_seconds": compile_s,
+        "slowest_tensor": slowest[0],
+        "slowest_tensor_seconds": slowest[1],
+    }

@@ -17,12 +17,21 @@ from .timing import ratios, time_round_robin
 
 def bert_config(size: str) -> EncoderConfig:
     layers, hidden, heads, intermediate = PAPER_SIZES[size]
-    return EncoderConfig(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-                         intermediate_size=intermediate)
+    return EncoderConfig(
+        num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads, intermediate_size=intermediate
+    )
 
 
-def bench_encoder(size: str = "base", batch_size: int = 8, sequence_length: int = 128, repeats: int = 5,
-                  method: str = "lq", bits: int = 8, path: str | None = None, seed: int = 0) -> dict:
+def bench_encoder(
+    size: str = "base",
+    batch_size: int = 8,
+    sequence_length: int = 128,
+    repeats: int = 5,
+    method: str = "lq",
+    bits: int = 8,
+    path: str | None = None,
+    seed: int = 0,
+) -> dict:
     from ..engine.model import quantize_modules
     from ..quantization.model import quantize_state
 
@@ -37,20 +46,38 @@ def bench_encoder(size: str = "base", batch_size: int = 8, sequence_length: int 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dynamic = torch.ao.quantization.quantize_dynamic(copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8)
-    ids = torch.randint(1000, config.vocab_size, (batch_size, sequence_length),
-                        generator=torch.Generator().manual_seed(seed))
+    ids = torch.randint(
+        1000, config.vocab_size, (batch_size, sequence_length), generator=torch.Generator().manual_seed(seed)
+    )
     mask = torch.ones_like(ids)
     with torch.no_grad():
         start = time.perf_counter()
         engine(ids, mask)
         first_call = time.perf_counter() - start
-        t = time_round_robin({"torch fp32": lambda: fp32(ids, mask), "torch dynamic int8": lambda: dynamic(ids, mask),
-                              "bertq int8 engine": lambda: engine(ids, mask)}, repeats, warmup=1)
+        t = time_round_robin(
+            {
+                "torch fp32": lambda: fp32(ids, mask),
+                "torch dynamic int8": lambda: dynamic(ids, mask),
+                "bertq int8 engine": lambda: engine(ids, mask),
+            },
+            repeats,
+            warmup=1,
+        )
     kernel_path = next(m.path for m in engine.modules() if hasattr(m, "packed"))
-    return {"size": size, "layers": config.num_hidden_layers, "hidden": config.hidden_size,
-            "batch_size": batch_size, "sequence_length": sequence_length, "method": method, "bits": bits,
-            "kernel_path": kernel_path, "engine_first_call_seconds": first_call,
-            "quantize_seconds": quantize_seconds, "seconds": t,
-            "sequences_per_second": {k: batch_size / v["median_seconds"] for k, v in t.items()},
-            "vs_torch_fp32": ratios(t, "torch fp32"), "vs_torch_dynamic_int8": ratios(t, "torch dynamic int8"),
-            "vs_torch_fp32_median": ratios(t, "torch fp32", "median_seconds")}
+    return {
+        "size": size,
+        "layers": config.num_hidden_layers,
+        "hidden": config.hidden_size,
+        "batch_size": batch_size,
+        "sequence_length": sequence_length,
+        "method": method,
+        "bits": bits,
+        "kernel_path": kernel_path,
+        "engine_first_call_seconds": first_call,
+        "quantize_seconds": quantize_seconds,
+        "seconds": t,
+        "sequences_per_second": {k: batch_size / v["median_seconds"] for k, v in t.items()},
+        "vs_torch_fp32": ratios(t, "torch fp32"),
+        "vs_torch_dynamic_int8": ratios(t, "torch dynamic int8"),
+        "vs_torch_fp32_median": ratios(t, "torch fp32", "median_seconds"),
+    }

@@ -39,13 +39,28 @@ def time_backends(backends: dict[str, nn.Module], batch: dict, repeats: int, war
             model(**batch)
             seconds[name].append(time.perf_counter() - start)
     n = batch["input_ids"].shape[0]
-    return {name: {"median_seconds": statistics.median(s), "min_seconds": min(s), "repeats": repeats,
-                   "sequences_per_second": n / statistics.median(s)} for name, s in seconds.items()}
+    return {
+        name: {
+            "median_seconds": statistics.median(s),
+            "min_seconds": min(s),
+            "repeats": repeats,
+            "sequences_per_second": n / statistics.median(s),
+        }
+        for name, s in seconds.items()
+    }
 
 
-def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, batch_size: int,
-                   sequence_length: int, threads: int, repeats: int, warmup: int,
-                   kernel_path: str | None = None) -> dict:
+def run_throughput(
+    finetuned_dir: str | Path,
+    quantized: str | Path | None,
+    *,
+    batch_size: int,
+    sequence_length: int,
+    threads: int,
+    repeats: int,
+    warmup: int,
+    kernel_path: str | None = None,
+) -> dict:
     """Time every backend on one random batch; return the timings with the machine and settings."""
     import numba
 
@@ -63,7 +78,8 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         backends["torch dynamic int8"] = torch.ao.quantization.quantize_dynamic(
-            build_model(finetuned_dir), {nn.Linear}, dtype=torch.qint8)
+            build_model(finetuned_dir), {nn.Linear}, dtype=torch.qint8
+        )
     engine = {}
     if quantized is not None:
         path = simd.resolve_path(kernel_path) if kernel_path else simd.default_path()
@@ -73,9 +89,12 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
             start = time.perf_counter()
             model(**batch)
             first = time.perf_counter() - start
-        engine = {"kernel_path": path, "first_call_seconds": first,
-                  "numba_cache_hit": sum(int8_gemm._gemm_affine.stats.cache_hits.values()) > hits_before,
-                  "numba_threads": numba.get_num_threads()}
+        engine = {
+            "kernel_path": path,
+            "first_call_seconds": first,
+            "numba_cache_hit": sum(int8_gemm._gemm_affine.stats.cache_hits.values()) > hits_before,
+            "numba_threads": numba.get_num_threads(),
+        }
         backends[ENGINE_BACKEND] = model
         lut_model = load_engine_model(finetuned_dir, quantized, "codebook", path=path)
         with torch.no_grad():
@@ -86,8 +105,16 @@ def run_throughput(finetuned_dir: str | Path, quantized: str | Path | None, *, b
     results = time_backends(backends, batch, repeats, warmup)
     if engine:
         results[ENGINE_BACKEND].update(engine)
-        results[CODEBOOK_BACKEND].update(kernel_path=path, first_call_seconds=lut_first,
-                                         numba_threads=engine["numba_threads"])
-    return {"threads": threads, "batch_size": batch_size, "sequence_length": sequence_length,
-            "torch": torch.__version__, "numba": numba.__version__, "cpu": cpu_info(),
-            "kernel_paths_available": simd.available_paths(), "backends": results}
+        results[CODEBOOK_BACKEND].update(
+            kernel_path=path, first_call_seconds=lut_first, numba_threads=engine["numba_threads"]
+        )
+    return {
+        "threads": threads,
+        "batch_size": batch_size,
+        "sequence_length": sequence_length,
+        "torch": torch.__version__,
+        "numba": numba.__version__,
+        "cpu": cpu_info(),
+        "kernel_paths_available": simd.available_paths(),
+        "backends": results,
+    }

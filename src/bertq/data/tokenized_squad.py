@@ -21,8 +21,9 @@ from .squad import QAFeatures, SquadExample, load_squad, make_features
 _ARRAYS = ("input_ids", "token_type_ids", "lengths", "example_index")
 
 
-def save_squad_features(path: str | Path, train: QAFeatures, dev: QAFeatures,
-                        dev_examples: list[SquadExample], meta: dict) -> None:
+def save_squad_features(
+    path: str | Path, train: QAFeatures, dev: QAFeatures, dev_examples: list[SquadExample], meta: dict
+) -> None:
     arrays = {}
     for split, feats in (("train", train), ("dev", dev)):
         arrays[f"{split}.input_ids"] = feats.input_ids.astype(np.int32)
@@ -33,8 +34,11 @@ def save_squad_features(path: str | Path, train: QAFeatures, dev: QAFeatures,
     arrays["train.end_positions"] = train.end_positions.astype(np.int32)
     arrays["dev.offsets"] = dev.offsets.astype(np.int32)
     examples = json.dumps([asdict(ex) for ex in dev_examples], ensure_ascii=False)
-    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path),
-              metadata={"meta": json.dumps(meta), "dev_examples": examples})
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in arrays.items()},
+        str(path),
+        metadata={"meta": json.dumps(meta), "dev_examples": examples},
+    )
 
 
 def load_squad_features(path: str | Path) -> tuple[dict[str, QAFeatures], list[SquadExample], dict]:
@@ -48,8 +52,7 @@ def load_squad_features(path: str | Path) -> tuple[dict[str, QAFeatures], list[S
             ids, types, lengths, ex = (get(f"{split}.{k}").astype(np.int64) for k in _ARRAYS)
             if split == "train":
                 offsets = np.full((len(ids), 1, 2), -1, dtype=np.int64)
-                labels = (get("train.start_positions").astype(np.int64),
-                          get("train.end_positions").astype(np.int64))
+                labels = (get("train.start_positions").astype(np.int64), get("train.end_positions").astype(np.int64))
             else:
                 offsets, labels = get("dev.offsets").astype(np.int64), (None, None)
             feats[split] = QAFeatures(ids, types, lengths, ex, offsets, *labels)
@@ -57,33 +60,57 @@ def load_squad_features(path: str | Path) -> tuple[dict[str, QAFeatures], list[S
     return feats, examples, json.loads(metadata["meta"])
 
 
-def run_tokenize_squad(tokenizer_location: str, output: str | Path, *, max_length: int,
-                       doc_stride: int, max_query_length: int, squad_dir: str | None,
-                       hub_dataset: str, split_mode: str, dev_fraction: float,
-                       split_seed: int) -> dict:
+def run_tokenize_squad(
+    tokenizer_location: str,
+    output: str | Path,
+    *,
+    max_length: int,
+    doc_stride: int,
+    max_query_length: int,
+    squad_dir: str | None,
+    hub_dataset: str,
+    split_mode: str,
+    dev_fraction: float,
+    split_seed: int,
+) -> dict:
     """The tokenise job for SQuAD: read both splits, make sliding-window features, write them."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=False)
-    source = dict(squad_dir=squad_dir, hub_dataset=hub_dataset, split_mode=split_mode,
-                  dev_fraction=dev_fraction, split_seed=split_seed)
+    source = dict(
+        squad_dir=squad_dir,
+        hub_dataset=hub_dataset,
+        split_mode=split_mode,
+        dev_fraction=dev_fraction,
+        split_seed=split_seed,
+    )
     train_examples = load_squad("train", **source)
     dev_examples = load_squad("dev", **source)
     window = dict(max_length=max_length, stride=doc_stride, max_query_length=max_query_length)
     train = make_features(tokenizer, train_examples, training=True, **window)
     dev = make_features(tokenizer, dev_examples, **window)
-    split = ("official train / dev" if split_mode == "official" else
-             f"dev-v1.1 articles: {len({e.title for e in train_examples})} for training, "
-             f"{len({e.title for e in dev_examples})} held out (dev_fraction {dev_fraction}, "
-             f"seed {split_seed})")
-    meta = {"task": "squad", "tokenizer": tokenizer_location, **window,
-            "source": f"dir:{squad_dir}" if squad_dir else f"hub:{hub_dataset}",
-            "split_mode": split_mode, "split": split,
-            "dev_fraction": dev_fraction if split_mode == "dev_articles" else None,
-            "split_seed": split_seed if split_mode == "dev_articles" else None,
-            "train_examples": len(train_examples), "dev_examples": len(dev_examples),
-            "train_windows": len(train), "dev_windows": len(dev),
-            "dev_titles": sorted({e.title for e in dev_examples}),
-            "pad_token_id": tokenizer.pad_token_id or 0}
+    split = (
+        "official train / dev"
+        if split_mode == "official"
+        else f"dev-v1.1 articles: {len({e.title for e in train_examples})} for training, "
+        f"{len({e.title for e in dev_examples})} held out (dev_fraction {dev_fraction}, "
+        f"seed {split_seed})"
+    )
+    meta = {
+        "task": "squad",
+        "tokenizer": tokenizer_location,
+        **window,
+        "source": f"dir:{squad_dir}" if squad_dir else f"hub:{hub_dataset}",
+        "split_mode": split_mode,
+        "split": split,
+        "dev_fraction": dev_fraction if split_mode == "dev_articles" else None,
+        "split_seed": split_seed if split_mode == "dev_articles" else None,
+        "train_examples": len(train_examples),
+        "dev_examples": len(dev_examples),
+        "train_windows": len(train),
+        "dev_windows": len(dev),
+        "dev_titles": sorted({e.title for e in dev_examples}),
+        "pad_token_id": tokenizer.pad_token_id or 0,
+    }
     save_squad_features(output, train, dev, dev_examples, meta)
     return meta

@@ -31,6 +31,7 @@ def register(float_type: type[nn.Module], backend: str):
     def wrap(cls):
         QUANTIZED_MODULES[(float_type, backend)] = cls
         return cls
+
     return wrap
 
 
@@ -66,8 +67,10 @@ def _quantized_input(x: torch.Tensor, gather: torch.Tensor | None, k_padded: int
 
 def _check_shape(linear: nn.Linear, qt: QuantizedWeight) -> None:
     if (qt.in_channels, qt.codes.shape[1]) != (linear.in_features, linear.out_features):
-        raise ValueError(f"quantized weight of {qt.in_channels} x {qt.codes.shape[1]} (input-major) does "
-                         f"not fit nn.Linear({linear.in_features}, {linear.out_features})")
+        raise ValueError(
+            f"quantized weight of {qt.in_channels} x {qt.codes.shape[1]} (input-major) does "
+            f"not fit nn.Linear({linear.in_features}, {linear.out_features})"
+        )
 
 
 class _KernelLinear(nn.Module):
@@ -99,8 +102,10 @@ class _KernelLinear(nn.Module):
         return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"w{self.bits}a7 ({self.weight_form}), path={self.path}, split={self.n_split}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"w{self.bits}a7 ({self.weight_form}), path={self.path}, split={self.n_split}"
+        )
 
 
 @register(nn.Linear, "int8")
@@ -169,7 +174,7 @@ class FakeQuantLinear(nn.Module):
         self.gather = _gather_index(qt)
 
     @classmethod
-    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight) -> "FakeQuantLinear":
+    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight) -> FakeQuantLinear:
         _check_shape(linear, qt)
         return cls(qt, linear.bias)
 
@@ -182,8 +187,10 @@ class FakeQuantLinear(nn.Module):
             x = x.index_select(-1, self.gather)
         codes, scale, zero = activation_codes(x)
         k = codes.shape[-1]
-        acc = sum((codes[..., i:i + EXACT_CHUNK] @ self.weight_codes[i:i + EXACT_CHUNK]).double()
-                  for i in range(0, k, EXACT_CHUNK))
+        acc = sum(
+            (codes[..., i : i + EXACT_CHUNK] @ self.weight_codes[i : i + EXACT_CHUNK]).double()
+            for i in range(0, k, EXACT_CHUNK)
+        )
         acc = acc - zero.double() * self.col_sums
         y = acc.float() * (scale * self.w_scale)
         if self.bias is not None:

@@ -47,8 +47,9 @@ def quantize_modules(model: nn.Module, quantized: QuantizedModel, backend: str =
     return model
 
 
-def load_engine_model(finetuned_dir: str | Path, quantized: str | Path | QuantizedModel, backend: str = "int8",
-                      **options) -> nn.Module:
+def load_engine_model(
+    finetuned_dir: str | Path, quantized: str | Path | QuantizedModel, backend: str = "int8", **options
+) -> nn.Module:
     """The fine-tuned encoder with its quantized weights on ``backend`` (``int8``: int8 codes on
     the CPU kernels; ``codebook``: packed codes on the lookup-table kernels; ``fake``: their torch
     twin), in eval mode."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -20,8 +20,9 @@ def predict(forward: Forward, split: TokenizedSplit, batch_size: int, device="cp
     order = np.argsort(split.lengths(), kind="stable")
     out = []
     for batch in split.batches(batch_size, order):
-        logits = forward(*(torch.as_tensor(batch[k], device=device)
-                           for k in ("input_ids", "attention_mask", "token_type_ids")))
+        logits = forward(
+            *(torch.as_tensor(batch[k], device=device) for k in ("input_ids", "attention_mask", "token_type_ids"))
+        )
         out.append(logits.float().cpu().numpy())
     logits = np.concatenate(out)
     result = np.empty_like(logits)
@@ -29,8 +30,9 @@ def predict(forward: Forward, split: TokenizedSplit, batch_size: int, device="cp
     return result
 
 
-def score(forward: Forward, spec: TaskSpec, splits: dict[str, TokenizedSplit], batch_size: int,
-          device="cpu") -> dict[str, float]:
+def score(
+    forward: Forward, spec: TaskSpec, splits: dict[str, TokenizedSplit], batch_size: int, device="cpu"
+) -> dict[str, float]:
     """The task score and its components; MNLI averages its matched and mismatched splits."""
     per_split = {}
     for name in spec.dev_splits:

@@ -10,8 +10,16 @@ from ..data.tasks import TaskSpec
 from ..models.checkpoint import build_model
 
 
-def run_evaluate(finetuned_dir: str | Path, quantized: str | Path | None, tokenized: str | Path,
-                 spec: TaskSpec, *, batch_size: int, threads: int, qa_decoding: dict | None = None) -> dict:
+def run_evaluate(
+    finetuned_dir: str | Path,
+    quantized: str | Path | None,
+    tokenized: str | Path,
+    spec: TaskSpec,
+    *,
+    batch_size: int,
+    threads: int,
+    qa_decoding: dict | None = None,
+) -> dict:
     """Score one variant and return the task's metrics; SQuAD results also carry the split used and
     the predicted answers.
 
@@ -26,9 +34,13 @@ def run_evaluate(finetuned_dir: str | Path, quantized: str | Path | None, tokeni
         decoding = qa_decoding or {}
         feats, examples, meta = load_squad_features(tokenized)
         metrics, predictions = score_squad(
-            model, feats["dev"], examples, batch_size=batch_size,
+            model,
+            feats["dev"],
+            examples,
+            batch_size=batch_size,
             n_best=decoding.get("n_best_size", 20),
-            max_answer_length=decoding.get("max_answer_length", 30))
+            max_answer_length=decoding.get("max_answer_length", 30),
+        )
         metrics.update({"split": meta["split"], "predictions": predictions})
     else:
         from ..data.tokenized import load_tokenized

@@ -22,8 +22,14 @@ def _logits(values, n: int, what: str) -> np.ndarray:
     return arr
 
 
-def decode(features: QAFeatures, start_logits, end_logits, examples: list[SquadExample],
-           n_best: int = 20, max_answer_length: int = 30) -> dict[str, str]:
+def decode(
+    features: QAFeatures,
+    start_logits,
+    end_logits,
+    examples: list[SquadExample],
+    n_best: int = 20,
+    max_answer_length: int = 30,
+) -> dict[str, str]:
     """Best answer text per question id; ``""`` where no window has a valid span.
 
     ``start_logits`` and ``end_logits`` are ``(n_windows, seq_len)`` arrays (numpy or torch on

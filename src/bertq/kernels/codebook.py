@@ -27,8 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .int8_gemm import (PackedInt8, QuantizedActivations, _address, _padded, affine_rows, default_path,
-                        quantize_activations, resolve_path)
+from .int8_gemm import (
+    PackedInt8,
+    QuantizedActivations,
+    _address,
+    _padded,
+    affine_rows,
+    default_path,
+    quantize_activations,
+    resolve_path,
+)
 from .packing import pack_codes
 from .simd import PATHS, KernelPath, lut4_kernel_affine, nibble_decode
 
@@ -152,18 +160,20 @@ def pack_codebook(codes: np.ndarray, codebook: np.ndarray, bits: int, path: str 
     padded = np.full((4 * kq, n_pad), zero_code, np.uint8)
     padded[:k, :n] = codes
     panel_order = padded.reshape(kq, 4, n_panels, spec.nr).transpose(2, 0, 3, 1)  # [p, q, c, s]
-    stream = np.concatenate([pack_codes(panel_order[p], bits) for p in range(n_panels)] +
-                            [np.zeros(1, np.uint8)])  # one spare byte for two-byte reads
+    stream = np.concatenate(
+        [pack_codes(panel_order[p], bits) for p in range(n_panels)] + [np.zeros(1, np.uint8)]
+    )  # one spare byte for two-byte reads
     decoded = np.take_along_axis(lut, padded.T.astype(np.intp), axis=1).T  # (k_pad, n_pad) int8 levels
     decoded[k:] = 0
     col_sums = decoded[: 4 * kq].sum(axis=0, dtype=np.int32)
     col_sums[n:] = 0
     nibbles = tables = None
-    one_table = all(len({int(g) for g in g_of[p * spec.nr:(p + 1) * spec.nr]}) == 1 for p in range(n_panels))
+    one_table = all(len({int(g) for g in g_of[p * spec.nr : (p + 1) * spec.nr]}) == 1 for p in range(n_panels))
     if bits <= 4 and one_table and spec.dot != "scalar":
         nibbles, tables = _nibble_layout(panel_order, lut, spec)
-    return PackedCodebook(stream, lut, float_lut, w_scale, col_sums, bits, k, n, kq, n_panels, spec.name,
-                          nibbles, tables)
+    return PackedCodebook(
+        stream, lut, float_lut, w_scale, col_sums, bits, k, n, kq, n_panels, spec.name, nibbles, tables
+    )
 
 
 def _nibble_layout(panel_order: np.ndarray, lut: np.ndarray, spec: KernelPath):
@@ -173,7 +183,7 @@ def _nibble_layout(panel_order: np.ndarray, lut: np.ndarray, spec: KernelPath):
     n_panels, kq, nr, _ = panel_order.shape
     per_vec = 4 * spec.lanes
     vecs = panel_order.reshape(n_panels, kq, spec.vectors, per_vec)
-    nibbles = (vecs[..., : per_vec // 2] | (vecs[..., per_vec // 2:] << 4)).astype(np.uint8)
+    nibbles = (vecs[..., : per_vec // 2] | (vecs[..., per_vec // 2 :] << 4)).astype(np.uint8)
     tables = np.zeros((n_panels, per_vec), np.int8)
     for p in range(n_panels):
         row = np.zeros(16, np.int8)
@@ -204,8 +214,26 @@ def _decode_all(stream, bits, lut, nr, kq, panels):
 
 
 @njit(cache=True, parallel=True)
-def _gemm_codebook(path, rows, nr, a, a_scale, a_zero, stream, bits, lut, nibbles, tables, kq, n_panels,
-                   col_sums, w_scale, bias, n, out):
+def _gemm_codebook(
+    path,
+    rows,
+    nr,
+    a,
+    a_scale,
+    a_zero,
+    stream,
+    bits,
+    lut,
+    nibbles,
+    tables,
+    kq,
+    n_panels,
+    col_sums,
+    w_scale,
+    bias,
+    n,
+    out,
+):
     """W*b*A8: each panel decoded once (in registers from nibbles when there are any, else from
     the bit stream), then every row tile through the int8 affine micro-kernel."""
     m, lda = a.shape
@@ -213,16 +241,39 @@ def _gemm_codebook(path, rows, nr, a, a_scale, a_zero, stream, bits, lut, nibble
     for p in prange(n_panels):
         panel = np.empty((kq, nr, 4), np.int8)
         if use_nibbles:
-            nibble_decode(path, _address(nibbles) + p * nibbles.shape[1] * nibbles.shape[2] * nibbles.shape[3],
-                          kq * nibbles.shape[2], _address(tables) + p * tables.shape[1], _address(panel))
+            nibble_decode(
+                path,
+                _address(nibbles) + p * nibbles.shape[1] * nibbles.shape[2] * nibbles.shape[3],
+                kq * nibbles.shape[2],
+                _address(tables) + p * tables.shape[1],
+                _address(panel),
+            )
         else:
             _decode_panel(stream, bits, lut, nr, kq, p, panel)
         a_tile = np.zeros((rows, lda), np.uint8)
         c_tile = np.empty((rows, nr), np.float32)
         j0 = p * nr
         width = min(nr, n - j0)
-        affine_rows(path, rows, nr, a, 0, m, _address(panel), kq, a_scale, a_zero, col_sums, w_scale, bias, j0, width,
-                    a_tile, c_tile, out)
+        affine_rows(
+            path,
+            rows,
+            nr,
+            a,
+            0,
+            m,
+            _address(panel),
+            kq,
+            a_scale,
+            a_zero,
+            col_sums,
+            w_scale,
+            bias,
+            j0,
+            width,
+            a_tile,
+            c_tile,
+            out,
+        )
 
 
 @njit(cache=True, parallel=True)
@@ -236,10 +287,22 @@ def _gemv_nibbles(path, rows, nr, a, a_scale, a_zero, nibbles, tables, col_sums,
     for p in prange(n_panels):
         j0 = p * nr
         for i0 in range(0, m_pad, rows):
-            lut4_kernel_affine(path, rows, _address(a) + i0 * lda, lda, _address(nibbles) + p * per_panel, kq,
-                               _address(out) + 4 * (i0 * ldc + j0), ldc, _address(a_scale) + 4 * i0,
-                               _address(a_zero) + 4 * i0, _address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0,
-                               _address(bias) + 4 * j0, _address(tables) + p * tables.shape[1])
+            lut4_kernel_affine(
+                path,
+                rows,
+                _address(a) + i0 * lda,
+                lda,
+                _address(nibbles) + p * per_panel,
+                kq,
+                _address(out) + 4 * (i0 * ldc + j0),
+                ldc,
+                _address(a_scale) + 4 * i0,
+                _address(a_zero) + 4 * i0,
+                _address(col_sums) + 4 * j0,
+                _address(w_scale) + 4 * j0,
+                _address(bias) + 4 * j0,
+                _address(tables) + p * tables.shape[1],
+            )
 
 
 @njit(cache=True, parallel=True)
@@ -299,16 +362,35 @@ def linear_codebook_a8(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | None
     out = np.empty((a.m, w.n), np.float32)
     nibbles = w.nibbles if w.nibbles is not None else _NO_NIBBLES
     tables = w.tables if w.tables is not None else _NO_TABLES
-    _gemm_codebook(spec, spec.rows, spec.nr, a.codes, a.scale, a.zero, w.codes, w.bits, w.lut, nibbles, tables,
-                   w.kq, w.n_panels, w.col_sums, w.w_scale, _bias(w, bias), w.n, out)
+    _gemm_codebook(
+        spec,
+        spec.rows,
+        spec.nr,
+        a.codes,
+        a.scale,
+        a.zero,
+        w.codes,
+        w.bits,
+        w.lut,
+        nibbles,
+        tables,
+        w.kq,
+        w.n_panels,
+        w.col_sums,
+        w.w_scale,
+        _bias(w, bias),
+        w.n,
+        out,
+    )
     return out
 
 
 def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | None = None) -> np.ndarray:
     """Batch-1 / small-batch product with 4-bit codes decoded in registers (``vpshufb``)."""
     if w.nibbles is None:
-        raise ValueError("in-register decoding needs codes of at most 4 bits, one codebook per panel "
-                         "and a SIMD kernel path")
+        raise ValueError(
+            "in-register decoding needs codes of at most 4 bits, one codebook per panel and a SIMD kernel path"
+        )
     a = _activations(x, w)
     m = a.m
     rows = next(r for r in (1, 2, 4, 8) if r >= min(m, GEMV_MAX_ROWS))
@@ -319,8 +401,9 @@ def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | No
     a_scale, a_zero = a.scale[:m_pad], a.zero[:m_pad]
     n_pad = w.n_panels * w.spec.nr
     out = np.empty((m_pad, n_pad), np.float32)
-    _gemv_nibbles(w.spec, rows, w.spec.nr, codes, a_scale, a_zero, w.nibbles, w.tables, w.col_sums, w.w_scale,
-                  _bias(w, bias), out)
+    _gemv_nibbles(
+        w.spec, rows, w.spec.nr, codes, a_scale, a_zero, w.nibbles, w.tables, w.col_sums, w.w_scale, _bias(w, bias), out
+    )
     return out if (m_pad, n_pad) == (m, w.n) else np.ascontiguousarray(out[:m, : w.n])
 
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .vector import range_with_zero
 from .simd import PATHS, KernelPath, default_path, microkernel, microkernel_affine, resolve_path
+from .vector import range_with_zero
 
 ACTIVATION_LEVELS = 127
 """Activation codes are ``0..127`` (unsigned 7-bit)."""
@@ -161,8 +161,26 @@ def _gemm_int32(path, rows, nr, a, panels, n, out):
 
 
 @njit(cache=True)
-def affine_rows(path, rows, nr, a, i_start, i_end, b_addr, kq, a_scale, a_zero, col_sums, w_scale, bias, j0, width,
-                a_tile, c_tile, out):
+def affine_rows(
+    path,
+    rows,
+    nr,
+    a,
+    i_start,
+    i_end,
+    b_addr,
+    kq,
+    a_scale,
+    a_zero,
+    col_sums,
+    w_scale,
+    bias,
+    j0,
+    width,
+    a_tile,
+    c_tile,
+    out,
+):
     """Rows ``[i_start, i_end)`` of one panel (columns ``j0 .. j0 + width``, the panel's int8
     weights at ``b_addr``) through the fused micro-kernel: full tiles are written straight into
     ``out``; a last partial row tile goes through the zero-padded ``a_tile``, a partial panel
@@ -179,11 +197,24 @@ def affine_rows(path, rows, nr, a, i_start, i_end, b_addr, kq, a_scale, a_zero, 
             a_addr = _address(a_tile)
         scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
         if height == rows and width == nr:
-            microkernel_affine(path, a_addr, lda, b_addr, kq, _address(out) + 4 * (i0 * n + j0), n,
-                               scales[0], scales[1], cols[0], cols[1], cols[2])
+            microkernel_affine(
+                path,
+                a_addr,
+                lda,
+                b_addr,
+                kq,
+                _address(out) + 4 * (i0 * n + j0),
+                n,
+                scales[0],
+                scales[1],
+                cols[0],
+                cols[1],
+                cols[2],
+            )
         else:
-            microkernel_affine(path, a_addr, lda, b_addr, kq, _address(c_tile), nr,
-                               scales[0], scales[1], cols[0], cols[1], cols[2])
+            microkernel_affine(
+                path, a_addr, lda, b_addr, kq, _address(c_tile), nr, scales[0], scales[1], cols[0], cols[1], cols[2]
+            )
             for r in range(height):
                 for c in range(width):
                     out[i0 + r, j0 + c] = c_tile[r, c]
@@ -204,8 +235,26 @@ def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, 
             j0 = p * nr
             width = min(nr, n - j0)
             b_addr = _address(panels) + p * kq * nr * 4
-            affine_rows(path, rows, nr, a, b0, b1, b_addr, kq, a_scale, a_zero, col_sums, w_scale, bias, j0, width,
-                        a_tile, c_tile, out)
+            affine_rows(
+                path,
+                rows,
+                nr,
+                a,
+                b0,
+                b1,
+                b_addr,
+                kq,
+                a_scale,
+                a_zero,
+                col_sums,
+                w_scale,
+                bias,
+                j0,
+                width,
+                a_tile,
+                c_tile,
+                out,
+            )
 
 
 def gemm_int32(a: np.ndarray, w: PackedInt8) -> np.ndarray:
@@ -285,8 +334,9 @@ def linear_int8(x, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None =
     w_scale = _padded(np.broadcast_to(w_scale, (w.n,)), n_pad, np.float32)
     bias = _padded(np.zeros(w.n, np.float32) if bias is None else bias, n_pad, np.float32)
     out = np.empty((a.m, w.n), np.float32)
-    _gemm_affine(w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, a.zero, w.panels, w.col_sums, w_scale, bias,
-                 w.n, out)
+    _gemm_affine(
+        w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, a.zero, w.panels, w.col_sums, w_scale, bias, w.n, out
+    )
     return out
 
 

@@ -19,8 +19,9 @@ def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
     _check_bits(bits)
     codes = np.ascontiguousarray(codes).reshape(-1)
     if codes.size and (codes.min() < 0 or codes.max() >= 1 << bits):
-        raise ValueError(f"codes must lie in [0, {(1 << bits) - 1}] to pack in {bits} bits, "
-                         f"got [{codes.min()}, {codes.max()}]")
+        raise ValueError(
+            f"codes must lie in [0, {(1 << bits) - 1}] to pack in {bits} bits, got [{codes.min()}, {codes.max()}]"
+        )
     if bits == 8:
         return codes.astype(np.uint8)
     bit_planes = np.unpackbits(codes.astype(np.uint8)[:, None], axis=1, count=bits, bitorder="little")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 from llvmlite import ir
@@ -60,13 +60,16 @@ class KernelPath:
         return 127 if self.dot == "maddubs" else 255
 
 
-PATHS: dict[str, KernelPath] = {p.name: p for p in (
-    KernelPath("avx512_vnni", ("avx512vnni", "avx512bw", "avx512f"), 16, 8, 2, "vnni"),
-    KernelPath("avx_vnni", ("avxvnni", "avx2"), 8, 4, 3, "vnni"),
-    KernelPath("avx512bw", ("avx512bw", "avx512f"), 16, 8, 2, "maddubs"),
-    KernelPath("avx2", ("avx2",), 8, 4, 3, "maddubs"),
-    KernelPath("portable", (), 8, 4, 2, "scalar"),
-)}
+PATHS: dict[str, KernelPath] = {
+    p.name: p
+    for p in (
+        KernelPath("avx512_vnni", ("avx512vnni", "avx512bw", "avx512f"), 16, 8, 2, "vnni"),
+        KernelPath("avx_vnni", ("avxvnni", "avx2"), 8, 4, 3, "vnni"),
+        KernelPath("avx512bw", ("avx512bw", "avx512f"), 16, 8, 2, "maddubs"),
+        KernelPath("avx2", ("avx2",), 8, 4, 3, "maddubs"),
+        KernelPath("portable", (), 8, 4, 2, "scalar"),
+    )
+}
 """In order of preference. Tiles were chosen by timing on an AVX512-VNNI Xeon (bench/gemm.py)."""
 
 
@@ -99,14 +102,17 @@ def resolve_path(name: str | None) -> str:
     if name not in PATHS:
         raise ValueError(f"unknown kernel path {name!r}; known: {', '.join(PATHS)}")
     if name not in available:
-        raise ValueError(f"kernel path {name!r} needs CPU features {list(PATHS[name].features)}, "
-                         f"which this CPU lacks; it can run: {', '.join(available)}")
+        raise ValueError(
+            f"kernel path {name!r} needs CPU features {list(PATHS[name].features)}, "
+            f"which this CPU lacks; it can run: {', '.join(available)}"
+        )
     return name
 
 
 # --- a path as a numba type -------------------------------------------------------------------
 # Kernels take a KernelPath argument; numba types it as PathType(name), so each path compiles and
 # caches its own specialisation and a call dispatches on the argument's type, at no cost.
+
 
 class PathType(types.Type):
     def __init__(self, path_name: str):
@@ -128,6 +134,7 @@ def _unbox_path(typ, obj, c):
 
 
 # --- micro-kernels --------------------------------------------------------------------------
+
 
 def microkernel(path, a, lda, b, kq, c, ldc):
     """``C[0:rows, 0:nr] = A[0:rows, 0:4*kq] @ B_panel`` (int32, overwritten).
@@ -162,6 +169,7 @@ def _microkernel_overload(path, a, lda, b, kq, c, ldc):
 
         def impl(path, a, lda, b, kq, c, ldc):
             kernel(a, lda, b, kq, c, ldc, 0, 0, 0, 0, 0, 0)
+
     return impl
 
 
@@ -180,6 +188,7 @@ def _microkernel_affine_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, c
 
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
+
     return impl
 
 
@@ -208,6 +217,7 @@ def _lut4_overload(path, rows, a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col
             k4(a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table)
         else:
             k8(a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table)
+
     return impl
 
 
@@ -235,15 +245,17 @@ def _nibble_decode_overload(path, nibbles, n_vectors, table, out):
                     byte = src[v * half + j]
                     dst[v * 2 * half + j] = lut[byte & 15]
                     dst[v * 2 * half + half + j] = lut[byte >> 4]
+
         return scalar_impl
     decode = _nibble_decoder(spec.lanes)
 
     def impl(path, nibbles, n_vectors, table, out):
         decode(nibbles, n_vectors, table, out)
+
     return impl
 
 
-@lru_cache(maxsize=None)
+@cache
 def _nibble_decoder(lanes: int):
     i8 = ir.IntType(8)
     vnib, vbyte = ir.VectorType(i8, 2 * lanes), ir.VectorType(i8, 4 * lanes)
@@ -267,11 +279,13 @@ def _nibble_decoder(lanes: int):
                 codes = builder.shuffle_vector(builder.and_(raw, low), builder.lshr(raw, four), concat)
                 builder.store(builder.call(pshufb, [lut, codes]), builder.gep(dst, [loop.index]), align=1)
             return context.get_dummy_value()
+
         return sig, codegen
+
     return decode
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scalar_kernel(rows: int, nr: int):
     from numba import carray
 
@@ -289,8 +303,12 @@ def _scalar_kernel(rows: int, nr: int):
                 base = q * nr * 4
                 for j in range(nr):
                     o = base + 4 * j
-                    acc[i, j] += (a0 * np.int32(bv[o]) + a1 * np.int32(bv[o + 1])
-                                  + a2 * np.int32(bv[o + 2]) + a3 * np.int32(bv[o + 3]))
+                    acc[i, j] += (
+                        a0 * np.int32(bv[o])
+                        + a1 * np.int32(bv[o + 1])
+                        + a2 * np.int32(bv[o + 2])
+                        + a3 * np.int32(bv[o + 3])
+                    )
         if affine:
             cf = carray(_as_ptr_f32(c), ((rows - 1) * ldc + nr,))
             s_a = carray(_as_ptr_f32(a_scale), (rows,))
@@ -317,7 +335,9 @@ def _pointer_cast(target):
 
         def codegen(context, builder, signature, args):
             return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
         return sig, codegen
+
     return cast
 
 
@@ -327,7 +347,7 @@ _as_ptr_i32 = _pointer_cast(types.int32)
 _as_ptr_f32 = _pointer_cast(types.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lut4: bool = False):
     i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
     f32 = ir.FloatType()
@@ -345,18 +365,23 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
             module = builder.module
             if dot == "vnni":
                 vpdpbusd = cgutils.get_or_insert_function(
-                    module, ir.FunctionType(vi32, [vi32, vi32, vi32]), f"llvm.x86.avx512.vpdpbusd.{bits}")
+                    module, ir.FunctionType(vi32, [vi32, vi32, vi32]), f"llvm.x86.avx512.vpdpbusd.{bits}"
+                )
 
                 def mac(acc, av, bv):
                     return builder.call(vpdpbusd, [acc, av, bv])
             else:
                 prefix = "llvm.x86.avx512." if bits == 512 else "llvm.x86.avx2."
                 maddubs = cgutils.get_or_insert_function(
-                    module, ir.FunctionType(vi16, [vi8, vi8]),
-                    prefix + ("pmaddubs.w.512" if bits == 512 else "pmadd.ub.sw"))
+                    module,
+                    ir.FunctionType(vi16, [vi8, vi8]),
+                    prefix + ("pmaddubs.w.512" if bits == 512 else "pmadd.ub.sw"),
+                )
                 maddwd = cgutils.get_or_insert_function(
-                    module, ir.FunctionType(vi32, [vi16, vi16]),
-                    prefix + ("pmaddw.d.512" if bits == 512 else "pmadd.wd"))
+                    module,
+                    ir.FunctionType(vi32, [vi16, vi16]),
+                    prefix + ("pmaddw.d.512" if bits == 512 else "pmadd.wd"),
+                )
                 ones = ir.Constant(vi16, [1] * (2 * lanes))
 
                 def mac(acc, av, bv):
@@ -367,8 +392,10 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                 v = builder.insert_element(ir.Constant(vec_type, ir.Undefined), value, i32(0))
                 return builder.shuffle_vector(v, ir.Constant(vec_type, ir.Undefined), ir.Constant(vi32, [0] * lanes))
 
-            accs = [[cgutils.alloca_once_value(builder, ir.Constant(vi32, None)) for _ in range(vectors)]
-                    for _ in range(rows)]
+            accs = [
+                [cgutils.alloca_once_value(builder, ir.Constant(vi32, None)) for _ in range(vectors)]
+                for _ in range(rows)
+            ]
             a_ptr = builder.inttoptr(a_addr, i8.as_pointer())
             if lut4:
                 # B vectors from 4-bit codes: 2 * lanes bytes per vector, low nibbles first
@@ -376,23 +403,34 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                 b_ptr = builder.inttoptr(b_addr, vnib.as_pointer())
                 table = builder.load(builder.inttoptr(t_addr, vi8.as_pointer()), align=1)
                 pshufb = cgutils.get_or_insert_function(
-                    module, ir.FunctionType(vi8, [vi8, vi8]),
-                    "llvm.x86.avx512.pshuf.b.512" if bits == 512 else "llvm.x86.avx2.pshuf.b")
+                    module,
+                    ir.FunctionType(vi8, [vi8, vi8]),
+                    "llvm.x86.avx512.pshuf.b.512" if bits == 512 else "llvm.x86.avx2.pshuf.b",
+                )
                 low_mask = ir.Constant(vnib, [15] * (2 * lanes))
                 shift = ir.Constant(vnib, [4] * (2 * lanes))
                 concat = ir.Constant(ir.VectorType(i32, 4 * lanes), list(range(4 * lanes)))
 
                 def load_b(q, p):
-                    raw = builder.load(builder.gep(b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)),
-                                                                       ir.Constant(idx, p))]), align=1)
+                    raw = builder.load(
+                        builder.gep(
+                            b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)), ir.Constant(idx, p))]
+                        ),
+                        align=1,
+                    )
                     codes = builder.shuffle_vector(builder.and_(raw, low_mask), builder.lshr(raw, shift), concat)
                     return builder.bitcast(builder.call(pshufb, [table, codes]), vi32)
             else:
                 b_ptr = builder.inttoptr(b_addr, vi32.as_pointer())
 
                 def load_b(q, p):
-                    return builder.load(builder.gep(b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)),
-                                                                       ir.Constant(idx, p))]), align=1)
+                    return builder.load(
+                        builder.gep(
+                            b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)), ir.Constant(idx, p))]
+                        ),
+                        align=1,
+                    )
+
             with cgutils.for_range(builder, kq_v) as loop:
                 q = loop.index
                 b_vecs = [load_b(q, p) for p in range(vectors)]
@@ -429,5 +467,7 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                     else:
                         builder.store(acc, builder.bitcast(builder.gep(c_ptr, [offset]), vi32.as_pointer()), align=4)
             return context.get_dummy_value()
+
         return sig, codegen
+
     return kernel

@@ -41,6 +41,7 @@ def _vector_range(typingctx, address, n_vectors):
             e = builder.extract_element(high, lane(j))
             r_hi = builder.select(builder.fcmp_ordered(">", e, r_hi), e, r_hi)
         return context.make_tuple(builder, signature.return_type, [r_lo, r_hi])
+
     return sig, codegen
 
 

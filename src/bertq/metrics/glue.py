@@ -46,13 +46,9 @@ def _pair(preds, labels, what: str = "metric") -> tuple[np.ndarray, np.ndarray]:
         p = p.reshape(-1) if p.ndim == 2 and p.shape[-1] == 1 else p
         y = y.reshape(-1) if y.ndim == 2 and y.shape[-1] == 1 else y
         if p.ndim != 1 or y.ndim != 1:
-            raise ValueError(
-                f"{what}: expected 1-D predictions and labels, got shapes {p.shape} and {y.shape}"
-            )
+            raise ValueError(f"{what}: expected 1-D predictions and labels, got shapes {p.shape} and {y.shape}")
     if p.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"{what}: predictions and labels differ in length ({p.shape[0]} != {y.shape[0]})"
-        )
+        raise ValueError(f"{what}: predictions and labels differ in length ({p.shape[0]} != {y.shape[0]})")
     if p.shape[0] == 0:
         raise ValueError(f"{what}: empty predictions and labels")
     return p, y
@@ -220,9 +216,7 @@ def combine_dev_splits(per_split: dict[str, dict[str, float]]) -> dict[str, floa
     missing = [name for name, m in per_split.items() if "score" not in m]
     if missing:
         raise ValueError(f"combine_dev_splits: splits without a 'score': {', '.join(missing)}")
-    out: dict[str, float] = {
-        "score": float(np.mean([float(m["score"]) for m in per_split.values()]))
-    }
+    out: dict[str, float] = {"score": float(np.mean([float(m["score"]) for m in per_split.values()]))}
     for name, m in per_split.items():
         for key, value in m.items():
             out[f"{name}/{key}"] = value

@@ -55,8 +55,9 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     return (2 * precision * recall) / (precision + recall)
 
 
-def metric_max_over_ground_truths(metric_fn: Callable[[str, str], float], prediction: str,
-                                  ground_truths: Iterable[str]):
+def metric_max_over_ground_truths(
+    metric_fn: Callable[[str, str], float], prediction: str, ground_truths: Iterable[str]
+):
     """The best score of ``prediction`` against any gold answer; ``ValueError`` if none."""
     scores = [metric_fn(prediction, gt) for gt in ground_truths]
     if not scores:
@@ -64,8 +65,7 @@ def metric_max_over_ground_truths(metric_fn: Callable[[str, str], float], predic
     return max(scores)
 
 
-def squad_metrics(predictions: Mapping[str, str],
-                  gold: Mapping[str, Iterable[str]]) -> dict[str, float]:
+def squad_metrics(predictions: Mapping[str, str], gold: Mapping[str, Iterable[str]]) -> dict[str, float]:
     """EM, F1 and their mean (``score``, Hu et al., 2022, Fig. 6), in percent, over ``gold``.
 
     ``predictions`` maps question ids to answer text and ``gold`` maps them to the gold answer
@@ -89,8 +89,7 @@ def squad_metrics(predictions: Mapping[str, str],
         f1 += float(metric_max_over_ground_truths(f1_score, pred, answers))
     if missing:
         shown = ", ".join(repr(q) for q in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        warnings.warn(f"squad_metrics: {len(missing)} unanswered question(s) score 0: {shown}",
-                      stacklevel=2)
+        warnings.warn(f"squad_metrics: {len(missing)} unanswered question(s) score 0: {shown}", stacklevel=2)
     n = len(gold)
     em, f1 = 100.0 * em / n, 100.0 * f1 / n
     return {"exact_match": em, "f1": f1, "score": (em + f1) / 2.0, "n": n}

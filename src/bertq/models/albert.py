@@ -24,8 +24,11 @@ def _classes():
 
     class AlbertClassifier(transformers.AlbertForSequenceClassification):
         def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-            return super().forward(input_ids=input_ids, attention_mask=attention_mask,
-                                   token_type_ids=token_type_ids).logits
+            return (
+                super()
+                .forward(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+                .logits
+            )
 
     class AlbertSpanExtractor(transformers.AlbertForQuestionAnswering):
         def forward(self, input_ids, attention_mask=None, token_type_ids=None):

@@ -33,8 +33,10 @@ WEIGHTS_FILE = "model.safetensors"
 def _file(directory: str | Path, name: str) -> Path:
     path = Path(directory) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{directory}: no {name}; is it a fine-tuned checkpoint directory "
-                                f"(Hugging Face {CONFIG_FILE} + {WEIGHTS_FILE})?")
+        raise FileNotFoundError(
+            f"{directory}: no {name}; is it a fine-tuned checkpoint directory "
+            f"(Hugging Face {CONFIG_FILE} + {WEIGHTS_FILE})?"
+        )
     return path
 
 

@@ -33,7 +33,7 @@ class EncoderConfig:
     num_labels: int = 2
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EncoderConfig":
+    def from_dict(cls, d: dict) -> EncoderConfig:
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in d.items() if k in names}
         if "num_labels" not in d and "id2label" in d:
@@ -41,7 +41,7 @@ class EncoderConfig:
         return cls(**values)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "EncoderConfig":
+    def from_json(cls, path: str | Path) -> EncoderConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
@@ -63,8 +63,11 @@ class _Embeddings(nn.Module):
 
     def forward(self, input_ids, token_type_ids):
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        x = (self.word_embeddings(input_ids) + self.position_embeddings(positions)[None]
-             + self.token_type_embeddings(token_type_ids))
+        x = (
+            self.word_embeddings(input_ids)
+            + self.position_embeddings(positions)[None]
+            + self.token_type_embeddings(token_type_ids)
+        )
         return self.LayerNorm(x)
 
 
@@ -186,8 +189,9 @@ class _BertModel(nn.Module):
         tensors = {k: torch.as_tensor(v) for k, v in state.items()}
         missing, unexpected = model.load_state_dict(tensors, strict=False)
         if missing or unexpected:
-            raise ValueError(f"checkpoint does not match a {cls.__name__}: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+            raise ValueError(
+                f"checkpoint does not match a {cls.__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
         return model.eval()
 
 

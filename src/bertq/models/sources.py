@@ -78,8 +78,9 @@ def parse_source(source: str, layers: int | None = None) -> ModelSource:
         if not (p / "config.json").is_file():
             raise ModelSourceError(f"model directory {value!r} has no config.json")
         if not any((p / f).is_file() for f in ("model.safetensors", "model.safetensors.index.json")):
-            raise ModelSourceError(f"model directory {value!r} has no model.safetensors "
-                                   "(pickled checkpoints are not loaded)")
+            raise ModelSourceError(
+                f"model directory {value!r} has no model.safetensors (pickled checkpoints are not loaded)"
+            )
     elif kind == "random":
         if value not in PAPER_SIZES:
             raise ModelSourceError(f"unknown size {value!r}; choose one of {', '.join(PAPER_SIZES)}")
@@ -114,8 +115,9 @@ def load_classifier(src: ModelSource, num_labels: int, seed: int):
     ``trust_remote_code`` stays off and only safetensors weights are read.
     """
     problem = "regression" if num_labels == 1 else "single_label_classification"
-    return _load_pretrained(src, seed, "AutoModelForSequenceClassification",
-                            num_labels=num_labels, problem_type=problem)
+    return _load_pretrained(
+        src, seed, "AutoModelForSequenceClassification", num_labels=num_labels, problem_type=problem
+    )
 
 
 def load_span_extractor(src: ModelSource, seed: int):
@@ -138,8 +140,13 @@ def _load_pretrained(src: ModelSource, seed: int, auto_class: str, **config_kwar
     torch.manual_seed(seed)
     if src.kind == "random":
         layers, hidden, heads, inter = PAPER_SIZES[src.value]
-        config = BertConfig(num_hidden_layers=src.layers or layers, hidden_size=hidden,
-                            num_attention_heads=heads, intermediate_size=inter, **config_kwargs)
+        config = BertConfig(
+            num_hidden_layers=src.layers or layers,
+            hidden_size=hidden,
+            num_attention_heads=heads,
+            intermediate_size=inter,
+            **config_kwargs,
+        )
         return auto.from_config(config)
     location = pretrained_location(src)
     config = AutoConfig.from_pretrained(location, trust_remote_code=False, **config_kwargs)

@@ -51,8 +51,7 @@ def _walk(tree: ast.AST, skip: ast.AST | None):
 def _lazy_getattr(tree: ast.Module) -> ast.FunctionDef | None:
     """A module's ``__getattr__`` (PEP 562): what it imports runs only when an importer asks the
     module for one of its lazy names (``from bertq import quantize``), not on ``import bertq.x``."""
-    return next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"),
-                None)
+    return next((node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "__getattr__"), None)
 
 
 def _imported_names(name: str, path: Path, tree: ast.AST, skip: ast.AST | None = None) -> set[str]:
@@ -68,7 +67,7 @@ def _imported_names(name: str, path: Path, tree: ast.AST, skip: ast.AST | None =
             if node.level:
                 if node.level - 1 > len(package) - 1:
                     raise ImportError(f"{path}: relative import beyond the top-level package")
-                prefix = package[:len(package) - (node.level - 1)]
+                prefix = package[: len(package) - (node.level - 1)]
                 base = ".".join(prefix + ([base] if base else []))
             names.add(base)
             names.update(f"{base}.{a.name}" for a in node.names)
@@ -124,9 +123,12 @@ def lazy_imports(name: str, root: Path = PACKAGE_DIR) -> frozenset[str]:
 
 def _lists_own_modules(tree: ast.AST) -> bool:
     """Whether a package imports its modules by listing them (``pkgutil.iter_modules(__path__)``)."""
-    return any(isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "iter_modules"
-               and any(isinstance(a, ast.Name) and a.id == "__path__" for a in node.args)
-               for node in ast.walk(tree))
+    return any(
+        isinstance(node, ast.Call)
+        and getattr(node.func, "attr", None) == "iter_modules"
+        and any(isinstance(a, ast.Name) and a.id == "__path__" for a in node.args)
+        for node in ast.walk(tree)
+    )
 
 
 @functools.cache

@@ -110,93 +110,164 @@ def run(smk, job: Job | None = None) -> Any:
     with log_to(smk.log[0] if smk.log else None), contextlib.ExitStack() as outputs:
         wildcards = cast_wildcards(dict(smk.wildcards.items()))
         files = {name: outputs.enter_context(atomic_path(getattr(smk.output, name))) for name in job.files}
-        call = Call(wildcards, decode_params(dict(smk.params.items())), smk.input, smk.output, files,
-                    int(getattr(smk, "threads", 1) or 1))
+        call = Call(
+            wildcards,
+            decode_params(dict(smk.params.items())),
+            smk.input,
+            smk.output,
+            files,
+            int(getattr(smk, "threads", 1) or 1),
+        )
         result = job.function()(**job.arguments(call))
         if job.record is not None:
             record = result
             if job.write is write_json:
                 if not isinstance(result, dict):
                     raise TypeError(f"{job.entry} returned a {type(result).__name__}, not a record (a dict)")
-                block = provenance.record(smk.rule, dict(smk.wildcards.items()), dict(smk.params.items()),
-                                          started, time.time())
+                block = provenance.record(
+                    smk.rule, dict(smk.wildcards.items()), dict(smk.params.items()), started, time.time()
+                )
                 labels = {**wildcards, **job.labels}
-                record = {**result, "labels": {k: labels[k] for k in LABELS if k in labels},
-                          "provenance": block}
+                record = {**result, "labels": {k: labels[k] for k in LABELS if k in labels}, "provenance": block}
             job.write(outputs.enter_context(atomic_path(getattr(smk.output, job.record))), record, call)
     return result
 
 
 def _tokenize(c: Call) -> dict:
     p = c.params
-    return dict(spec=c.task, tokenizer_location=p["tokenizer"], max_length=c.wildcards["max_length"],
-                output=c.files["tokenized"], glue_dir=p["glue_dir"], hub_dataset=p["hub_dataset"],
-                dev_fraction=p["dev_fraction"], split_seed=p["split_seed"])
+    return dict(
+        spec=c.task,
+        tokenizer_location=p["tokenizer"],
+        max_length=c.wildcards["max_length"],
+        output=c.files["tokenized"],
+        glue_dir=p["glue_dir"],
+        hub_dataset=p["hub_dataset"],
+        dev_fraction=p["dev_fraction"],
+        split_seed=p["split_seed"],
+    )
 
 
 def _tokenize_squad(c: Call) -> dict:
     wc, squad = c.wildcards, c.params["squad"]
-    return dict(tokenizer_location=c.params["tokenizer"], output=c.files["tokenized"],
-                max_length=wc["max_length"], doc_stride=wc["doc_stride"], max_query_length=wc["max_query_length"],
-                squad_dir=squad["dir"], hub_dataset=squad["hub_dataset"], split_mode=squad["split"],
-                dev_fraction=squad["dev_fraction"], split_seed=squad["split_seed"])
+    return dict(
+        tokenizer_location=c.params["tokenizer"],
+        output=c.files["tokenized"],
+        max_length=wc["max_length"],
+        doc_stride=wc["doc_stride"],
+        max_query_length=wc["max_query_length"],
+        squad_dir=squad["dir"],
+        hub_dataset=squad["hub_dataset"],
+        split_mode=squad["split"],
+        dev_fraction=squad["dev_fraction"],
+        split_seed=squad["split_seed"],
+    )
 
 
 def _finetune(c: Call) -> dict:
     from ..models.sources import parse_source
 
     p = c.params
-    return dict(source=parse_source(p["source"], p["layers"]), spec=c.task, tokenized_path=c.input.tokenized,
-                params=p["hyper"], seed=c.wildcards["seed"], out_dir=Path(c.output.model).parent,
-                device=p["device"], threads=c.threads)
+    return dict(
+        source=parse_source(p["source"], p["layers"]),
+        spec=c.task,
+        tokenized_path=c.input.tokenized,
+        params=p["hyper"],
+        seed=c.wildcards["seed"],
+        out_dir=Path(c.output.model).parent,
+        device=p["device"],
+        threads=c.threads,
+    )
 
 
 def _quantize(c: Call) -> dict:
     spec, cost = c.params["method"], c.params["cost"]
-    return dict(finetuned_dir=c.finetuned_dir(), method=spec["method"], bits=c.wildcards["bits"],
-                params=spec["params"], cost_sequence_length=cost["sequence_length"],
-                activation_bits=cost["activation_bits"], checkpoint=c.files["checkpoint"],
-                embedding_bits=spec["embedding_bits"])
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        method=spec["method"],
+        bits=c.wildcards["bits"],
+        params=spec["params"],
+        cost_sequence_length=cost["sequence_length"],
+        activation_bits=cost["activation_bits"],
+        checkpoint=c.files["checkpoint"],
+        embedding_bits=spec["embedding_bits"],
+    )
 
 
 def _centroid_finetune(c: Call) -> dict:
-    return dict(finetuned_dir=c.finetuned_dir(), quantized=c.input.quantized, spec=c.task,
-                tokenized_path=c.input.tokenized, params=c.params["hyper"], seed=c.wildcards["seed"],
-                checkpoint=c.files["checkpoint"], base_summary=c.input.summary, device=c.params["device"],
-                threads=c.threads)
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        quantized=c.input.quantized,
+        spec=c.task,
+        tokenized_path=c.input.tokenized,
+        params=c.params["hyper"],
+        seed=c.wildcards["seed"],
+        checkpoint=c.files["checkpoint"],
+        base_summary=c.input.summary,
+        device=c.params["device"],
+        threads=c.threads,
+    )
 
 
 def _baseline_cost(c: Call) -> dict:
     cost = c.params["cost"]
-    return dict(finetuned_dir=c.finetuned_dir(), cost_sequence_length=cost["sequence_length"],
-                activation_bits=cost["activation_bits"])
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        cost_sequence_length=cost["sequence_length"],
+        activation_bits=cost["activation_bits"],
+    )
 
 
 def _evaluate(c: Call) -> dict:
-    return dict(finetuned_dir=c.finetuned_dir(), quantized=c.input.get("quantized"), tokenized=c.input.tokenized,
-                spec=c.task, batch_size=c.params["batch_size"], threads=c.params["threads"],
-                qa_decoding=c.params["qa_decoding"])
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        quantized=c.input.get("quantized"),
+        tokenized=c.input.tokenized,
+        spec=c.task,
+        batch_size=c.params["batch_size"],
+        threads=c.params["threads"],
+        qa_decoding=c.params["qa_decoding"],
+    )
 
 
 def _throughput(c: Call) -> dict:
     t = c.params["timing"]
-    return dict(finetuned_dir=c.finetuned_dir(), quantized=c.input.get("quantized"), batch_size=t["batch_size"],
-                sequence_length=t["sequence_length"], threads=t["threads"], repeats=t["repeats"],
-                warmup=t["warmup"], kernel_path=t.get("kernel_path"))
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        quantized=c.input.get("quantized"),
+        batch_size=t["batch_size"],
+        sequence_length=t["sequence_length"],
+        threads=t["threads"],
+        repeats=t["repeats"],
+        warmup=t["warmup"],
+        kernel_path=t.get("kernel_path"),
+    )
 
 
 def _aggregate(c: Call) -> dict:
-    return dict(evaluations=list(c.input.evaluations), costs=list(c.input.costs), timings=list(c.input.timings),
-                models=c.params["models"], summary_csv=c.files["summary"], throughput_csv=c.files["throughput"],
-                tidy_csv=c.files["tidy"])
+    return dict(
+        evaluations=list(c.input.evaluations),
+        costs=list(c.input.costs),
+        timings=list(c.input.timings),
+        models=c.params["models"],
+        summary_csv=c.files["summary"],
+        throughput_csv=c.files["throughput"],
+        tidy_csv=c.files["tidy"],
+    )
 
 
 def _reports(c: Call) -> dict:
     p = c.params
-    return dict(summary_csv=c.input.summary, throughput_csv=c.input.throughput,
-                out_dir=Path(c.output.manifest).parent, reports=list(p["reports"]), models_order=list(p["models"]),
-                tasks=list(p["tasks"]), study_name=p["name"], variants=p["variants"],
-                seed_statistics=p["seed_statistics"])
+    return dict(
+        summary_csv=c.input.summary,
+        throughput_csv=c.input.throughput,
+        out_dir=Path(c.output.manifest).parent,
+        reports=list(p["reports"]),
+        models_order=list(p["models"]),
+        tasks=list(p["tasks"]),
+        study_name=p["name"],
+        variants=p["variants"],
+        seed_statistics=p["seed_statistics"],
+    )
 
 
 def write_manifest(path: Path, written, call: Call) -> None:
@@ -214,10 +285,15 @@ JOBS: dict[str, Job] = {
     "finetune": Job("bertq.training.finetune:run_finetune", _finetune, record="metrics"),
     "quantize": _QUANTIZE,
     "quantize_before_tuning": _QUANTIZE,
-    "centroid_finetune": Job("bertq.training.centroids:run_centroid_finetune", _centroid_finetune,
-                             files=("checkpoint",), record="summary"),
-    "baseline_cost": Job("bertq.quantization.job:run_baseline_cost", _baseline_cost, record="summary",
-                         labels=dict(zip(("method", "bits"), FP32))),
+    "centroid_finetune": Job(
+        "bertq.training.centroids:run_centroid_finetune", _centroid_finetune, files=("checkpoint",), record="summary"
+    ),
+    "baseline_cost": Job(
+        "bertq.quantization.job:run_baseline_cost",
+        _baseline_cost,
+        record="summary",
+        labels=dict(zip(("method", "bits"), FP32)),
+    ),
     "evaluate": Job("bertq.evaluation.job:run_evaluate", _evaluate, record="evaluation"),
     "throughput": Job("bertq.bench.throughput:run_throughput", _throughput, record="timing"),
     "aggregate": Job("bertq.reports.collect:collect", _aggregate, files=("summary", "throughput", "tidy")),

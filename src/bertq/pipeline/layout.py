@@ -6,8 +6,9 @@ seed, method, bits) in its JSON, written by :mod:`bertq.pipeline.jobs`.
 
 FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
 TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
-TOKENIZED_SQUAD = ("results/tokenized/{tokenizer}/squad/"
-                   "len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors")
+TOKENIZED_SQUAD = (
+    "results/tokenized/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors"
+)
 QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
 """A quantized variant: ``.safetensors`` (codes, scales) and ``.json`` (size, ACE, settings)."""
 BEFORE_TUNING = QUANTIZED + ".ptq"

@@ -21,10 +21,36 @@ import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-PACKAGES = ("bertq", "torch", "transformers", "tokenizers", "safetensors", "numpy", "scipy", "pandas",
-            "numba", "llvmlite", "snakemake", "matplotlib")
-SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
-              "avx512_vnni", "avx_vnni", "amx_int8", "neon", "asimd", "asimddp")
+PACKAGES = (
+    "bertq",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+    "scipy",
+    "pandas",
+    "numba",
+    "llvmlite",
+    "snakemake",
+    "matplotlib",
+)
+SIMD_FLAGS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "amx_int8",
+    "neon",
+    "asimd",
+    "asimddp",
+)
 
 
 def cpu_info() -> dict:
@@ -92,8 +118,12 @@ def record(rule: str, wildcards: dict, params: dict, started: float, finished: f
         "params": {k: decoded(v) for k, v in params.items()},
         "code": code_version(),
         "packages": package_versions(),
-        "device": {"host": platform.node(), "cpu": cpu_info(), "gpu": gpu_info(),
-                   "slurm_job_id": os.environ.get("SLURM_JOB_ID")},
+        "device": {
+            "host": platform.node(),
+            "cpu": cpu_info(),
+            "gpu": gpu_info(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        },
         "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(finished - started, 3),
     }

@@ -23,6 +23,7 @@ def log_to(path: str | os.PathLike | None):
             yield
         except Exception:
             import traceback
+
             traceback.print_exc(file=f)
             raise
         finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def laplace_mse_derivative(alpha: float, b: float, bits: int) -> float:
     return -b * math.exp(-alpha / b) + alpha / (3.0 * 2 ** (2 * bits))
 
 
-@lru_cache(maxsize=None)
+@cache
 def optimal_clip_ratio(prior: str, bits: int) -> float:
     """Root of the MSE derivative for a unit-scale prior: ``alpha / sigma`` (Gaussian) or ``alpha / b``."""
     from scipy.optimize import brentq  # here, not at import: only an ACIQ job pays for scipy

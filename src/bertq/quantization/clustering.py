@@ -279,12 +279,12 @@ def _codes_from_bounds(v, order, x, bounds):
 def optimal_kmeans(v: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``2**bits`` centroids with the least squared error over ``v``, exactly.
 
-    In 1-D an optimal clustering cuts the sorted values into contiguous runs, so
-    ``D[m][j] = min_i D[m-1][i-1] + SSE(x[i..j])`` over the sorted ``x`` gives it (Wang & Song,
-    2011). The optimal start ``i`` never decreases with ``j`` (the cost is Monge), which lets each of
-    the ``2**bits - 1`` layers be solved in ``O(n log n)`` by divide and conquer, each search range
-also bounded below by the previous layer's optimal start. With fewer distinct
-    values than centroids, the spare centroids repeat the largest value (they get no members)."""
+        In 1-D an optimal clustering cuts the sorted values into contiguous runs, so
+        ``D[m][j] = min_i D[m-1][i-1] + SSE(x[i..j])`` over the sorted ``x`` gives it (Wang & Song,
+        2011). The optimal start ``i`` never decreases with ``j`` (the cost is Monge), which lets each of
+        the ``2**bits - 1`` layers be solved in ``O(n log n)`` by divide and conquer, each search range
+    also bounded below by the previous layer's optimal start. With fewer distinct
+        values than centroids, the spare centroids repeat the largest value (they get no members)."""
     v = _as_values(v)
     k = 1 << _check_bits(bits)
     order = np.argsort(v)
@@ -296,9 +296,11 @@ also bounded below by the previous layer's optimal start. With fewer distinct
         return codes, np.concatenate([levels, np.full(k - levels.size, levels[-1])])
     table = 4 * k * x.size
     if table > MAX_DP_TABLE_BYTES:
-        raise ValueError(f"optimal k-means of {x.size:,} values at {bits} bits needs a {table / 2**30:.1f} GiB "
-                         f"back-pointer table (limit {MAX_DP_TABLE_BYTES / 2**30:.0f} GiB); use a finer "
-                         "granularity (channel or groups), fewer bits, or kmeans")
+        raise ValueError(
+            f"optimal k-means of {x.size:,} values at {bits} bits needs a {table / 2**30:.1f} GiB "
+            f"back-pointer table (limit {MAX_DP_TABLE_BYTES / 2**30:.0f} GiB); use a finer "
+            "granularity (channel or groups), fewer bits, or kmeans"
+        )
     bounds = _optimal_bounds(x, k)
     return _codes_from_bounds(v, order, x, bounds)
 

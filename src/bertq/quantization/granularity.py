@@ -10,7 +10,7 @@ output channel and ``tensor`` one for the whole weight. For an embedding table (
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def column_groups(w: np.ndarray, groups: int) -> Iterator[tuple[int, np.ndarray]
     """``(g, w[:, columns of group g])`` for each group."""
     size = w.shape[1] // groups
     for g in range(groups):
-        yield g, w[:, g * size:(g + 1) * size]
+        yield g, w[:, g * size : (g + 1) * size]
 
 
 def per_column(values: np.ndarray, channels: int) -> np.ndarray:

@@ -10,9 +10,17 @@ from ..models.checkpoint import load_state
 from .model import quantize_state, save_quantized
 
 
-def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict, *,
-                 cost_sequence_length: int, activation_bits: int, checkpoint: str | Path,
-                 embedding_bits: int | None = None) -> dict:
+def run_quantize(
+    finetuned_dir: str | Path,
+    method: str,
+    bits: int,
+    params: dict,
+    *,
+    cost_sequence_length: int,
+    activation_bits: int,
+    checkpoint: str | Path,
+    embedding_bits: int | None = None,
+) -> dict:
     """Quantize a fine-tuned checkpoint, write the codes and scales to ``checkpoint``, and return
     the summary: the quantization's settings, size and layer errors, and the cost (ACE, eq. 8)."""
     finetuned_dir = Path(finetuned_dir)
@@ -23,8 +31,7 @@ def run_quantize(finetuned_dir: str | Path, method: str, bits: int, params: dict
     save_quantized(qm, checkpoint)
     result = qm.summary()
     result["quantization_seconds"] = seconds
-    result.update(cost_summary(finetuned_dir / "config.json", state, qm,
-                               cost_sequence_length, activation_bits))
+    result.update(cost_summary(finetuned_dir / "config.json", state, qm, cost_sequence_length, activation_bits))
     return result
 
 
@@ -33,9 +40,18 @@ def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, a
     finetuned_dir = Path(finetuned_dir)
     state = load_state(finetuned_dir)
     total = int(sum(a.size for a in state.values()))
-    result = {"method": "fp32", "bits": 32, "params": {}, "total_params": total, "quantized_params": 0,
-              "quantization_ratio": 0.0, "split_channels": {}, "size_bits": 32 * total,
-              "size_bytes": 4.0 * total, "mean_layer_mse": 0.0, "layer_mse": {}}
-    result.update(cost_summary(finetuned_dir / "config.json", state, None,
-                               cost_sequence_length, activation_bits))
+    result = {
+        "method": "fp32",
+        "bits": 32,
+        "params": {},
+        "total_params": total,
+        "quantized_params": 0,
+        "quantization_ratio": 0.0,
+        "split_channels": {},
+        "size_bits": 32 * total,
+        "size_bytes": 4.0 * total,
+        "mean_layer_mse": 0.0,
+        "layer_mse": {},
+    }
+    result.update(cost_summary(finetuned_dir / "config.json", state, None, cost_sequence_length, activation_bits))
     return result

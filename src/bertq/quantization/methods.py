@@ -1,5 +1,6 @@
 """Weight quantization methods, in a registry: the linear grids of Hu et al. (2022) (LQ, ACIQ,
-OCS) and of Bondarenko et al. (2021) (the MSE range estimator), and the codebooks of Zhao et al. (2021) (linear clustering, k-means, and optimal 1-D k-means).
+OCS) and of Bondarenko et al. (2021) (the MSE range estimator), and the codebooks of Zhao et al.
+(2021) (linear clustering, k-means, and optimal 1-D k-means).
 
 A method maps a float weight in input-major layout ``(h, d)`` and a bit-width to a quantized
 weight of :mod:`bertq.quantization.tensor`. Every method takes a ``granularity``: one scale or
@@ -10,7 +11,8 @@ stating the bit-widths they support.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -36,11 +38,13 @@ METHOD_BITS: dict[str, tuple[int, int]] = {}
 def register(name: str, bits: tuple[int, int] = (2, 8), **defaults) -> Callable[[Method], Method]:
     """Register ``fn`` as method ``name``; ``defaults`` are its parameters (``granularity`` is
     added, per tensor by default)."""
+
     def wrap(fn: Method) -> Method:
         METHODS[name] = fn
         METHOD_PARAMS[name] = {"granularity": "tensor", **defaults}
         METHOD_BITS[name] = bits
         return fn
+
     return wrap
 
 
@@ -55,8 +59,9 @@ def quantize_weight(name: str, w: np.ndarray, bits: int, **params) -> QuantizedT
     unknown = set(params) - set(METHOD_PARAMS.get(name, {}))
     method = get_method(name)
     if unknown:
-        raise ValueError(f"method {name!r} has no parameter(s) {sorted(unknown)}; "
-                         f"it takes {sorted(METHOD_PARAMS[name])}")
+        raise ValueError(
+            f"method {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(METHOD_PARAMS[name])}"
+        )
     lo, hi = METHOD_BITS[name]
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not lo <= bits <= hi:
         raise ValueError(f"method {name!r} quantizes to {lo} to {hi} bits, not {bits!r}")
@@ -68,8 +73,9 @@ def quantize_weight(name: str, w: np.ndarray, bits: int, **params) -> QuantizedT
     return method(w, int(bits), **params)
 
 
-def _group_scales(w: np.ndarray, granularity, range_of: Callable[[np.ndarray], float],
-                  int_type: SymmetricInt) -> np.ndarray:
+def _group_scales(
+    w: np.ndarray, granularity, range_of: Callable[[np.ndarray], float], int_type: SymmetricInt
+) -> np.ndarray:
     groups = group_count(granularity, w.shape[1])
     return np.array([scale_for_range(range_of(part), int_type) for _, part in column_groups(w, groups)])
 
@@ -132,7 +138,7 @@ def _clustered(w: np.ndarray, bits: int, granularity, cluster) -> CodebookTensor
     size = d // groups
     for g, part in column_groups(w, groups):
         c, centroids = cluster(part)
-        codes[:, g * size:(g + 1) * size] = c.reshape(h, size)
+        codes[:, g * size : (g + 1) * size] = c.reshape(h, size)
         codebook[g] = centroids
     return CodebookTensor(codes, codebook, bits)
 

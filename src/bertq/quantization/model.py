@@ -25,8 +25,10 @@ from .tensor import CodebookTensor, QuantizedTensor, QuantizedWeight
 EMBEDDING = re.compile(r"(^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$")
 TOKEN_EMBEDDING = re.compile(r"(^|\.)embeddings\.word_embeddings\.weight$")
 """The token embedding table, which may get its own bit-width (Bondarenko et al., 2021, Table 7)."""
-ENCODER_LINEAR = re.compile(r"(^|\.)encoder\.(layer\.\d+\.|albert_layer_groups\.\d+\.albert_layers\.\d+\.).*\.weight$"
-                            r"|(^|\.)encoder\.embedding_hidden_mapping_in\.weight$")
+ENCODER_LINEAR = re.compile(
+    r"(^|\.)encoder\.(layer\.\d+\.|albert_layer_groups\.\d+\.albert_layers\.\d+\.).*\.weight$"
+    r"|(^|\.)encoder\.embedding_hidden_mapping_in\.weight$"
+)
 """Linear weights inside the encoder: BERT's per-layer ones; ALBERT's shared layer (stored, and
 so quantized, once) and its embedding projection (the factorisation's second matrix)."""
 
@@ -95,8 +97,9 @@ class QuantizedModel:
         }
 
 
-def quantize_state(state: dict[str, np.ndarray], method: str, bits: int, params: dict | None = None,
-                   embedding_bits: int | None = None) -> QuantizedModel:
+def quantize_state(
+    state: dict[str, np.ndarray], method: str, bits: int, params: dict | None = None, embedding_bits: int | None = None
+) -> QuantizedModel:
     """Quantize every embedding table and encoder linear of ``state`` with ``method`` at ``bits``
     (the token embeddings at ``embedding_bits`` when given). A weight the method rejects (a group
     count that does not divide it) is named in the error."""
@@ -141,11 +144,16 @@ def save_quantized(model: QuantizedModel, path: str | Path) -> None:
             arrays[f"{name}::codes"] = pack_codes(offset.astype(np.uint8), qt.bits)
             arrays[f"{name}::scale"] = qt.scale
         arrays[f"{name}::split_index"] = qt.split_index
-    meta = {"method": model.method, "bits": str(model.bits), "params": json.dumps(model.params),
-            "embedding_bits": json.dumps(model.embedding_bits),
-            "total_params": str(model.total_params), "layer_mse": json.dumps(model.layer_mse),
-            "codes": CODES_FORMAT,
-            "layout": "input-major codes; split rows duplicate the input channels in split_index"}
+    meta = {
+        "method": model.method,
+        "bits": str(model.bits),
+        "params": json.dumps(model.params),
+        "embedding_bits": json.dumps(model.embedding_bits),
+        "total_params": str(model.total_params),
+        "layer_mse": json.dumps(model.layer_mse),
+        "codes": CODES_FORMAT,
+        "layout": "input-major codes; split rows duplicate the input channels in split_index",
+    }
     save_file(arrays, str(path), metadata=meta)
 
 
@@ -155,8 +163,10 @@ def load_quantized(path: str | Path) -> QuantizedModel:
     with safe_open(str(path), framework="numpy") as f:
         meta = f.metadata() or {}
     if meta.get("codes") not in READABLE_FORMATS or "bits" not in meta:
-        raise ValueError(f"{path}: not a bertq quantized checkpoint in format {CODES_FORMAT!r} "
-                         f"(found codes={meta.get('codes')!r}); rerun its quantize job")
+        raise ValueError(
+            f"{path}: not a bertq quantized checkpoint in format {CODES_FORMAT!r} "
+            f"(found codes={meta.get('codes')!r}); rerun its quantize job"
+        )
     arrays = load_file(str(path))
     names = sorted({k.split("::")[0] for k in arrays})
     tensors = {}
@@ -171,6 +181,12 @@ def load_quantized(path: str | Path) -> QuantizedModel:
             int_type = SymmetricInt(bits)
             codes = (stream.astype(np.int16) + int_type.qmin).astype(np.int8)
             tensors[n] = QuantizedTensor(codes, arrays[f"{n}::scale"], int_type, split_index)
-    return QuantizedModel(meta["method"], int(meta["bits"]), json.loads(meta["params"]), tensors,
-                          json.loads(meta["layer_mse"]), int(meta["total_params"]),
-                          json.loads(meta.get("embedding_bits", "null")))
+    return QuantizedModel(
+        meta["method"],
+        int(meta["bits"]),
+        json.loads(meta["params"]),
+        tensors,
+        json.loads(meta["layer_mse"]),
+        int(meta["total_params"]),
+        json.loads(meta.get("embedding_bits", "null")),
+    )

@@ -48,8 +48,9 @@ def channels_to_split(h: int, expand_ratio: float, split: str = "iterative") -> 
     return min(h, math.floor(expand_ratio * h + 1e-9))
 
 
-def iterative_split(w: np.ndarray, n_split: int, step: np.ndarray | float | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def iterative_split(
+    w: np.ndarray, n_split: int, step: np.ndarray | float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The reference's ``ocs_wts`` loop on an input-major weight: ``n_split`` times, split the row
     with the largest ``max |.|`` of the grown weight into a kept row and an appended one.
 
@@ -96,7 +97,7 @@ def naive_split(w: np.ndarray, index: np.ndarray) -> np.ndarray:
     w = np.asarray(w, dtype=np.float64)
     out = np.concatenate([w, w[index]], axis=0)
     out[index] *= 0.5
-    out[w.shape[0]:] *= 0.5
+    out[w.shape[0] :] *= 0.5
     return out
 
 

@@ -97,9 +97,8 @@ class QuantizedTensor:
         t = self.int_type
         codes = (self.codes.astype(np.int16) - t.qmin).astype(np.uint8)
         grid = (np.arange(1 << t.bits) + t.qmin).astype(np.float64)
-        grid[t.levels:] = 0.0
-        return CodebookTensor(codes, (self.scale[:, None] * grid[None, :]).astype(np.float32), t.bits,
-                              self.split_index)
+        grid[t.levels :] = 0.0
+        return CodebookTensor(codes, (self.scale[:, None] * grid[None, :]).astype(np.float32), t.bits, self.split_index)
 
     def int8_form(self) -> tuple[np.ndarray, np.ndarray]:
         """``(codes, column scales)`` for the int8 kernels: int8 ``(h + n_split, d)`` and float32 ``(d,)``."""

@@ -40,8 +40,9 @@ class CentroidParametrization(nn.Module):
         self.register_buffer("codes", codes)
         self.register_buffer("group", group.expand_as(codes).contiguous())
         counts = torch.zeros(cw.codebook.shape, dtype=torch.float64)
-        counts.index_put_((self.group.reshape(-1), codes.reshape(-1)), torch.ones(codes.numel(), dtype=torch.float64),
-                          accumulate=True)
+        counts.index_put_(
+            (self.group.reshape(-1), codes.reshape(-1)), torch.ones(codes.numel(), dtype=torch.float64), accumulate=True
+        )
         self.register_buffer("members", counts.clamp(min=1).float())
         self.transpose = transpose
         self.bits = cw.bits
@@ -82,8 +83,13 @@ def attach_centroids(model: nn.Module, quantized: QuantizedModel) -> dict[str, n
     return centroids
 
 
-def parameter_groups(model: nn.Module, centroids: dict[str, nn.Parameter], learning_rate: float,
-                     lr_multiplier: float, weight_decay: float) -> list[dict]:
+def parameter_groups(
+    model: nn.Module,
+    centroids: dict[str, nn.Parameter],
+    learning_rate: float,
+    lr_multiplier: float,
+    weight_decay: float,
+) -> list[dict]:
     """Centroids at ``lr_multiplier x learning_rate`` without weight decay (decay would pull
     centroids, not weights, towards zero); the rest as in fine-tuning (no decay for biases and
     LayerNorm)."""
@@ -93,9 +99,11 @@ def parameter_groups(model: nn.Module, centroids: dict[str, nn.Parameter], learn
         if id(p) in ids:
             continue
         (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
-    return [{"params": list(centroids.values()), "lr": learning_rate * lr_multiplier, "weight_decay": 0.0},
-            {"params": decay, "lr": learning_rate, "weight_decay": weight_decay},
-            {"params": no_decay, "lr": learning_rate, "weight_decay": 0.0}]
+    return [
+        {"params": list(centroids.values()), "lr": learning_rate * lr_multiplier, "weight_decay": 0.0},
+        {"params": decay, "lr": learning_rate, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": learning_rate, "weight_decay": 0.0},
+    ]
 
 
 def trained_codebooks(quantized: QuantizedModel, centroids: dict[str, nn.Parameter]) -> QuantizedModel:
@@ -105,14 +113,31 @@ def trained_codebooks(quantized: QuantizedModel, centroids: dict[str, nn.Paramet
     for name, qt in quantized.tensors.items():
         cw = qt.as_codebook()
         tensors[name] = CodebookTensor(cw.codes, centroids[name].detach().float().cpu().numpy(), cw.bits)
-    return QuantizedModel(quantized.method, quantized.bits, dict(quantized.params), tensors, dict(quantized.layer_mse),
-                          quantized.total_params, quantized.embedding_bits)
+    return QuantizedModel(
+        quantized.method,
+        quantized.bits,
+        dict(quantized.params),
+        tensors,
+        dict(quantized.layer_mse),
+        quantized.total_params,
+        quantized.embedding_bits,
+    )
 
 
-def run_centroid_finetune(finetuned_dir: str | Path, quantized: str | Path, spec, tokenized_path: str | Path,
-                          params: dict, seed: int, *, checkpoint: str | Path, base_summary: str | Path,
-                          device: str = "cpu", threads: int = 1,
-                          progress: bool = False) -> dict:
+def run_centroid_finetune(
+    finetuned_dir: str | Path,
+    quantized: str | Path,
+    spec,
+    tokenized_path: str | Path,
+    params: dict,
+    seed: int,
+    *,
+    checkpoint: str | Path,
+    base_summary: str | Path,
+    device: str = "cpu",
+    threads: int = 1,
+    progress: bool = False,
+) -> dict:
     """Fine-tune the centroids (and every unquantized parameter) of a quantized checkpoint on the
     task it was fine-tuned for; write the new checkpoint to ``checkpoint`` and return the quantize
     summary it came with updated (size now counts each codebook) and extended by the training record."""
@@ -136,24 +161,33 @@ def run_centroid_finetune(finetuned_dir: str | Path, quantized: str | Path, spec
     model = load_for_task(parse_source(f"path:{Path(finetuned_dir).resolve()}"), spec, seed)
     # unquantized parameters start from the fine-tuned model; quantized ones from their codebooks
     state = load_state(finetuned_dir)
-    for name, qt in qm.tensors.items():
+    for name in qm.tensors:
         if name not in state:
             raise ValueError(f"{quantized}: weight {name} is not in {finetuned_dir}")
     centroids = attach_centroids(model, qm)
     model.to(dev)
-    groups = parameter_groups(model, centroids, params["learning_rate"], params["lr_multiplier"],
-                              params["weight_decay"])
-    log, steps, amp, seconds = train(model, objective, groups, params, rng, dev,
-                                     desc=f"centroid fine-tune {spec.name}", progress=progress)
+    groups = parameter_groups(
+        model, centroids, params["learning_rate"], params["lr_multiplier"], params["weight_decay"]
+    )
+    log, steps, amp, seconds = train(
+        model, objective, groups, params, rng, dev, desc=f"centroid fine-tune {spec.name}", progress=progress
+    )
     tuned = trained_codebooks(qm, centroids)
     for name, qt in tuned.tensors.items():  # layer MSE against the fp32 weights, as after quantization
         tuned.layer_mse[name] = mse(to_input_major(name, state[name].astype(np.float64)), qt.dequantize())
     save_quantized(tuned, checkpoint)
     result = json.loads(Path(base_summary).read_text())
     result["quantized_by"] = result.pop("provenance", None)  # the quantize job's; this job adds its own
-    result.update({k: v for k, v in tuned.summary().items() if k in ("size_bits", "size_bytes", "mean_layer_mse",
-                                                                      "layer_mse")})
-    result["centroid_finetune"] = {"steps": steps, "train_seconds": seconds, "train_examples": objective.train_examples,
-                                   "final_loss": log[-1]["loss"] if log else None, "params": params,
-                                   "device": str(dev), "amp": str(amp) if amp else None}
+    result.update(
+        {k: v for k, v in tuned.summary().items() if k in ("size_bits", "size_bytes", "mean_layer_mse", "layer_mse")}
+    )
+    result["centroid_finetune"] = {
+        "steps": steps,
+        "train_seconds": seconds,
+        "train_examples": objective.train_examples,
+        "final_loss": log[-1]["loss"] if log else None,
+        "params": params,
+        "device": str(dev),
+        "amp": str(amp) if amp else None,
+    }
     return result

@@ -49,8 +49,9 @@ def _param_groups(model, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def length_grouped_order(order: np.ndarray, lengths: np.ndarray, batch_size: int,
-                         rng: np.random.Generator, mega_batches: int = 50) -> np.ndarray:
+def length_grouped_order(
+    order: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator, mega_batches: int = 50
+) -> np.ndarray:
     """Group examples of similar length into batches, as transformers' ``LengthGroupedSampler``:
     the shuffled ``order`` is cut into mega-batches of ``mega_batches * batch_size`` examples,
     each sorted by length (longest first), and the resulting batches are shuffled. Batches then
@@ -58,15 +59,26 @@ def length_grouped_order(order: np.ndarray, lengths: np.ndarray, batch_size: int
     still seen once per epoch."""
     order = np.asarray(order)
     size = mega_batches * batch_size
-    grouped = [chunk[np.argsort(-lengths[chunk], kind="stable")]
-               for chunk in (order[i:i + size] for i in range(0, len(order), size))]
+    grouped = [
+        chunk[np.argsort(-lengths[chunk], kind="stable")]
+        for chunk in (order[i : i + size] for i in range(0, len(order), size))
+    ]
     flat = np.concatenate(grouped) if grouped else order
-    batches = [flat[i:i + batch_size] for i in range(0, len(flat), batch_size)]
+    batches = [flat[i : i + batch_size] for i in range(0, len(flat), batch_size)]
     return np.concatenate([batches[i] for i in rng.permutation(len(batches))]) if batches else flat
 
 
-def train(model, objective, param_groups: list[dict], params: dict, rng: np.random.Generator,
-          dev: torch.device, *, desc: str, progress: bool = True):
+def train(
+    model,
+    objective,
+    param_groups: list[dict],
+    params: dict,
+    rng: np.random.Generator,
+    dev: torch.device,
+    *,
+    desc: str,
+    progress: bool = True,
+):
     """The training loop of every fine-tuning job: AdamW over ``param_groups`` (a group's ``lr``
     scales with the schedule like the others), linear decay after warm-up, gradient clipping, AMP
     on CUDA. Returns ``(log, steps, amp dtype, seconds)``."""
@@ -78,8 +90,7 @@ def train(model, objective, param_groups: list[dict], params: dict, rng: np.rand
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
     total_steps = max(1, math.ceil(steps_per_epoch * params["epochs"]))
     optimizer = torch.optim.AdamW(param_groups, lr=params["learning_rate"])
-    schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_ratio"] * total_steps),
-                                               total_steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_ratio"] * total_steps), total_steps)
     amp_dtype = None
     if dev.type == "cuda":
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -87,8 +98,13 @@ def train(model, objective, param_groups: list[dict], params: dict, rng: np.rand
 
     log = []
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress, file=sys.stderr,
-               mininterval=0.1 if sys.stderr.isatty() else 10.0)
+    bar = tqdm(
+        total=total_steps,
+        desc=desc,
+        disable=not progress,
+        file=sys.stderr,
+        mininterval=0.1 if sys.stderr.isatty() else 10.0,
+    )
     step = 0
     model.train()
     while step < total_steps:
@@ -111,17 +127,27 @@ def train(model, objective, param_groups: list[dict], params: dict, rng: np.rand
             optimizer.zero_grad(set_to_none=True)
             schedule.step()
             step += 1
-            log.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss.item(),
-                        "lr": schedule.get_last_lr()[0]})
+            log.append(
+                {"step": step, "epoch": step / steps_per_epoch, "loss": loss.item(), "lr": schedule.get_last_lr()[0]}
+            )
             bar.update(1)
             bar.set_postfix(loss=f"{log[-1]['loss']:.4f}")
     bar.close()
     return log, total_steps, amp_dtype, time.perf_counter() - started
 
 
-def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path, params: dict,
-                 seed: int, out_dir: str | Path, *, device: str = "auto", threads: int = 1,
-                 progress: bool = True) -> dict:
+def run_finetune(
+    source: ModelSource,
+    spec: TaskSpec,
+    tokenized_path: str | Path,
+    params: dict,
+    seed: int,
+    out_dir: str | Path,
+    *,
+    device: str = "auto",
+    threads: int = 1,
+    progress: bool = True,
+) -> dict:
     from transformers import AutoTokenizer
 
     out_dir = Path(out_dir)
@@ -139,16 +165,30 @@ def run_finetune(source: ModelSource, spec: TaskSpec, tokenized_path: str | Path
     model = load_for_task(source, spec, seed).to(dev)
 
     log, total_steps, amp_dtype, train_seconds = train(
-        model, objective, _param_groups(model, params["weight_decay"]), params, rng, dev,
-        desc=f"fine-tune {spec.name}", progress=progress)
+        model,
+        objective,
+        _param_groups(model, params["weight_decay"]),
+        params,
+        rng,
+        dev,
+        desc=f"fine-tune {spec.name}",
+        progress=progress,
+    )
 
     model.eval()
     model.float()
 
     metrics = objective.evaluate(model, params["eval_batch_size"], dev)
-    metrics.update({"train_examples": objective.train_examples, "steps": total_steps,
-                    "train_seconds": train_seconds,
-                    "device": str(dev), "amp": str(amp_dtype) if amp_dtype else None, "seed": seed})
+    metrics.update(
+        {
+            "train_examples": objective.train_examples,
+            "steps": total_steps,
+            "train_seconds": train_seconds,
+            "device": str(dev),
+            "amp": str(amp_dtype) if amp_dtype else None,
+            "seed": seed,
+        }
+    )
 
     model.save_pretrained(out_dir, safe_serialization=True)
     AutoTokenizer.from_pretrained(tokenizer_location(source), trust_remote_code=False).save_pretrained(out_dir)

@@ -84,8 +84,9 @@ class SpanObjective:
         return self.train.lengths
 
     def targets(self, batch: dict, device) -> dict[str, torch.Tensor]:
-        return {k: torch.as_tensor(batch[k], device=device, dtype=torch.long)
-                for k in ("start_positions", "end_positions")}
+        return {
+            k: torch.as_tensor(batch[k], device=device, dtype=torch.long) for k in ("start_positions", "end_positions")
+        }
 
     def evaluate(self, model, batch_size: int, device) -> dict:
         from ..evaluation.qa import score_squad
@@ -94,11 +95,21 @@ class SpanObjective:
             out = model(input_ids=ids, attention_mask=mask, token_type_ids=types)
             return torch.stack([out.start_logits, out.end_logits], dim=-1)
 
-        metrics, _ = score_squad(forward, self.features["dev"], self.dev_examples,
-                                 batch_size=batch_size, n_best=self.n_best_size,
-                                 max_answer_length=self.max_answer_length, device=device)
-        return {**metrics, "split": self.meta["split"], "train_windows": len(self.train),
-                "decoding": {"n_best_size": self.n_best_size, "max_answer_length": self.max_answer_length}}
+        metrics, _ = score_squad(
+            forward,
+            self.features["dev"],
+            self.dev_examples,
+            batch_size=batch_size,
+            n_best=self.n_best_size,
+            max_answer_length=self.max_answer_length,
+            device=device,
+        )
+        return {
+            **metrics,
+            "split": self.meta["split"],
+            "train_windows": len(self.train),
+            "decoding": {"n_best_size": self.n_best_size, "max_answer_length": self.max_answer_length},
+        }
 
 
 def load_objective(spec: TaskSpec, tokenized_path: str | Path, params: dict):
@@ -107,8 +118,13 @@ def load_objective(spec: TaskSpec, tokenized_path: str | Path, params: dict):
         from ..data.tokenized_squad import load_squad_features
 
         features, examples, meta = load_squad_features(tokenized_path)
-        return SpanObjective(spec, features, examples, meta,
-                             n_best_size=params.get("n_best_size", 20),
-                             max_answer_length=params.get("max_answer_length", 30))
+        return SpanObjective(
+            spec,
+            features,
+            examples,
+            meta,
+            n_best_size=params.get("n_best_size", 20),
+            max_answer_length=params.get("max_answer_length", 30),
+        )
     splits, _ = load_tokenized(tokenized_path)
     return SequenceObjective(spec, splits)
