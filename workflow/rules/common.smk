@@ -1,4 +1,7 @@
+# The shared part of the workflow (the validated config, path templates, wildcard constraints and
+# every helper function the rules call), so that each rule file holds rules only.
 import re
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
@@ -7,9 +10,24 @@ from bertq.data.squad import SQUAD_FILES
 from bertq.data.tasks import get_task
 from bertq.models.sources import parse_source, tokenizer_location
 from bertq.pipeline.jobs import job_code
-from bertq.pipeline.layout import (BASELINE, BEFORE_TUNING, EVALUATED, FINETUNED, FP32, MANIFEST, QUANTIZED,
-                                   SUMMARY, THROUGHPUT, THROUGHPUT_TABLE, TIDY, TOKENIZED, TOKENIZED_SQUAD)
+from bertq.pipeline.layout import (
+    BASELINE,
+    BEFORE_TUNING,
+    EVALUATED,
+    FINETUNED,
+    FP32,
+    MANIFEST,
+    QUANTIZED,
+    REPORTS,
+    SUMMARY,
+    THROUGHPUT,
+    THROUGHPUT_TABLE,
+    TIDY,
+    TOKENIZED,
+    TOKENIZED_SQUAD,
+)
 from bertq.pipeline.resources import job_resources
+from bertq.reports import registry as report_registry
 
 try:
     _validated = bq.validate(dict(config))
@@ -29,6 +47,16 @@ TUNED_METHODS = [m for m in METHODS if VARIANTS[m]["centroid_finetune"] is not N
 PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS]
 SOURCES = {m: parse_source(s["source"], s.get("layers")) for m, s in config["models"].items()}
 TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location(SOURCES[m]) for m in MODELS}
+
+# Files inside a fine-tuned model's directory and beside a quantized variant (bertq.pipeline.layout).
+FINETUNED_MODEL = f"{FINETUNED}/model.safetensors"
+FINETUNED_CONFIG = f"{FINETUNED}/config.json"
+FINETUNED_METRICS = f"{FINETUNED}/dev_metrics.json"
+QUANTIZED_CHECKPOINT = f"{QUANTIZED}.safetensors"
+QUANTIZED_SUMMARY = f"{QUANTIZED}.json"
+BEFORE_TUNING_CHECKPOINT = f"{BEFORE_TUNING}.safetensors"
+BEFORE_TUNING_SUMMARY = f"{BEFORE_TUNING}.json"
+BASELINE_SUMMARY = f"{BASELINE}.json"
 
 
 def _alternatives(values):
@@ -57,8 +85,12 @@ def tokenized_for(wc):
     p = finetune_params(wc)
     tokenizer = bq.tokenizer_id(config["models"][wc.model]["source"])
     if get_task(wc.task).is_span:
-        return TOKENIZED_SQUAD.format(tokenizer=tokenizer, max_length=p["max_length"],
-                                      doc_stride=p["doc_stride"], max_query_length=p["max_query_length"])
+        return TOKENIZED_SQUAD.format(
+            tokenizer=tokenizer,
+            max_length=p["max_length"],
+            doc_stride=p["doc_stride"],
+            max_query_length=p["max_query_length"],
+        )
     return TOKENIZED.format(tokenizer=tokenizer, task=wc.task, max_length=p["max_length"])
 
 
@@ -87,8 +119,13 @@ def timed_variants():
 
 def every(template, variant_list):
     """``template`` for every model, task, seed and (method, bits) of ``variant_list``."""
-    return [template.format(model=m, task=t, seed=s, method=method, bits=bits)
-            for m in MODELS for t in TASKS for s in SEEDS for method, bits in variant_list]
+    return [
+        template.format(model=m, task=t, seed=s, method=method, bits=bits)
+        for m in MODELS
+        for t in TASKS
+        for s in SEEDS
+        for method, bits in variant_list
+    ]
 
 
 def method_spec(wc):
@@ -100,8 +137,12 @@ def method_spec(wc):
 def model_meta():
     meta = {}
     for m, spec in config["models"].items():
-        meta[m] = {"model_label": bq.model_label(config, m), "paper_name": spec.get("paper_name") or "",
-                   "size_class": spec.get("size_class") or "", "random_init": SOURCES[m].is_random}
+        meta[m] = {
+            "model_label": bq.model_label(config, m),
+            "paper_name": spec.get("paper_name") or "",
+            "size_class": spec.get("size_class") or "",
+            "random_init": SOURCES[m].is_random,
+        }
     return meta
 
 
@@ -120,3 +161,120 @@ def resources_of(rule, key):
         return r[key] * (2 ** (attempt - 1) if key == "mem_mb" else 1)
 
     return value
+
+
+# Data (data.smk).
+
+
+def glue_inputs(wc):
+    """Local GLUE files are inputs, so editing them reruns tokenisation (hub data is not tracked)."""
+    spec = get_task(wc.task)
+    glue_dir = config["data"]["glue_dir"]
+    if glue_dir is None or spec.glue_dir is None:
+        return []
+    return [f"{glue_dir}/{spec.glue_dir}/{split}.tsv" for split in ("train", *spec.dev_splits)]
+
+
+def squad_inputs(wc):
+    """Local SQuAD files are inputs, so editing them reruns tokenisation (hub data is not tracked)."""
+    squad = config["data"]["squad"]
+    if squad["dir"] is None:
+        return []
+    splits = ["dev"] if squad["split"] == "dev_articles" else ["train", "dev"]
+    return [f"{squad['dir']}/{SQUAD_FILES[s]}" for s in splits]
+
+
+def squad_source():
+    """The data.squad settings that matter: the article split's share and seed only for that split."""
+    squad = dict(config["data"]["squad"])
+    if squad["split"] == "official":
+        squad["dev_fraction"] = squad["split_seed"] = None
+    return squad
+
+
+# Quantization (quantize.smk).
+
+
+def temp_unless_kept(path):
+    """A quantized checkpoint is temporary unless quantization.keep_checkpoints asks to keep it."""
+    return path if config["quantization"]["keep_checkpoints"] else temp(path)
+
+
+def centroid_params(wc):
+    return bq.canonical(bq.centroid_finetune_params(config, wc.method, wc.model, wc.task))
+
+
+# Evaluation (evaluate.smk) and throughput (throughput.smk).
+
+
+def model_files(fields):
+    """The fine-tuned model a variant comes from and, unless it is fp32, its quantized checkpoint."""
+    files = {"model": FINETUNED_MODEL.format(**fields), "config": FINETUNED_CONFIG.format(**fields)}
+    if fields["method"] != FP32[0]:
+        files["quantized"] = QUANTIZED_CHECKPOINT.format(**fields)
+    return files
+
+
+def evaluate_inputs(wc):
+    return {**model_files(dict(wc.items())), "tokenized": tokenized_for(wc)}
+
+
+def throughput_inputs(wc):
+    """Timing needs one checkpoint per (model, method, bits): the first task and seed's."""
+    return model_files(dict(model=wc.model, task=TASKS[0], seed=SEEDS[0], method=wc.method, bits=wc.bits))
+
+
+def timing_job_threads(wildcards):
+    """Timing jobs take every core so that nothing else runs beside them on one machine; on a
+    cluster (or with no --cores, as for --report) they ask for the threads they time, and a
+    profile can add --exclusive through slurm_extra. Evaluated per job, once the executor is
+    known (at parse time a cluster run still looks local)."""
+    if workflow.local_exec and not workflow.remote_exec:
+        try:
+            return workflow.cores
+        except WorkflowError:
+            pass
+    return config["throughput"]["threads"]
+
+
+def timed_outputs():
+    """The throughput file of every model and timed (method, bits)."""
+    return [THROUGHPUT.format(model=m, method=method, bits=bits) for m in MODELS for method, bits in timed_variants()]
+
+
+# Reports (reports.smk).
+
+OURS = report_registry.reports()["results"].paper  # the tidy table sits beside bertq's own reports
+CAPTIONS = report_registry.write_captions(Path(".snakemake/bertq/report-captions").resolve())
+"""Each report's caption file (its registry caption and the study line), written where Snakemake runs."""
+
+
+def study_line():
+    """What every caption ends with: the study and the config values behind the item."""
+    methods = ", ".join(f"{m} ({VARIANTS[m]['method']}, {bit_widths(m)} bits)" for m in METHODS)
+    return (
+        f"Study *{config['name']}*: models {', '.join(MODELS)}; tasks {', '.join(TASKS)}; seeds "
+        f"{', '.join(map(str, SEEDS))}; methods {methods or 'none'}. Every result file records the "
+        "config values, code and machine that produced it (``provenance``)."
+    )
+
+
+def bit_widths(method):
+    """A method's bit-widths as the captions write them: ``2/3/4``."""
+    bits = map(str, VARIANTS[method]["bits"])
+    return "/".join(bits)
+
+
+def report_outputs():
+    """Every file of the chosen reports and of those every study gets (bertq.reports.registry); the
+    PNG figures and CSV tables go into the HTML report under their paper, with their report's caption."""
+    outputs = []
+    for record, name in report_registry.planned(config["reports"], MODELS):
+        item = report_registry.html_item(record, name)
+        if item is None:
+            outputs.append(f"{REPORTS}/{name}")
+            continue
+        caption = str(CAPTIONS[record.name])
+        outputs.append(report(f"{REPORTS}/{name}", caption=caption, category=item[0], subcategory=item[1]))
+    outputs.append(f"{REPORTS}/index.md")
+    return outputs
