@@ -2,7 +2,7 @@
 
 import pytest
 
-import bertq.config as bq
+import bertq.pipeline.config as bq
 
 BASE = {"models": {"m": {"source": "packaged:all-MiniLM-L6-v2"}}, "tasks": ["rotten_tomatoes"]}
 

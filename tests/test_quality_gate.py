@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import pytest
 
-import bertq.config as bq
+import bertq.pipeline.config as bq
 from bertq.reports import build
 from bertq.reports.catalog.quality_gate import HU_CLAIMS, lowest_passing, passes
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_reports import TASKS, make_squad_summary, make_summary, make_throughput
 
-import bertq.config as bq
+import bertq.pipeline.config as bq
 from bertq.reports import build, registry
 from bertq.reports.record import Report
 
@@ -20,7 +20,7 @@ BASE = {"models": {"m": {"source": "packaged:all-MiniLM-L6-v2"}}, "tasks": ["rot
 def test_config_import_stays_cheap():
     """The Snakefile imports the config (and so the registry) on every DAG build."""
     code = (
-        "import sys, bertq.config as bq; bq.applicable_reports(['rte', 'squad']); "
+        "import sys, bertq.pipeline.config as bq; bq.applicable_reports(['rte', 'squad']); "
         "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import bertq.config as bq
+import bertq.pipeline.config as bq
 from bertq.reports import build, zhao
 from bertq.reports.zhao_paper import ZHAO_TABLES, ZHAO_TASKS, cell_score, paper_scores
 

@@ -16,11 +16,11 @@ import numpy as np
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from .data.tasks import TASKS
-from .models.sources import ModelSourceError, parse_source
-from .quantization.granularity import check_granularity
-from .quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
-from .reports import registry as report_registry
+from ..data.tasks import TASKS
+from ..models.sources import ModelSourceError, parse_source
+from ..quantization.granularity import check_granularity
+from ..quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
+from ..reports import registry as report_registry
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -162,7 +162,7 @@ def _check_semantics(config: dict) -> None:
 
 
 def _check_squad(config: dict) -> None:
-    from .data.squad import SQUAD_FILES
+    from ..data.squad import SQUAD_FILES
 
     squad = config["data"]["squad"]
     if squad["dir"] is not None:
