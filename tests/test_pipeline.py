@@ -11,14 +11,13 @@ import os
 import random
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_cli import offline_env, snakemake_argv
 from squad_fixture import write_squad_dir
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
 WORDS = [
@@ -99,26 +98,8 @@ def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
 
 
 def _snakemake(workdir: Path, *args):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(workdir / "config.yaml"),
-            "--cores",
-            "2",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
+        snakemake_argv(workdir, "--cores", "2", *args), capture_output=True, text=True, env=offline_env(), timeout=900
     )
 
 
@@ -379,26 +360,12 @@ def _start_and_kill_finetune(work: Path, kill_group: bool) -> tuple[subprocess.P
     import signal
     import time
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(work),
-            "--configfile",
-            str(work / "config.yaml"),
-            "--cores",
-            "1",
-            "reports/all",
-        ],
+        snakemake_argv(work, "--cores", "1", "reports/all"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=offline_env(),
         start_new_session=True,
     )
     log = work / "logs/finetune/tiny/rte/seed0.log"

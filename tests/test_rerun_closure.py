@@ -11,16 +11,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from snakemake_cli import offline_env, snakemake_argv
 
 import bertq
 from bertq.pipeline.imports import import_closure
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.pipeline
 
 # Each rule's entry point, stated here independently of bertq.pipeline.jobs.JOBS.
@@ -50,31 +49,9 @@ def _rte(path: Path, n: int, seed: int) -> None:
 
 
 def _snakemake(work: Path, package_parent: Path, *args) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(package_parent), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = offline_env(PYTHONPATH=os.pathsep.join([str(package_parent), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(work),
-            "--configfile",
-            str(work / "config.yaml"),
-            "--cores",
-            "2",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
+        snakemake_argv(work, "--cores", "2", *args), capture_output=True, text=True, env=env, timeout=900
     )
 
 

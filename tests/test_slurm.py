@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import pytest
 import yaml
+from snakemake_cli import offline_env, snakemake_argv
 from test_pipeline import _config, _planned_jobs, _sentence, _write_rte, _write_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,25 +90,9 @@ class Run(NamedTuple):
 
 def _start(workdir: Path, *args: str, timeout: int = RUN_TIMEOUT):
     """Start ``snakemake reports/all`` in ``workdir``; it is killed after ``timeout`` seconds."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = offline_env()
     env.pop("SNAKEMAKE_PROFILE", None)
-    cmd = [
-        "timeout",
-        "-s",
-        "KILL",
-        str(timeout),
-        sys.executable,
-        "-m",
-        "snakemake",
-        "reports/all",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *args,
-    ]
+    cmd = ["timeout", "-s", "KILL", str(timeout), *snakemake_argv(workdir, "reports/all", *args)]
     out = open(workdir.parent / f"{workdir.name}-{time.monotonic_ns()}.log", "w+")  # noqa: SIM115 (the job's log, closed by _wait)
     return (
         subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env),
