@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .sites import Site
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -60,6 +62,8 @@ class _Embeddings(nn.Module):
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.sum_site = Site("embeddings.sum")
+        self.output_site = Site("embeddings.output")
 
     def forward(self, input_ids, token_type_ids):
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
@@ -68,7 +72,7 @@ class _Embeddings(nn.Module):
             + self.position_embeddings(positions)[None]
             + self.token_type_embeddings(token_type_ids)
         )
-        return self.LayerNorm(x)
+        return self.output_site(self.LayerNorm(self.sum_site(x)))
 
 
 class _SelfAttention(nn.Module):
@@ -78,34 +82,48 @@ class _SelfAttention(nn.Module):
         self.query = nn.Linear(c.hidden_size, c.hidden_size)
         self.key = nn.Linear(c.hidden_size, c.hidden_size)
         self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.query_site, self.key_site, self.value_site = (Site(f"attention.{n}") for n in ("query", "key", "value"))
+        self.scores_site = Site("attention.scores")
+        self.probs_site = Site("attention.probs")
+        self.context_site = Site("attention.context")
 
     def split(self, x):
         b, t, h = x.shape
-        return x.view(b, t, self.heads, h // self.heads).transpose(1, 2)
+        return x.contiguous().view(b, t, self.heads, h // self.heads).transpose(1, 2)
 
     def forward(self, x, additive_mask):
-        q, k, v = self.split(self.query(x)), self.split(self.key(x)), self.split(self.value(x))
-        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1]) + additive_mask
-        context = torch.matmul(scores.softmax(dim=-1), v)
+        q = self.split(self.query_site(self.query(x)))
+        k = self.split(self.key_site(self.key(x)))
+        v = self.split(self.value_site(self.value(x)))
+        # The scores are quantized before the padding mask is added, so that a padded key keeps its
+        # -inf-like score (and zero probability) whatever the scores' quantization range.
+        scores = self.scores_site(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])) + additive_mask
+        context = torch.matmul(self.probs_site(scores.softmax(dim=-1)), v)
         b, _, t, _ = context.shape
-        return context.transpose(1, 2).reshape(b, t, -1)
+        return self.context_site(context.transpose(1, 2).reshape(b, t, -1))
 
 
 class _Output(nn.Module):
-    def __init__(self, c: EncoderConfig, width: int):
+    """``LayerNorm(dense(x) + residual)``, with a site at each of the three (``block`` is
+    ``attention`` or ``ffn``)."""
+
+    def __init__(self, c: EncoderConfig, width: int, block: str):
         super().__init__()
         self.dense = nn.Linear(width, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.output_site = Site(f"{block}.output")
+        self.residual_site = Site(f"{block}.residual_sum")
+        self.norm_site = Site(f"{block}.norm")
 
     def forward(self, x, residual):
-        return self.LayerNorm(self.dense(x) + residual)
+        return self.norm_site(self.LayerNorm(self.residual_site(self.output_site(self.dense(x)) + residual)))
 
 
 class _Attention(nn.Module):
     def __init__(self, c: EncoderConfig):
         super().__init__()
         self.self = _SelfAttention(c)
-        self.output = _Output(c, c.hidden_size)
+        self.output = _Output(c, c.hidden_size, "attention")
 
     def forward(self, x, additive_mask):
         return self.output(self.self(x, additive_mask), x)
@@ -116,9 +134,10 @@ class _Intermediate(nn.Module):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
         self.act = _ACTIVATIONS[c.hidden_act]
+        self.output_site = Site("ffn.intermediate")
 
     def forward(self, x):
-        return self.act(self.dense(x))
+        return self.output_site(self.act(self.dense(x)))
 
 
 class _Layer(nn.Module):
@@ -126,7 +145,7 @@ class _Layer(nn.Module):
         super().__init__()
         self.attention = _Attention(c)
         self.intermediate = _Intermediate(c)
-        self.output = _Output(c, c.intermediate_size)
+        self.output = _Output(c, c.intermediate_size, "ffn")
 
     def forward(self, x, additive_mask):
         a = self.attention(x, additive_mask)
@@ -143,9 +162,10 @@ class _Pooler(nn.Module):
     def __init__(self, c: EncoderConfig):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.output_site = Site("pooler.output")
 
     def forward(self, x):
-        return torch.tanh(self.dense(x[:, 0]))
+        return self.output_site(torch.tanh(self.dense(x[:, 0])))
 
 
 class _Bert(nn.Module):
@@ -202,9 +222,11 @@ class BertClassifier(_BertModel):
     def __init__(self, config: EncoderConfig):
         super().__init__(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.head_site = Site("head.output")
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.classifier(self.bert.pooler(self.encode(input_ids, attention_mask, token_type_ids)))
+        pooled = self.bert.pooler(self.encode(input_ids, attention_mask, token_type_ids))
+        return self.head_site(self.classifier(pooled))
 
 
 class BertSpanExtractor(_BertModel):
@@ -218,9 +240,10 @@ class BertSpanExtractor(_BertModel):
     def __init__(self, config: EncoderConfig):
         super().__init__(config)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.head_site = Site("head.output")
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.qa_outputs(self.encode(input_ids, attention_mask, token_type_ids))
+        return self.head_site(self.qa_outputs(self.encode(input_ids, attention_mask, token_type_ids)))
 
 
 SPAN_HEAD = "qa_outputs.weight"
