@@ -31,7 +31,8 @@ MODEL = "{model}"
 class Context:
     """What a report renders from: the summary's rows over the classification ``tasks``
     (``summary``) and over SQuAD (``squad``), the throughput table, the models in order, the
-    method variants (``{name: {"method", "params"}}``) and the output directory."""
+    method variants (``{name: {"method", "params", ...}}``, see :func:`bertq.pipeline.config.variant_record`), the
+    activation captures and the output directory."""
 
     out: Path
     summary: Any
@@ -40,6 +41,9 @@ class Context:
     tasks: list[str]
     models: list[str]
     variants: dict = field(default_factory=dict)
+    captures: dict = field(default_factory=dict)
+    """``{(model, task): path}`` of the activation captures (:mod:`bertq.analysis.capture`) of the
+    fp32 models, for the reports that declare ``captures=True``."""
 
     def path(self, name: str) -> Path:
         return self.out / name
@@ -70,6 +74,8 @@ class Report:
     uses: Callable[[dict], bool] = _any_methods
     needs: str = ""
     selectable: bool = True
+    captures: bool = False
+    """Whether it reads the activation captures of the fp32 models (:attr:`Context.captures`)."""
 
     def __post_init__(self):
         if self.reads not in READS:
