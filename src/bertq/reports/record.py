@@ -42,7 +42,7 @@ class Context:
     models: list[str]
     variants: dict = field(default_factory=dict)
     captures: dict = field(default_factory=dict)
-    """``{(model, task): path}`` of the activation captures (:mod:`bertq.analysis.capture`) of the
+    """``{(model, task): path}`` of the activation captures (:mod:`bertq.evaluation.capture`) of the
     fp32 models, for the reports that declare ``captures=True``."""
 
     def path(self, name: str) -> Path:
