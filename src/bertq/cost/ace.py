@@ -9,6 +9,7 @@ matmuls of attention (scores ``Q K^T`` and context ``P V``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..models.encoder import EncoderConfig, model_class
+from ..models.sites import ATTENTION_OPERANDS, linear_input_site
 
 
 @dataclass
@@ -75,7 +77,7 @@ def count_model_macs(model: nn.Module, sequence_length: int, max_positions: int,
 def ace(
     macs: MacCount,
     weight_bits: dict[str, int],
-    activation_bits: int = 32,
+    activation_bits: int | Mapping[str, int] = 32,
     split_channels: dict[str, int] | None = None,
     default_weight_bits: int = 32,
 ) -> float:
@@ -83,11 +85,34 @@ def ace(
 
     ``weight_bits`` maps a linear's weight name to its bit-width (unlisted ones, such as the task
     head, stay at ``default_weight_bits``). An OCS-split linear with ``n`` duplicated input channels
-    does ``(in + n) / in`` times the MACs of the original.
+    does ``(in + n) / in`` times the MACs of the original. ``activation_bits`` is one width for
+    every activation or, per activation site (:mod:`bertq.models.sites`; a site not listed is 32
+    bits), the bits each site actually has: a linear counts its input site's, the attention
+    scores ``bits_Q * bits_K`` and the context ``bits_P * bits_V`` of their layer (the
+    attention MACs split evenly over layers and the two matmuls).
     """
     split_channels = split_channels or {}
-    total = float(macs.attention) * activation_bits * activation_bits
+    if isinstance(activation_bits, Mapping):
+        layers = sorted({int(n[5 : n.index(".")]) for n in activation_bits if n.startswith("layer")})
+        if not layers:
+            raise ValueError("per-site activation bits name no encoder layer sites")
+        per_matmul = float(macs.attention) / (2 * len(layers))
+        total = 0.0
+        for i in layers:
+            for a, b in ATTENTION_OPERANDS:
+                bits_a, bits_b = (activation_bits.get(f"layer{i}.{site}", 32) for site in (a, b))
+                total += per_matmul * bits_a * bits_b
+
+        def bits_a(name):
+            site = linear_input_site(name, len(layers))
+            return activation_bits.get(site, 32) if site is not None else 32
+    else:
+        total = float(macs.attention) * activation_bits * activation_bits
+
+        def bits_a(name):
+            return activation_bits
+
     for name, n in macs.linear.items():
         growth = (macs.in_features[name] + split_channels.get(name, 0)) / macs.in_features[name]
-        total += n * growth * weight_bits.get(name, default_weight_bits) * activation_bits
+        total += n * growth * weight_bits.get(name, default_weight_bits) * bits_a(name)
     return total

@@ -11,10 +11,12 @@ from ..models.encoder import head_of
 from .ace import ace, count_macs, count_model_macs
 
 
-def cost_summary(config, state: dict, quantized, sequence_length: int, activation_bits: int) -> dict:
+def cost_summary(config, state: dict, quantized, sequence_length: int, activation_bits, activations=None) -> dict:
     """``size_bytes`` counts what would be stored (see ``QuantizedModel.size_bits``); ``ace`` is
     eq. 8 at ``sequence_length`` tokens with ``activation_bits``-bit activations (32: the paper
-    quantizes weights only), counted for the head the checkpoint has (classifier or span).
+    quantizes weights only), counted for the head the checkpoint has (classifier or span); with
+    ``activations`` (an :class:`~bertq.quantization.activation.ActivationConfig` dict), at the bits
+    each activation site has under it, 32 at the sites it leaves float.
     ``config``: the checkpoint's config (:func:`bertq.models.checkpoint.load_finetuned`) or the
     path of its ``config.json``."""
     head = head_of(state)
@@ -32,15 +34,26 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
             if name in macs.linear:
                 weight_bits[name] = qt.bits
                 splits[name] = qt.n_split
+    site_bits = None
+    if activations is not None:
+        if is_albert_config(config):
+            raise ValueError("activation quantization needs a BERT encoder (bertq.models.encoder), not ALBERT")
+        from ..models.sites import site_names
+        from ..quantization.activation import ActivationConfig
+
+        names = site_names(config.num_hidden_layers, head)
+        site_bits = ActivationConfig.from_dict(activations).site_bits_of(names, config.num_hidden_layers)
+        activation_bits = site_bits
     total = int(sum(a.size for a in state.values()))
     return {
         "fp32_size_bytes": 4.0 * total,
         "ace": ace(macs, weight_bits, activation_bits, splits),
-        "fp32_ace": ace(macs, {}, activation_bits),
+        "fp32_ace": ace(macs, {}, 32),
         "macs": macs.total,
         "attention_macs": macs.attention,
         "cost_sequence_length": sequence_length,
-        "activation_bits": activation_bits,
+        "activation_bits": activation_bits if site_bits is None else None,
+        "site_activation_bits": site_bits,
         "layers": config.num_hidden_layers,
         "hidden": config.hidden_size,
         "head": head,

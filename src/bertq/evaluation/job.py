@@ -19,14 +19,20 @@ def run_evaluate(
     batch_size: int,
     threads: int,
     qa_decoding: dict | None = None,
+    ranges: str | Path | None = None,
 ) -> dict:
     """Score one variant and return the task's metrics; SQuAD results also carry the split used and
     the predicted answers.
 
-    ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for SQuAD.
+    ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for SQuAD; ``ranges`` is a
+    calibrate job's output: the activation sites it names are quantized with its static ranges.
     """
     torch.set_num_threads(threads)
     model = build_model(finetuned_dir, quantized)  # fake quantization: dequantized weights
+    if ranges is not None:
+        from ..quantization.activation import apply_ranges, load_ranges
+
+        apply_ranges(model, load_ranges(ranges))
     if spec.is_span:
         from ..data.tokenized_squad import load_squad_features
         from .qa import score_squad

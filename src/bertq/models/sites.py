@@ -151,3 +151,34 @@ def describe_sites() -> str:
         f"valid sites are {other}, and layer<i>.<kind> for kind in {per_layer} (layers count from 0; "
         "layer-1 is the last); globs such as '*.ffn.residual_sum' select several"
     )
+
+
+_LINEAR_INPUTS = (
+    (re.compile(r"layer\.(\d+)\.attention\.self\.(query|key|value)\.weight$"), "previous"),
+    (re.compile(r"layer\.(\d+)\.attention\.output\.dense\.weight$"), "attention.context"),
+    (re.compile(r"layer\.(\d+)\.intermediate\.dense\.weight$"), "attention.norm"),
+    (re.compile(r"layer\.(\d+)\.output\.dense\.weight$"), "ffn.intermediate"),
+)
+
+
+def linear_input_site(weight_name: str, num_layers: int) -> str | None:
+    """The site whose values a BERT linear multiplies (what its activation bits are): Q, K and V
+    read the previous layer's output (the embeddings' for layer 0), the attention output
+    projection reads the context, the FFN's linears read the FFN input and the GELU output, the
+    pooler and a span head read the last layer's output, a classifier reads the pooler's."""
+    for pattern, kind in _LINEAR_INPUTS:
+        m = pattern.search(weight_name)
+        if m:
+            i = int(m.group(1))
+            if kind == "previous":
+                return "embeddings.output" if i == 0 else f"layer{i - 1}.ffn.norm"
+            return f"layer{i}.{kind}"
+    if re.search(r"(^|\.)(pooler\.dense|qa_outputs)\.weight$", weight_name):
+        return f"layer{num_layers - 1}.ffn.norm"
+    if re.search(r"(^|\.)classifier\.weight$", weight_name):
+        return "pooler.output"
+    return None
+
+
+ATTENTION_OPERANDS = (("attention.query", "attention.key"), ("attention.probs", "attention.value"))
+"""The activation x activation matmuls of a layer: scores ``Q K^T`` and context ``P V``."""

@@ -20,23 +20,31 @@ def run_quantize(
     activation_bits: int,
     checkpoint: str | Path,
     embedding_bits: int | None = None,
+    scope: str = "encoder",
+    activations: dict | None = None,
 ) -> dict:
-    """Quantize a fine-tuned checkpoint, write the codes and scales to ``checkpoint``, and return
-    the summary: the quantization's settings, size and layer errors, and the cost (ACE, eq. 8)."""
+    """Quantize the weights of ``scope`` of a fine-tuned checkpoint, write the codes and scales to
+    ``checkpoint``, and return the summary: the quantization's settings, size and layer errors,
+    and the cost (ACE, eq. 8; with ``activations``, at each activation site's bits)."""
     finetuned_dir = Path(finetuned_dir)
     state = load_state(finetuned_dir)
     started = time.perf_counter()
-    qm = quantize_state(state, method, bits, params, embedding_bits)
+    qm = quantize_state(state, method, bits, params, embedding_bits, scope)
     seconds = time.perf_counter() - started
     save_quantized(qm, checkpoint)
     result = qm.summary()
     result["quantization_seconds"] = seconds
-    result.update(cost_summary(finetuned_dir / "config.json", state, qm, cost_sequence_length, activation_bits))
+    result.update(
+        cost_summary(finetuned_dir / "config.json", state, qm, cost_sequence_length, activation_bits, activations)
+    )
     return result
 
 
-def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, activation_bits: int) -> dict:
-    """The fp32 model's size and ACE, in the same format as a quantized summary."""
+def run_baseline_cost(
+    finetuned_dir: str | Path, *, cost_sequence_length: int, activation_bits: int, activations: dict | None = None
+) -> dict:
+    """The size and ACE of the model with fp32 weights (with ``activations``, its activations
+    quantized so), in the same format as a quantized summary."""
     finetuned_dir = Path(finetuned_dir)
     state = load_state(finetuned_dir)
     total = int(sum(a.size for a in state.values()))
@@ -53,5 +61,7 @@ def run_baseline_cost(finetuned_dir: str | Path, *, cost_sequence_length: int, a
         "mean_layer_mse": 0.0,
         "layer_mse": {},
     }
-    result.update(cost_summary(finetuned_dir / "config.json", state, None, cost_sequence_length, activation_bits))
+    result.update(
+        cost_summary(finetuned_dir / "config.json", state, None, cost_sequence_length, activation_bits, activations)
+    )
     return result

@@ -1,9 +1,10 @@
 """Quantizing a BERT (or ALBERT) checkpoint: which weights, how they are stored, what it costs.
 
-Following Hu et al. (2022, section 3.2) we quantize the embedding tables and every linear layer
-inside the encoder layers, and never the task head (the pooler and classifier of a sequence
-classifier, the span head of a QA model). The quantization ratio is quantized weights over all
-parameters; the paper reports 99.6% for BERT.
+The weight *scope*: ``encoder`` follows Hu et al. (2022, section 3.2), the embedding tables and
+every linear layer inside the encoder layers, never the task head (the pooler and classifier of
+a sequence classifier, the span head of a QA model); ``all`` follows Bondarenko et al. (2021,
+section 5: "we quantize all layer's weights"), the pooler and the head's linear as well. The
+quantization ratio is quantized weights over all parameters; Hu et al. report 99.6% for BERT.
 """
 
 from __future__ import annotations
@@ -31,12 +32,20 @@ ENCODER_LINEAR = re.compile(
 )
 """Linear weights inside the encoder: BERT's per-layer ones; ALBERT's shared layer (stored, and
 so quantized, once) and its embedding projection (the factorisation's second matrix)."""
+HEAD_LINEAR = re.compile(r"(^|\.)(pooler\.dense|pooler|classifier|qa_outputs)\.weight$")
+"""The pooler's and the task head's linear weights (scope ``all`` only)."""
+SCOPES = ("encoder", "all")
 
 
-def is_quantized_weight(name: str, array: np.ndarray) -> bool:
-    """Embedding tables and the 2-D weights of encoder linears (not LayerNorm, pooler or head)."""
+def is_quantized_weight(name: str, array: np.ndarray, scope: str = "encoder") -> bool:
+    """Embedding tables and the 2-D weights of encoder linears; with scope ``all`` also the
+    pooler's and the head's. Never LayerNorm or biases."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown weight scope {scope!r}; expected one of {SCOPES}")
     if array.ndim != 2:
         return False
+    if scope == "all" and HEAD_LINEAR.search(name):
+        return True
     return bool(EMBEDDING.search(name) or ENCODER_LINEAR.search(name))
 
 
@@ -59,6 +68,7 @@ class QuantizedModel:
     total_params: int
     embedding_bits: int | None = None
     """The token embeddings' bit-width when it differs from ``bits``."""
+    scope: str = "encoder"
 
     @property
     def quantized_params(self) -> int:
@@ -85,6 +95,7 @@ class QuantizedModel:
             "method": self.method,
             "bits": self.bits,
             "embedding_bits": self.embedding_bits if self.embedding_bits is not None else self.bits,
+            "scope": self.scope,
             "params": self.params,
             "total_params": self.total_params,
             "quantized_params": self.quantized_params,
@@ -98,15 +109,20 @@ class QuantizedModel:
 
 
 def quantize_state(
-    state: dict[str, np.ndarray], method: str, bits: int, params: dict | None = None, embedding_bits: int | None = None
+    state: dict[str, np.ndarray],
+    method: str,
+    bits: int,
+    params: dict | None = None,
+    embedding_bits: int | None = None,
+    scope: str = "encoder",
 ) -> QuantizedModel:
-    """Quantize every embedding table and encoder linear of ``state`` with ``method`` at ``bits``
-    (the token embeddings at ``embedding_bits`` when given). A weight the method rejects (a group
-    count that does not divide it) is named in the error."""
+    """Quantize every weight of ``scope`` in ``state`` (:func:`is_quantized_weight`) with
+    ``method`` at ``bits`` (the token embeddings at ``embedding_bits`` when given). A weight the
+    method rejects (a group count that does not divide it) is named in the error."""
     params = dict(params or {})
     tensors, layer_mse = {}, {}
     for name, array in state.items():
-        if not is_quantized_weight(name, array):
+        if not is_quantized_weight(name, array, scope):
             continue
         w = to_input_major(name, array.astype(np.float64))
         b = embedding_bits if embedding_bits is not None and TOKEN_EMBEDDING.search(name) else bits
@@ -119,7 +135,7 @@ def quantize_state(
     if not tensors:
         raise ValueError("no embedding or encoder linear weights found: is this a BERT checkpoint?")
     total = sum(int(a.size) for a in state.values())
-    return QuantizedModel(method, bits, params, tensors, layer_mse, total, embedding_bits)
+    return QuantizedModel(method, bits, params, tensors, layer_mse, total, embedding_bits, scope)
 
 
 CODES_FORMAT = "bitpacked-v2"
@@ -149,6 +165,7 @@ def save_quantized(model: QuantizedModel, path: str | Path) -> None:
         "bits": str(model.bits),
         "params": json.dumps(model.params),
         "embedding_bits": json.dumps(model.embedding_bits),
+        "scope": model.scope,
         "total_params": str(model.total_params),
         "layer_mse": json.dumps(model.layer_mse),
         "codes": CODES_FORMAT,
@@ -189,4 +206,5 @@ def load_quantized(path: str | Path) -> QuantizedModel:
         json.loads(meta["layer_mse"]),
         int(meta["total_params"]),
         json.loads(meta.get("embedding_bits", "null")),
+        meta.get("scope", "encoder"),
     )
