@@ -336,3 +336,31 @@ def load_task(
     if glue_dir is not None:
         return load_glue_local(glue_dir, spec, split)
     return load_glue_hub(spec, split, dataset_id=hub_dataset)
+
+
+OFFICIAL_TRAIN_SIZES = {
+    "cola": 8551,
+    "sst2": 67349,
+    "mrpc": 3668,
+    "stsb": 5749,
+    "qqp": 363846,
+    "mnli": 392702,
+    "qnli": 104743,
+    "rte": 2490,
+}
+"""GLUE's training examples per task (Wang et al., 2018; the hub's nyu-mll/glue has the same)."""
+
+
+def train_size(spec: TaskSpec, glue_dir=None, dev_fraction: float = 0.1, split_seed: int = 0) -> int | None:
+    """How many training examples a task has where the study reads it (a local GLUE file's data
+    rows, Rotten Tomatoes' training share, GLUE's official count from the hub); None if unknown."""
+    if spec.name == "rotten_tomatoes":
+        return len(load_rotten_tomatoes("train", dev_fraction, split_seed))
+    if glue_dir is not None and spec.glue_dir is not None:
+        path = Path(glue_dir) / spec.glue_dir / "train.tsv"
+        if not path.is_file():
+            return None
+        with path.open(encoding="utf-8") as f:
+            rows = sum(1 for line in f if line.strip())
+        return rows - (0 if spec.name in _HEADERLESS else 1)
+    return OFFICIAL_TRAIN_SIZES.get(spec.name)

@@ -64,6 +64,20 @@ def _base_layers(kind: str, value: str) -> int | None:
     return None  # hub: unknown until downloaded
 
 
+def known_config(src: ModelSource) -> dict | None:
+    """What is known of the model's ``config.json`` before it is built (``model_type``,
+    ``hidden_size``): a random size's, the packaged encoder's, a local directory's; None for a hub
+    model until it is downloaded."""
+    if src.kind == "random":
+        layers, hidden, heads, inter = PAPER_SIZES[src.value]
+        return {"model_type": "bert", "hidden_size": hidden, "intermediate_size": inter}
+    if src.kind == "packaged":
+        return json.loads((packaged_path() / "config.json").read_text())
+    if src.kind == "path":
+        return json.loads((Path(src.value) / "config.json").read_text())
+    return None
+
+
 def parse_source(source: str, layers: int | None = None) -> ModelSource:
     kind, sep, value = source.partition(":")
     if not sep or not value:

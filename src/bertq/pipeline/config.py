@@ -17,7 +17,9 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from ..data.tasks import TASKS
-from ..models.sources import ModelSourceError, parse_source
+from ..models.sites import KINDS
+from ..models.sources import ModelSourceError, known_config, parse_source
+from ..quantization.activation import ActivationConfig
 from ..quantization.granularity import check_granularity
 from ..quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
 from ..reports import registry as report_registry
@@ -96,6 +98,7 @@ def validate(raw: dict) -> dict:
     if errors:
         lines = [f"config key {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    _add_leave_one_out(config)
     _check_semantics(config)
     if config["reports"] is None:
         config["reports"] = applicable_reports(config["tasks"], config["quantization"]["methods"])
@@ -185,7 +188,11 @@ def _check_squad(config: dict) -> None:
             )
 
 
-VARIANT_KEYS = ("method", "bits", "embedding_bits", "centroid_finetune")
+VARIANT_KEYS = ("method", "bits", "embedding_bits", "centroid_finetune", "scope", "activations", "leave_one_out")
+FLOAT = "float"
+"""The ``method`` of a variant whose weights stay fp32 (W32A8 and the leave-one-out variants)."""
+LEAVE_ONE_OUT = "loo"
+"""Name prefix of the generated leave-one-out variants."""
 CENTROID_LR_MULTIPLIER = 10.0
 """Quantized layers fine-tune at ten times the learning rate (Zhao et al., 2021, sec. 4.2)."""
 """Keys of a ``quantization.methods`` entry that are not parameters of the method itself."""
@@ -199,13 +206,64 @@ def method_variant(config: dict, variant: str) -> dict:
     entry = config["quantization"]["methods"][variant]
     method = entry.get("method", variant)
     params = {k: v for k, v in entry.items() if k not in VARIANT_KEYS}
+    default_bits = [32] if method == FLOAT else config["quantization"]["bits"]
+    activations = entry.get("activations")
     return {
         "method": method,
-        "bits": list(entry.get("bits", config["quantization"]["bits"])),
+        "bits": list(entry.get("bits", default_bits)),
         "embedding_bits": entry.get("embedding_bits"),
         "centroid_finetune": entry.get("centroid_finetune"),
         "params": {**METHOD_PARAMS.get(method, {}), **params},
+        "scope": entry.get("scope", "encoder"),
+        "activations": None if activations is None else ActivationConfig.from_dict(activations).to_dict(),
+        "leave_one_out": entry.get("leave_one_out"),
     }
+
+
+def variant_record(config: dict, variant: str) -> dict:
+    """What the reports know of a variant: its resolved entry without the fine-tuning settings."""
+    v = method_variant(config, variant)
+    return {k: v[k] for k in ("method", "bits", "embedding_bits", "params", "scope", "activations", "leave_one_out")}
+
+
+def activation_cost(config: dict, variant: str) -> dict | None:
+    """The part of a variant's activation settings that its ACE depends on (which sites at what
+    bits), so that changing the estimator reruns calibration and evaluation, not quantization."""
+    acts = method_variant(config, variant)["activations"]
+    if acts is None:
+        return None
+    return {k: acts[k] for k in ("bits", "sites", "exclude", "site_bits")}
+
+
+def _add_leave_one_out(config: dict) -> None:
+    """Bondarenko et al. (2021), Table 2: the generated W32A8 variants (all weights fp32, current
+    min-max over one sequence), one per site kind left fp32 in every layer, one per per-layer kind
+    left fp32 in the last two layers, and one with every site quantized."""
+    loo = config["quantization"]["leave_one_out"]
+    if loo is None:
+        return
+    kinds = loo["kinds"] if loo["kinds"] is not None else list(KINDS)
+    for i, kind in enumerate(kinds):
+        if kind not in KINDS:
+            raise ConfigError(
+                f"config key quantization.leave_one_out.kinds[{i}]: unknown site kind {kind!r}; "
+                f"known: {', '.join(KINDS)}"
+            )
+    base = {"estimator": "current_minmax", "batch_size": 1, "batches": 1, "bits": loo["bits"]}
+    generated = {f"{LEAVE_ONE_OUT}-all": ({}, {"kind": None, "layers": "all"})}
+    for kind in kinds:
+        pattern = kind if not KINDS[kind].per_layer else f"*.{kind}"
+        generated[f"{LEAVE_ONE_OUT}-{kind}"] = ({"exclude": [pattern]}, {"kind": kind, "layers": "all"})
+        if KINDS[kind].per_layer and loo["last_layers"]:
+            generated[f"{LEAVE_ONE_OUT}-{kind}-last2"] = (
+                {"exclude": [f"layer-2.{kind}", f"layer-1.{kind}"]},
+                {"kind": kind, "layers": "last2"},
+            )
+    methods = config["quantization"]["methods"]
+    for name, (extra, marker) in generated.items():
+        if name in methods:
+            raise ConfigError(f"config key quantization.methods.{name}: the name is taken by leave_one_out's variants")
+        methods[name] = {"method": FLOAT, "bits": [32], "activations": {**base, **extra}, "leave_one_out": marker}
 
 
 def centroid_finetune_params(config: dict, variant: str, model: str, task: str) -> dict:
@@ -220,6 +278,11 @@ def _check_method(config: dict, variant: str) -> None:
     key = f"quantization.methods.{variant}"
     entry = config["quantization"]["methods"][variant]
     method = entry.get("method", variant)
+    if entry.get("activations") is not None:
+        _check_activations(config, variant)
+    if method == FLOAT:
+        _check_float(config, variant)
+        return
     if method not in METHOD_PARAMS:
         where = f"{key}.method" if "method" in entry else key
         raise ConfigError(
@@ -270,6 +333,70 @@ def _check_method(config: dict, variant: str) -> None:
         quantize_weight(method, np.ones((4, 2)), bits[0], **params)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"config key {key}: {exc}") from None
+
+
+def _check_float(config: dict, variant: str) -> None:
+    key = f"quantization.methods.{variant}"
+    entry = config["quantization"]["methods"][variant]
+    if entry.get("activations") is None:
+        raise ConfigError(
+            f"config key {key}: method float keeps the weights fp32, so it needs activations "
+            "(without them it is the fp32 model)"
+        )
+    if entry.get("bits", [32]) != [32]:
+        raise ConfigError(f"config key {key}.bits: method float keeps the weights at 32 bits; give [32] or nothing")
+    extra = [k for k in entry if k not in ("method", "bits", "activations", "leave_one_out")]
+    if extra:
+        raise ConfigError(
+            f"config key {key}.{extra[0]}: method float quantizes no weights, so it takes no {extra[0]!r}"
+        )
+
+
+def _check_activations(config: dict, variant: str) -> None:
+    """What the calibrate jobs would reject, before any job runs: the settings themselves, the
+    tasks (classification only), the models (BERT encoders whose hidden size PEG groups divide)
+    and the training data (enough sequences for the calibration batches)."""
+    from ..data.loading import train_size
+
+    key = f"quantization.methods.{variant}.activations"
+    try:
+        acts = ActivationConfig.from_dict(config["quantization"]["methods"][variant]["activations"])
+        acts.check(f"config key {key}")
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith("config key") else f"config key {key}: {message}") from None
+    for i, task in enumerate(config["tasks"]):
+        if TASKS[task].is_span:
+            raise ConfigError(
+                f"config key {key}: activation quantization runs on classification tasks; "
+                f"tasks[{i}] is {task} (SQuAD calibration is not supported yet)"
+            )
+    for name, model in config["models"].items():
+        known = known_config(parse_source(model["source"], model.get("layers")))
+        if known is None:
+            continue
+        if known.get("model_type", "bert") != "bert":
+            raise ConfigError(
+                f"config key {key}: models.{name} is {known.get('model_type')}; activation sites "
+                "exist in the BERT encoder (bertq.models.encoder) only"
+            )
+        if acts.peg is not None:
+            hidden = known["hidden_size"]
+            if hidden % acts.peg.groups:
+                divisors = [d for d in range(1, hidden + 1) if hidden % d == 0]
+                raise ConfigError(
+                    f"config key {key}.peg.groups: {acts.peg.groups} groups do not divide the hidden size "
+                    f"{hidden} of models.{name}; groups must be a divisor (e.g. {', '.join(map(str, divisors[:10]))})"
+                )
+    need = acts.batch_size * acts.batches
+    data = config["data"]
+    for i, task in enumerate(config["tasks"]):
+        have = train_size(TASKS[task], data["glue_dir"], data["dev_fraction"], data["split_seed"])
+        if have is not None and need > have:
+            raise ConfigError(
+                f"config key {key}: calibration needs batch_size x batches = {acts.batch_size} x {acts.batches} "
+                f"= {need} sequences, but tasks[{i}] ({task}) has {have} training examples"
+            )
 
 
 def seed_statistics(config: dict) -> dict[str, str]:
