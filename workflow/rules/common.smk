@@ -13,11 +13,13 @@ from bertq.pipeline.jobs import job_code
 from bertq.pipeline.layout import (
     BASELINE,
     BEFORE_TUNING,
+    CAPTURE,
     EVALUATED,
     FINETUNED,
     FP32,
     MANIFEST,
     QUANTIZED,
+    RANGES,
     REPORTS,
     SUMMARY,
     THROUGHPUT,
@@ -43,8 +45,10 @@ SEQUENCE_TASKS = [t for t in TASKS if t not in SPAN_TASKS]
 SEEDS = list(config["seeds"])
 METHODS = list(config["quantization"]["methods"])
 VARIANTS = {m: bq.method_variant(config, m) for m in METHODS}
+FLOAT_METHODS = [m for m in METHODS if VARIANTS[m]["method"] == bq.FLOAT]
 TUNED_METHODS = [m for m in METHODS if VARIANTS[m]["centroid_finetune"] is not None]
-PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS]
+PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS and m not in FLOAT_METHODS]
+ACTIVATION_METHODS = [m for m in METHODS if VARIANTS[m]["activations"] is not None]
 SOURCES = {m: parse_source(s["source"], s.get("layers")) for m, s in config["models"].items()}
 TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location(SOURCES[m]) for m in MODELS}
 
@@ -54,6 +58,8 @@ FINETUNED_CONFIG = f"{FINETUNED}/config.json"
 FINETUNED_METRICS = f"{FINETUNED}/dev_metrics.json"
 QUANTIZED_CHECKPOINT = f"{QUANTIZED}.safetensors"
 QUANTIZED_SUMMARY = f"{QUANTIZED}.json"
+CAPTURE_FILE = f"{CAPTURE}.safetensors"
+CAPTURE_SUMMARY = f"{CAPTURE}.json"
 BEFORE_TUNING_CHECKPOINT = f"{BEFORE_TUNING}.safetensors"
 BEFORE_TUNING_SUMMARY = f"{BEFORE_TUNING}.json"
 BASELINE_SUMMARY = f"{BASELINE}.json"
@@ -112,9 +118,12 @@ def variants():
 
 
 def timed_variants():
-    """fp32 and the variants of the methods named in ``throughput.methods`` (all by default)."""
+    """fp32 and the variants of the methods named in ``throughput.methods`` (all by default but
+    those whose weights stay fp32: they time as fp32 does)."""
     timed = config["throughput"]["methods"]
-    return [v for v in variants() if v == FP32 or timed is None or v[0] in timed]
+    return [
+        v for v in variants() if v == FP32 or (v[0] not in FLOAT_METHODS and (timed is None or v[0] in timed))
+    ]
 
 
 def every(template, variant_list):
@@ -131,7 +140,19 @@ def every(template, variant_list):
 def method_spec(wc):
     """The algorithm and parameters of a method variant (what its quantize jobs depend on)."""
     v = VARIANTS[wc.method]
-    return bq.canonical({"method": v["method"], "params": v["params"], "embedding_bits": v["embedding_bits"]})
+    keys = ("method", "params", "embedding_bits", "scope")
+    return bq.canonical({k: v[k] for k in keys})
+
+
+def activation_cost(wc):
+    """Which activation sites a variant quantizes at what bits ('' for none): its ACE depends on it."""
+    spec = bq.activation_cost(config, wc.method)
+    return "" if spec is None else bq.canonical(spec)
+
+
+def activation_spec(wc):
+    """A variant's whole activation settings: what its calibrate jobs depend on."""
+    return bq.canonical(VARIANTS[wc.method]["activations"])
 
 
 def model_meta():
@@ -208,15 +229,36 @@ def centroid_params(wc):
 
 
 def model_files(fields):
-    """The fine-tuned model a variant comes from and, unless it is fp32, its quantized checkpoint."""
+    """The fine-tuned model a variant comes from and, unless its weights stay fp32, its quantized
+    checkpoint."""
     files = {"model": FINETUNED_MODEL.format(**fields), "config": FINETUNED_CONFIG.format(**fields)}
-    if fields["method"] != FP32[0]:
+    if fields["method"] != FP32[0] and fields["method"] not in FLOAT_METHODS:
         files["quantized"] = QUANTIZED_CHECKPOINT.format(**fields)
     return files
 
 
-def evaluate_inputs(wc):
+def calibrate_inputs(wc):
     return {**model_files(dict(wc.items())), "tokenized": tokenized_for(wc)}
+
+
+def evaluate_inputs(wc):
+    files = {**model_files(dict(wc.items())), "tokenized": tokenized_for(wc)}
+    if wc.method in ACTIVATION_METHODS:
+        files["ranges"] = RANGES.format(**dict(wc.items()))
+    return files
+
+
+def capture_pairs():
+    """``(model, task)`` of every activation capture the chosen reports read (the first seed's
+    fp32 model), or none."""
+    records = [r for r, _ in report_registry.planned(config["reports"], MODELS)]
+    if not any(r.captures for r in records):
+        return []
+    return [(m, t) for m in MODELS for t in SEQUENCE_TASKS]
+
+
+def capture_files():
+    return [CAPTURE_FILE.format(model=m, task=t, seed=SEEDS[0]) for m, t in capture_pairs()]
 
 
 def throughput_inputs(wc):

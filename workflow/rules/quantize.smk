@@ -19,6 +19,7 @@ rule quantize:
     params:
         method=method_spec,
         cost=cost_params,
+        activations=activation_cost,
         code=job_code("quantize"),
     script:
         "../scripts/quantize.py"
@@ -88,3 +89,17 @@ rule baseline_cost:
         code=job_code("baseline_cost"),
     script:
         "../scripts/baseline_cost.py"
+
+
+use rule baseline_cost as float_cost with:
+    output:
+        summary=QUANTIZED_SUMMARY,
+    log:
+        "logs/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.log",
+    wildcard_constraints:
+        method=_alternatives(FLOAT_METHODS),
+        bits="32",
+    params:
+        cost=cost_params,
+        activations=activation_cost,
+        code=job_code("float_cost"),

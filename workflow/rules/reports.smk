@@ -29,6 +29,7 @@ rule reports:
     input:
         summary=SUMMARY,
         throughput=THROUGHPUT_TABLE,
+        captures=capture_files(),
     output:
         report_outputs(),
         manifest=MANIFEST,
@@ -41,7 +42,9 @@ rule reports:
         models=MODELS,
         tasks=TASKS,
         name=config["name"],
-        variants=bq.canonical({m: {"method": v["method"], "params": v["params"]} for m, v in VARIANTS.items()}),
+        variants=bq.canonical({m: bq.variant_record(config, m) for m in METHODS}),
+        capture_models=[m for m, _ in capture_pairs()],
+        capture_tasks=[t for _, t in capture_pairs()],
         seed_statistics=bq.canonical(bq.seed_statistics(config)),
         study=study_line(),
         code=job_code("reports"),

@@ -190,6 +190,8 @@ def _quantize(c: Call) -> dict:
         activation_bits=cost["activation_bits"],
         checkpoint=c.files["checkpoint"],
         embedding_bits=spec["embedding_bits"],
+        scope=spec["scope"],
+        activations=c.params["activations"],
     )
 
 
@@ -214,6 +216,29 @@ def _baseline_cost(c: Call) -> dict:
         finetuned_dir=c.finetuned_dir(),
         cost_sequence_length=cost["sequence_length"],
         activation_bits=cost["activation_bits"],
+        activations=c.params.get("activations"),
+    )
+
+
+def _calibrate(c: Call) -> dict:
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        quantized=c.input.get("quantized"),
+        tokenized=c.input.tokenized,
+        activations=c.params["activations"],
+        seed=c.wildcards["seed"],
+        threads=c.params["threads"],
+    )
+
+
+def _capture(c: Call) -> dict:
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        tokenized=c.input.tokenized,
+        sequences=c.params["sequences"],
+        out_path=c.files["capture"],
+        tokenizer_dir=c.params["tokenizer"],
+        model=c.wildcards["model"],
     )
 
 
@@ -226,6 +251,7 @@ def _evaluate(c: Call) -> dict:
         batch_size=c.params["batch_size"],
         threads=c.params["threads"],
         qa_decoding=c.params["qa_decoding"],
+        ranges=c.input.get("ranges"),
     )
 
 
@@ -267,6 +293,7 @@ def _reports(c: Call) -> dict:
         study_name=p["name"],
         variants=p["variants"],
         seed_statistics=p["seed_statistics"],
+        captures={(m, t): path for m, t, path in zip(p["capture_models"], p["capture_tasks"], c.input.captures)},
     )
 
 
@@ -294,6 +321,9 @@ JOBS: dict[str, Job] = {
         record="summary",
         labels=dict(zip(("method", "bits"), FP32)),
     ),
+    "float_cost": Job("bertq.quantization.job:run_baseline_cost", _baseline_cost, record="summary"),
+    "calibrate": Job("bertq.quantization.calibration:run_calibrate", _calibrate, record="ranges"),
+    "capture": Job("bertq.evaluation.capture:run_capture", _capture, files=("capture",), record="summary"),
     "evaluate": Job("bertq.evaluation.job:run_evaluate", _evaluate, record="evaluation"),
     "throughput": Job("bertq.bench.throughput:run_throughput", _throughput, record="timing"),
     "aggregate": Job("bertq.reports.collect:collect", _aggregate, files=("summary", "throughput", "tidy")),

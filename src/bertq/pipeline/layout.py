@@ -16,6 +16,10 @@ BEFORE_TUNING = QUANTIZED + ".ptq"
 FP32 = ("fp32", 32)
 """The (method, bits) label of the unquantized model."""
 BASELINE = QUANTIZED.format(model="{model}", task="{task}", seed="{seed}", method=FP32[0], bits=FP32[1])
+RANGES = "results/ranges/{model}/{task}/seed{seed}/{method}/w{bits}.json"
+"""A variant's calibrated activation ranges (:mod:`bertq.quantization.calibration`)."""
+CAPTURE = "results/capture/{model}/{task}/seed{seed}"
+"""The fp32 model's FFN activations on the first dev sequences: ``.safetensors`` and ``.json``."""
 EVALUATED = "results/eval/{model}/{task}/seed{seed}/{method}/w{bits}.json"
 THROUGHPUT = "results/throughput/{model}/{method}/w{bits}.json"
 SUMMARY = "results/summary.csv"

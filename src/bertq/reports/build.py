@@ -27,8 +27,11 @@ def _read(path, columns: list[str]) -> pd.DataFrame:
 
 def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], models_order: list[str],
                   tasks: list[str], study_name: str, variants: dict | None = None,
-                  seed_statistics: dict[str, str] | None = None) -> list[Path]:
+                  seed_statistics: dict[str, str] | None = None, captures: dict | None = None) -> list[Path]:
     """Write the requested reports into ``out_dir``; return every path written (index.md last).
+
+    ``captures`` maps ``(model, task)`` to the fp32 model's activation capture, for the reports
+    that read them.
 
     ``seed_statistics`` maps a report to how it reduces seeds ("mean" or "median"; mean if absent).
     """
@@ -44,7 +47,8 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
     classify_tasks = [t for t in tasks if t != "squad"]
     summary = summary[summary["task"].isin(classify_tasks)]
     context = Context(out=out, summary=summary, squad=squad, throughput=throughput, tasks=classify_tasks,
-                      models=list(models_order), variants=variants or {})
+                      models=list(models_order), variants=variants or {},
+                      captures={k: Path(v) for k, v in (captures or {}).items()})
     written: list[Path] = []
     for name in reports:
         with tables.seed_statistic(stats.get(name, "mean")):
