@@ -121,9 +121,7 @@ def timed_variants():
     """fp32 and the variants of the methods named in ``throughput.methods`` (all by default but
     those whose weights stay fp32: they time as fp32 does)."""
     timed = config["throughput"]["methods"]
-    return [
-        v for v in variants() if v == FP32 or (v[0] not in FLOAT_METHODS and (timed is None or v[0] in timed))
-    ]
+    return [v for v in variants() if v == FP32 or (v[0] not in FLOAT_METHODS and (timed is None or v[0] in timed))]
 
 
 def every(template, variant_list):
