@@ -168,6 +168,9 @@ def test_method_variants_name_their_algorithm_and_bits():
         "embedding_bits": None,
         "centroid_finetune": None,
         "params": {"granularity": "tensor"},
+        "scope": "encoder",
+        "activations": None,
+        "leave_one_out": None,
     }
     assert bq.method_variant(cfg, "kmeans") == {
         "method": "kmeans",
@@ -175,6 +178,9 @@ def test_method_variants_name_their_algorithm_and_bits():
         "embedding_bits": None,
         "centroid_finetune": None,
         "params": {"granularity": "tensor", "iterations": 3, "seed": 0},
+        "scope": "encoder",
+        "activations": None,
+        "leave_one_out": None,
     }
     assert bq.method_variant(cfg, "lc_g128") == {
         "method": "linear_clustering",
@@ -182,6 +188,9 @@ def test_method_variants_name_their_algorithm_and_bits():
         "embedding_bits": None,
         "centroid_finetune": None,
         "params": {"granularity": 128},
+        "scope": "encoder",
+        "activations": None,
+        "leave_one_out": None,
     }
 
 

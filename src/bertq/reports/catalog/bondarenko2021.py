@@ -8,6 +8,7 @@ from bertq.reports import bondarenko_paper as bp
 from bertq.reports.record import MODEL, Context, Report
 
 PAPER = "Bondarenko et al. (2021)"
+ORDER = 2
 CITE = bp.BONDARENKO_CITATION
 MEDIAN = (
     "Ours are the median over seeds, as the paper's (over 5 seeds), under the seed statistic the Bondarenko preset "

@@ -8,6 +8,7 @@ from bertq.reports.paper import PAPER_CITATION
 from bertq.reports.record import MODEL, SQUAD, Context, Report
 
 PAPER = "Hu et al. (2022)"
+ORDER = 0
 
 
 def _widest_bits(summary) -> int:

@@ -9,6 +9,7 @@ from bertq.reports.record import Context, Report
 from bertq.reports.zhao_paper import ZHAO_CITATION
 
 PAPER = "Zhao et al. (2021)"
+ORDER = 1
 
 
 def _runs(methods: dict, algorithm: str, grouped: bool) -> bool:
