@@ -7,6 +7,7 @@ the jobs of the rules whose entry point's import closure holds the module (their
 changed), the jobs reading what those remake, and nothing else.
 """
 
+import json
 import os
 import re
 import shutil
@@ -27,15 +28,26 @@ ENTRY_POINTS = {
     "tokenize": "bertq.data.tokenized",
     "finetune": "bertq.training.finetune",
     "quantize": "bertq.quantization.job",
+    "quantize_kept": "bertq.quantization.job",
     "quantize_before_tuning": "bertq.quantization.job",
     "centroid_finetune": "bertq.training.centroids",
     "baseline_cost": "bertq.quantization.job",
+    "float_cost": "bertq.quantization.job",
+    "calibrate": "bertq.quantization.calibration",
+    "capture": "bertq.evaluation.capture",
     "evaluate": "bertq.evaluation.job",
     "throughput": "bertq.bench.throughput",
     "aggregate": "bertq.reports.collect",
     "reports": "bertq.reports.build",
 }
-EDITS = ["kernels/packing.py", "models/sources.py", "quantization/job.py", "metrics/glue.py", "reports/zhao.py"]
+EDITS = [
+    "kernels/packing.py",
+    "models/sources.py",
+    "quantization/job.py",
+    "quantization/estimators.py",
+    "metrics/glue.py",
+    "reports/zhao.py",
+]
 
 
 def _rte(path: Path, n: int, seed: int) -> None:
@@ -76,12 +88,18 @@ def study(tmp_path_factory):
         "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 24}, "threads": 1},
         "quantization": {
             "bits": [4],
-            "methods": {"lq": {}, "kmeans": {"bits": [2], "centroid_finetune": {"epochs": 1}}},
+            "methods": {
+                "lq": {},
+                "kmeans": {"bits": [2], "centroid_finetune": {"epochs": 1}},
+                "w8a8": {"method": "lq", "bits": [8], "scope": "all", "activations": {"batch_size": 2, "batches": 2}},
+                "w32a8": {"method": "float", "activations": {"estimator": "running_minmax"}},
+            },
         },
         "cost": {"sequence_length": 24},
         "throughput": {"batch_size": 2, "sequence_length": 8, "repeats": 1, "warmup": 0},
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
+    (work / "config.json").write_text(json.dumps(config))
     run = _snakemake(work, package, "reports/all")
     assert run.returncode == 0, run.stderr[-4000:]
     again = _snakemake(work, package, "-n", "reports/all")
@@ -137,3 +155,22 @@ def test_editing_a_module_reruns_exactly_the_jobs_importing_it(study, edited, tm
     assert set(planned) == expected, (sorted(set(planned) - expected), sorted(expected - set(planned)))
     # Snakemake names a changed param only where no input was remade: never outside the importers
     assert {job["rule"] for job in planned.values() if "Params have changed" in job["reason"]} <= importers
+
+
+def test_changing_an_estimator_reruns_calibration_and_evaluation_only(study):
+    """Bondarenko et al.'s range estimators are a calibration setting: a new one recalibrates and
+    rescores its variant, and neither quantizes nor fine-tunes again."""
+    work, package, all_jobs = study
+    config = json.loads((work / "config.json").read_text())
+    config["quantization"]["methods"]["w8a8"]["activations"]["estimator"] = "mse"
+    original = (work / "config.yaml").read_text()
+    try:
+        (work / "config.yaml").write_text(yaml.safe_dump(config))
+        dry = _snakemake(work, package, "-n", "reports/all")
+    finally:
+        (work / "config.yaml").write_text(original)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = _jobs(dry.stdout)
+    rules = {job["rule"] for job in planned.values()}
+    assert rules == {"calibrate", "evaluate", "aggregate", "reports"}, sorted(planned)
+    assert all("/w8a8/" in out for rule, out in planned if rule in ("calibrate", "evaluate"))

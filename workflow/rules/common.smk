@@ -49,6 +49,8 @@ FLOAT_METHODS = [m for m in METHODS if VARIANTS[m]["method"] == bq.FLOAT]
 TUNED_METHODS = [m for m in METHODS if VARIANTS[m]["centroid_finetune"] is not None]
 PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS and m not in FLOAT_METHODS]
 ACTIVATION_METHODS = [m for m in METHODS if VARIANTS[m]["activations"] is not None]
+KEPT_METHODS = [m for m in PTQ_METHODS if m in ACTIVATION_METHODS]
+"""Weight-quantized variants with activation ranges: their checkpoints are kept (quantize_kept)."""
 SOURCES = {m: parse_source(s["source"], s.get("layers")) for m, s in config["models"].items()}
 TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location(SOURCES[m]) for m in MODELS}
 

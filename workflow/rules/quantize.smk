@@ -10,7 +10,7 @@ rule quantize:
     benchmark:
         "benchmarks/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
     wildcard_constraints:
-        method=_alternatives(PTQ_METHODS),
+        method=_alternatives([m for m in PTQ_METHODS if m not in KEPT_METHODS]),
     conda:
         "../../envs/bertq.yaml"
     resources:
@@ -23,6 +23,21 @@ rule quantize:
         code=job_code("quantize"),
     script:
         "../scripts/quantize.py"
+
+
+use rule quantize as quantize_kept with:
+    output:
+        # kept: a variant with activation ranges reads its weights again whenever its calibration
+        # changes (a new estimator), which then neither requantizes nor retimes it
+        checkpoint=QUANTIZED_CHECKPOINT,
+        summary=QUANTIZED_SUMMARY,
+    wildcard_constraints:
+        method=_alternatives(KEPT_METHODS),
+    params:
+        method=method_spec,
+        cost=cost_params,
+        activations=activation_cost,
+        code=job_code("quantize_kept"),
 
 
 use rule quantize as quantize_before_tuning with:

@@ -311,6 +311,7 @@ JOBS: dict[str, Job] = {
     "tokenize_squad": Job("bertq.data.tokenized_squad:run_tokenize_squad", _tokenize_squad, files=("tokenized",)),
     "finetune": Job("bertq.training.finetune:run_finetune", _finetune, record="metrics"),
     "quantize": _QUANTIZE,
+    "quantize_kept": _QUANTIZE,
     "quantize_before_tuning": _QUANTIZE,
     "centroid_finetune": Job(
         "bertq.training.centroids:run_centroid_finetune", _centroid_finetune, files=("checkpoint",), record="summary"
