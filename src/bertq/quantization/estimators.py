@@ -171,7 +171,8 @@ class MeanSquaredError(Estimator):
         the bins of ``at``."""
         s = at * n if s is None else s
         q = at * at * n if q is None else q
-        b = torch.bucketize(at, self.edges, right=True).clamp_(1, MSE_BINS)
+        lo, width = float(self.edges[0]), float(self.edges[1] - self.edges[0])
+        b = torch.floor((at - lo) / width).long().add_(1).clamp_(1, MSE_BINS)  # evenly spaced: no search
         for i, w in enumerate((n, s, q)):
             self.moments[i] += torch.bincount(b, weights=w, minlength=MSE_BINS + 2)
 
@@ -206,10 +207,13 @@ class MeanSquaredError(Estimator):
         out = np.empty(len(cands))
         chunk = max(1, (1 << 21) // (qmax + 1))
         for start in range(0, len(cands), chunk):
-            c = cands[start : start + chunk]
-            lo, hi = np.minimum(c[:, :1], 0.0), np.maximum(c[:, 1:], EPS)
-            scale = np.maximum((hi - lo) / qmax, EPS)
+            # the grid exactly as affine_grid builds it from a float32 range (a zero point on a .5
+            # tie must round the same way here as when the range is applied)
+            c = cands[start : start + chunk].astype(np.float32)
+            lo, hi = np.minimum(c[:, :1], np.float32(0)), np.maximum(c[:, 1:], np.float32(EPS))
+            scale = np.maximum((hi - lo) / np.float32(qmax), np.float32(EPS))
             zero = np.clip(np.round(-lo / scale), 0, qmax)
+            scale, zero = scale.astype(np.float64), zero.astype(np.float64)
             # cell c holds x with round(x / s) + z = c: up to the boundary (c - z + 0.5) s
             bounds = (codes[None, :-1] - zero + 0.5) * scale
             k = np.clip(np.round((bounds - edge0) / width) + 1, 0, MSE_BINS + 2).astype(np.int64)
