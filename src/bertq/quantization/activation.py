@@ -240,13 +240,11 @@ class _Observer(nn.Module):
             self.channel_max = hi if self.channel_max is None else torch.maximum(self.channel_max, hi)
             return x
         lo, hi = self.estimator.update(rows)
-        if self.index is not None:
+        if self.index is None:
+            lo, hi = lo.reshape(()), hi.reshape(())
+        else:
             lo, hi = lo[self.index], hi[self.index]
-        scale, zero = affine_grid(
-            lo.reshape(-1) if lo.numel() > 1 else lo.reshape(()),
-            hi.reshape(-1) if hi.numel() > 1 else hi.reshape(()),
-            self.bits,
-        )
+        scale, zero = affine_grid(lo, hi, self.bits)
         return fake_quantize(x, scale, zero, self.bits)
 
 
@@ -343,19 +341,6 @@ def _width(model: nn.Module, name: str) -> int:
     if KINDS[kind].layout != TOKENS:
         raise ValueError(f"{name}: per-embedding-group ranges need a (batch, tokens, hidden) site")
     return config.hidden_size
-
-
-def check_peg_width(groups: int, hidden: int, key: str = "peg.groups") -> None:
-    """Raise unless ``groups`` divides ``hidden`` (the rule for remainders: there is none)."""
-    if hidden % groups:
-        raise ValueError(
-            f"{key}: {groups} groups do not divide the hidden size {hidden}; choose a divisor "
-            f"of {hidden} (e.g. {', '.join(str(d) for d in _divisors(hidden))})"
-        )
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0][:12]
 
 
 def apply_ranges(model: nn.Module, ranges: dict[str, SiteRange]) -> nn.Module:
