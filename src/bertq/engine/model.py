@@ -15,10 +15,12 @@ from pathlib import Path
 from torch import nn
 
 from ..models.checkpoint import build_model
+from ..quantization.dynamic import DynamicConfig
 from ..quantization.model import EMBEDDING, QuantizedModel, from_input_major, load_quantized
+from .dynamic import apply_tm_iqr
 from .linear import QUANTIZED_MODULES
 
-BACKENDS = ("int8", "codebook", "fake")
+BACKENDS = ("int8", "codebook", "fake", "i8", "i8_twin")
 
 
 def quantize_modules(model: nn.Module, quantized: QuantizedModel, backend: str = "int8", **options) -> nn.Module:
@@ -56,3 +58,29 @@ def load_engine_model(
     if not isinstance(quantized, QuantizedModel):
         quantized = load_quantized(quantized)
     return quantize_modules(build_model(finetuned_dir), quantized, backend, **options).eval()
+
+
+DYNAMIC_BACKENDS = {"engine": "i8", "twin": "i8_twin"}
+"""Where a dynamic variant runs: on the integer kernels, or on their torch twin."""
+
+
+def load_dynamic_model(
+    finetuned_dir: str | Path,
+    quantized: str | Path | QuantizedModel,
+    config: DynamicConfig | dict,
+    backend: str = "engine",
+    path: str | None = None,
+) -> nn.Module:
+    """The fine-tuned encoder with every linear the quantized model holds replaced by a dynamic
+    int8 linear (``backend``: ``engine`` or ``twin``), TM-IQR where ``config`` asks, in eval mode."""
+    if backend not in DYNAMIC_BACKENDS:
+        raise ValueError(f"unknown dynamic backend {backend!r}; expected one of {sorted(DYNAMIC_BACKENDS)}")
+    if not isinstance(config, DynamicConfig):
+        config = DynamicConfig.from_dict(config)
+    config.check()
+    if not isinstance(quantized, QuantizedModel):
+        quantized = load_quantized(quantized)
+    options = {"bits": config.bits} | ({"path": path} if backend == "engine" else {})
+    model = quantize_modules(build_model(finetuned_dir), quantized, DYNAMIC_BACKENDS[backend], **options)
+    apply_tm_iqr(model, config)
+    return model.eval()

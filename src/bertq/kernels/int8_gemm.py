@@ -23,7 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .simd import PATHS, KernelPath, default_path, microkernel, microkernel_affine, resolve_path
+from .simd import (
+    PATHS,
+    KernelPath,
+    default_path,
+    microkernel,
+    microkernel_affine,
+    microkernel_affine_signed,
+    resolve_path,
+    signed_zero,
+)
 from .vector import range_with_zero
 
 ACTIVATION_LEVELS = 127
@@ -45,6 +54,8 @@ class PackedInt8:
     k: int
     n: int
     path: str
+    symmetric: bool = True
+    """No weight is -128, so the signed-activation kernels are exact on every path."""
 
     @property
     def spec(self) -> KernelPath:
@@ -73,7 +84,7 @@ def pack_int8(w: np.ndarray, path: str | None = None) -> PackedInt8:
     padded[:k, :n] = w
     panels = np.ascontiguousarray(padded.reshape(kq, 4, n_panels, spec.nr).transpose(2, 0, 3, 1))
     col_sums = padded.sum(axis=0, dtype=np.int32)
-    return PackedInt8(panels, col_sums, k, n, spec.name)
+    return PackedInt8(panels, col_sums, k, n, spec.name, bool(w.min(initial=0) >= -127))
 
 
 @njit(cache=True, parallel=True)
@@ -104,6 +115,25 @@ def quantize_rows(x, k_padded):
         scale[i] = s
         zero[i] = np.int32(z)
     return codes, scale, zero
+
+
+@njit(cache=True, parallel=True)
+def quantize_rows_symmetric(x, inv, levels, k_padded):
+    """Signed symmetric codes of a float ``(m, k)`` array with one multiplier per row:
+    ``q = clamp(rint(x * inv[i]), -levels, levels)`` (El-Kurdi et al., 2022, eq. 2 with ``inv =
+    (2**b / 2 - 1) / QS``; round half to even, float32), stored offset-binary (the byte ``q +
+    128``). Columns from ``k`` to ``k_padded`` hold the code 0."""
+    m, k = x.shape
+    codes = np.full((m, k_padded), 128, np.uint8)
+    top = np.float32(levels)
+    for i in prange(m):
+        row = x[i]
+        s = inv[i]
+        out = codes[i]
+        for t in range(k):
+            q = min(max(np.rint(row[t] * s), -top), top)
+            out[t] = np.uint8(np.int32(q) + 128)
+    return codes
 
 
 def dequantize_rows(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray, k: int) -> np.ndarray:
@@ -180,11 +210,13 @@ def affine_rows(
     a_tile,
     c_tile,
     out,
+    signed,
 ):
     """Rows ``[i_start, i_end)`` of one panel (columns ``j0 .. j0 + width``, the panel's int8
     weights at ``b_addr``) through the fused micro-kernel: full tiles are written straight into
     ``out``; a last partial row tile goes through the zero-padded ``a_tile``, a partial panel
-    through ``c_tile``."""
+    through ``c_tile``. ``signed``: the activation bytes are offset-binary signed codes
+    (:func:`bertq.kernels.simd.microkernel_affine_signed`)."""
     m, lda = a.shape
     n = out.shape[1]
     cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
@@ -192,36 +224,28 @@ def affine_rows(
         height = min(rows, m - i0)
         a_addr = _address(a) + i0 * lda
         if height < rows:
-            a_tile[:] = 0
+            a_tile[:] = 128 if signed else 0  # the code 0 either way
             a_tile[:height] = a[i0:]
             a_addr = _address(a_tile)
         scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
-        if height == rows and width == nr:
-            microkernel_affine(
-                path,
-                a_addr,
-                lda,
-                b_addr,
-                kq,
-                _address(out) + 4 * (i0 * n + j0),
-                n,
-                scales[0],
-                scales[1],
-                cols[0],
-                cols[1],
-                cols[2],
+        full = height == rows and width == nr
+        target, ld = (_address(out) + 4 * (i0 * n + j0), n) if full else (_address(c_tile), nr)
+        if signed:
+            microkernel_affine_signed(
+                path, a_addr, lda, b_addr, kq, target, ld, scales[0], scales[1], cols[0], cols[1], cols[2]
             )
         else:
             microkernel_affine(
-                path, a_addr, lda, b_addr, kq, _address(c_tile), nr, scales[0], scales[1], cols[0], cols[1], cols[2]
+                path, a_addr, lda, b_addr, kq, target, ld, scales[0], scales[1], cols[0], cols[1], cols[2]
             )
+        if not full:
             for r in range(height):
                 for c in range(width):
                     out[i0 + r, j0 + c] = c_tile[r, c]
 
 
 @njit(cache=True, parallel=True)
-def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out):
+def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out, signed):
     """``out = affine(a @ W)``; ``a_scale``/``a_zero`` padded to whole row tiles and
     ``col_sums``/``w_scale``/``bias`` to whole panels. Full tiles are written straight into ``out``."""
     m, lda = a.shape
@@ -254,6 +278,7 @@ def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, 
                 a_tile,
                 c_tile,
                 out,
+                signed,
             )
 
 
@@ -296,6 +321,9 @@ class QuantizedActivations:
     codes: np.ndarray
     scale: np.ndarray
     zero: np.ndarray
+    signed: bool = False
+    """Offset-binary signed codes (:func:`quantize_rows_symmetric`); ``zero`` is then unused: the
+    zero point depends on the kernel path (:func:`bertq.kernels.simd.signed_zero`)."""
 
     @property
     def m(self) -> int:
@@ -313,6 +341,26 @@ def quantize_activations(x: np.ndarray, k_padded: int) -> QuantizedActivations:
     codes, scale, zero = quantize_rows(x, k_padded)
     m_pad = -(-x.shape[0] // MAX_TILE_ROWS) * MAX_TILE_ROWS
     return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), _padded(zero, m_pad, np.int32))
+
+
+def quantize_activations_symmetric(
+    x: np.ndarray, scale: np.ndarray, inv: np.ndarray, levels: int, k_padded: int
+) -> QuantizedActivations:
+    """Signed symmetric codes of ``x`` ``(m, k)`` with the per-row dequantization ``scale`` and
+    multiplier ``inv`` (both float32, length ``m``) computed by the caller: dynamic per-sequence
+    scales (El-Kurdi et al., 2022, eqs. 1-2) repeat one value over a sequence's rows."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] > k_padded:
+        raise ValueError(f"input of shape {x.shape} does not fit {k_padded} padded columns")
+    if not 1 <= levels <= 127:
+        raise ValueError(f"signed codes need 1 <= levels <= 127, got {levels}")
+    m = x.shape[0]
+    scale, inv = (np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in (scale, inv))
+    if scale.shape != (m,) or inv.shape != (m,):
+        raise ValueError(f"expected {m} row scales, got {scale.shape} and {inv.shape}")
+    codes = quantize_rows_symmetric(x, inv, levels, k_padded)
+    m_pad = -(-m // MAX_TILE_ROWS) * MAX_TILE_ROWS
+    return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), np.zeros(m_pad, np.int32), signed=True)
 
 
 def linear_int8(x, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -333,9 +381,14 @@ def linear_int8(x, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None =
     n_pad = w.panels.shape[0] * w.spec.nr
     w_scale = _padded(np.broadcast_to(w_scale, (w.n,)), n_pad, np.float32)
     bias = _padded(np.zeros(w.n, np.float32) if bias is None else bias, n_pad, np.float32)
+    zero = a.zero
+    if a.signed:
+        if not w.symmetric:
+            raise ValueError("signed activations need weights in [-127, 127]; this one holds -128")
+        zero = np.full_like(a.zero, signed_zero(w.spec))
     out = np.empty((a.m, w.n), np.float32)
     _gemm_affine(
-        w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, a.zero, w.panels, w.col_sums, w_scale, bias, w.n, out
+        w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, zero, w.panels, w.col_sums, w_scale, bias, w.n, out, a.signed
     )
     return out
 

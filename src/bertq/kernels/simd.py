@@ -154,6 +154,24 @@ def microkernel_affine(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w
     """
 
 
+def microkernel_affine_signed(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+    """:func:`microkernel_affine` for *signed* activation codes ``q`` in ``[-127, 127]``, stored
+    offset-binary (the byte ``q + 128``) and weights in ``[-127, 127]``.
+
+    On the ``vpdpbusd`` paths and the portable one the byte is an exact unsigned operand, so this
+    is :func:`microkernel_affine` and the caller passes ``a_zero = 128``. On the ``vpmaddubsw``
+    paths a byte above 127 would overflow a pair sum, so the kernel recovers ``q`` (``byte ^
+    0x80``) and multiplies ``|q|`` by ``sign(q) w`` (the ``vpsignb`` identity ``q w = |q|
+    (sign(q) w)``): every pair sum stays within ``2 * 127 * 127 < 2**15``; the caller passes
+    ``a_zero = 0``. :func:`signed_zero` gives the zero point of a path.
+    """
+
+
+def signed_zero(path: KernelPath) -> int:
+    """The activation zero point :func:`microkernel_affine_signed` expects on ``path``."""
+    return 0 if path.dot == "maddubs" else 128
+
+
 @overload(microkernel, jit_options={"cache": True})
 def _microkernel_overload(path, a, lda, b, kq, c, ldc):
     if not isinstance(path, PathType):
@@ -185,6 +203,25 @@ def _microkernel_affine_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, c
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, True)
     else:
         kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True)
+
+        def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+            kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
+
+    return impl
+
+
+@overload(microkernel_affine_signed, jit_options={"cache": True})
+def _microkernel_affine_signed_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+    if not isinstance(path, PathType):
+        return None
+    spec = PATHS[path.path_name]
+    if spec.dot == "scalar":
+        kernel = _scalar_kernel(spec.rows, spec.nr)
+
+        def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+            kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, True)
+    else:
+        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True, signed=spec.dot == "maddubs")
 
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
@@ -348,7 +385,7 @@ _as_ptr_f32 = _pointer_cast(types.float32)
 
 
 @cache
-def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lut4: bool = False):
+def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lut4: bool = False, signed: bool = False):
     i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
     f32 = ir.FloatType()
     vi32, vi16, vi8 = ir.VectorType(i32, lanes), ir.VectorType(i16, 2 * lanes), ir.VectorType(i8, 4 * lanes)
@@ -383,9 +420,19 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                     prefix + ("pmaddw.d.512" if bits == 512 else "pmadd.wd"),
                 )
                 ones = ir.Constant(vi16, [1] * (2 * lanes))
+                flip, zeros = ir.Constant(vi8, [-128] * (4 * lanes)), ir.Constant(vi8, [0] * (4 * lanes))
+
+                def operands(av, bv):
+                    a8, b8 = builder.bitcast(av, vi8), builder.bitcast(bv, vi8)
+                    if not signed:
+                        return a8, b8
+                    q = builder.xor(a8, flip)  # offset-binary byte -> signed code
+                    negative = builder.icmp_signed("<", q, zeros)
+                    magnitude = builder.select(negative, builder.sub(zeros, q), q)
+                    return magnitude, builder.select(negative, builder.sub(zeros, b8), b8)
 
                 def mac(acc, av, bv):
-                    pairs = builder.call(maddubs, [builder.bitcast(av, vi8), builder.bitcast(bv, vi8)])
+                    pairs = builder.call(maddubs, list(operands(av, bv)))
                     return builder.add(acc, builder.call(maddwd, [pairs, ones]))
 
             def splat(value, vec_type):

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .sites import Site
+from .tokens import real_tokens
 
 
 @dataclass(frozen=True)
@@ -197,9 +198,10 @@ class _BertModel(nn.Module):
             token_type_ids = torch.zeros_like(input_ids)
         dtype = self.bert.embeddings.word_embeddings.weight.dtype
         additive = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
-        x = self.bert.embeddings(input_ids, token_type_ids)
-        for layer in self.bert.encoder.layer:
-            x = layer(x, additive)
+        with real_tokens(attention_mask):
+            x = self.bert.embeddings(input_ids, token_type_ids)
+            for layer in self.bert.encoder.layer:
+                x = layer(x, additive)
         return x
 
     @classmethod
@@ -243,7 +245,9 @@ class BertSpanExtractor(_BertModel):
         self.head_site = Site("head.output")
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return self.head_site(self.qa_outputs(self.encode(input_ids, attention_mask, token_type_ids)))
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)
+        with real_tokens(attention_mask):
+            return self.head_site(self.qa_outputs(hidden))
 
 
 SPAN_HEAD = "qa_outputs.weight"

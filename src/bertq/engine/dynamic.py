@@ -1,0 +1,124 @@
+"""Dynamic int8 linears (El-Kurdi et al., 2022): the activation at each quantized linear's input is
+quantized at run time, symmetric, one scale per sequence over its real tokens (eqs. 1-2),
+optionally clipped by TM-IQR first (Algorithm 2); the math is :mod:`bertq.quantization.dynamic`.
+
+- :class:`DynamicIntegerLinear` (backend ``i8``) runs the signed codes on the integer kernels
+  (:func:`bertq.kernels.int8_gemm.quantize_activations_symmetric`), scales and bias in the same
+  pass.
+- :class:`DynamicTwinLinear` (backend ``i8_twin``) is its torch twin: the same codes, the integer
+  sums done exactly (float32 matmuls over chunks whose partial sums are integers below 2**24,
+  added in float64) and the engine's float32 epilogue ``float32(acc) * (s_x * s_w) + b``; it
+  equals the engine bit for bit, on any device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models.sites import linear_input_site, select, site_names
+from ..models.tokens import current_mask
+from ..quantization.dynamic import DynamicConfig, row_scales, sequence_ranges, symmetric_codes
+from ..quantization.tensor import QuantizedWeight
+from .linear import EXACT_CHUNK, _check_shape, _gather_index, register
+
+
+class _DynamicInput(nn.Module):
+    """What both dynamic linears share: the weight's shape and OCS gather, the bits and the
+    TM-IQR scale (``None``: no clipping) of the input, and the per-row ``(rows, scale, inv)`` of
+    an input."""
+
+    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, bits: int = 8):
+        super().__init__()
+        self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
+        self.bits, self.n_split = bits, qt.n_split
+        self.levels = 2 ** (bits - 1) - 1
+        self.iqr_scale: float | None = None
+        self.gather = _gather_index(qt)
+
+    @classmethod
+    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight, **options):
+        _check_shape(linear, qt)
+        return cls(qt, linear.bias, **options)
+
+    def rows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        qs = sequence_ranges(x, current_mask(), self.iqr_scale)
+        scale, inv = row_scales(x, qs, self.levels)
+        rows = x.detach().float().reshape(-1, x.shape[-1])
+        if self.gather is not None:
+            rows = rows.index_select(1, self.gather)
+        return rows, scale, inv
+
+    def extra_repr(self) -> str:
+        clip = "" if self.iqr_scale is None else f", TM-IQR x{self.iqr_scale}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, w8a{self.bits} dynamic "
+            f"symmetric per sequence{clip}, split={self.n_split}"
+        )
+
+
+@register(nn.Linear, "i8")
+class DynamicIntegerLinear(_DynamicInput):
+    """``y = x W + b`` with ``x`` quantized per sequence at run time, on the int8 kernels of
+    ``path`` (default: the fastest this CPU runs)."""
+
+    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, bits: int = 8, path: str | None = None):
+        from ..kernels.int8_gemm import pack_int8
+
+        super().__init__(qt, bias, bits)
+        codes, self.w_scale = qt.int8_form()
+        self.packed = pack_int8(codes, path)
+        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
+
+    @property
+    def path(self) -> str:
+        return self.packed.path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..kernels.int8_gemm import linear_int8, quantize_activations_symmetric
+
+        rows, scale, inv = self.rows(x)
+        a = quantize_activations_symmetric(rows.numpy(), scale.numpy(), inv.numpy(), self.levels, self.packed.k_padded)
+        y = linear_int8(a, self.packed, self.w_scale, self.bias_array)
+        return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+@register(nn.Linear, "i8_twin")
+class DynamicTwinLinear(_DynamicInput):
+    """The torch twin of :class:`DynamicIntegerLinear` (module docstring)."""
+
+    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, bits: int = 8):
+        super().__init__(qt, bias, bits)
+        int8_codes, w_scale = qt.int8_form()
+        self.register_buffer("weight_codes", torch.from_numpy(int8_codes.astype(np.float32)))
+        self.register_buffer("w_scale", torch.from_numpy(np.ascontiguousarray(w_scale, np.float32)))
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, scale, inv = self.rows(x)
+        codes = symmetric_codes(rows, inv, self.levels).to(self.weight_codes.device)
+        k = codes.shape[-1]
+        acc = sum(
+            (codes[:, i : i + EXACT_CHUNK] @ self.weight_codes[i : i + EXACT_CHUNK]).double()
+            for i in range(0, k, EXACT_CHUNK)
+        )
+        y = acc.float() * (scale.to(acc.device)[:, None] * self.w_scale)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+def apply_tm_iqr(model: nn.Module, config: DynamicConfig) -> list[str]:
+    """Give TM-IQR clipping to every dynamic linear whose input site the config selects; returns
+    the names of those linears."""
+    if config.tm_iqr is None:
+        return []
+    layers = model.config.num_hidden_layers
+    chosen = set(select(config.tm_iqr.sites, site_names(layers, "sequence") + ["pooler.output"], layers))
+    clipped = []
+    for name, module in model.named_modules():
+        if isinstance(module, _DynamicInput) and linear_input_site(f"{name}.weight", layers) in chosen:
+            module.iqr_scale = float(config.tm_iqr.scale)
+            clipped.append(name)
+    return clipped
