@@ -18,13 +18,14 @@ import time
 import numpy as np
 import pytest
 import torch
-from safetensors.numpy import load_file, save_file
+from minilm_fixture import finetune_top, packaged_classifier
+from safetensors.numpy import save_file
 
 from bertq.data.loading import Examples, load_rotten_tomatoes
 from bertq.data.tokenized import load_split, save_tokenized, tokenize_examples
 from bertq.evaluation.classify import predict
 from bertq.models.checkpoint import build_model
-from bertq.models.encoder import BertClassifier, EncoderConfig
+from bertq.models.encoder import BertClassifier
 from bertq.models.sources import packaged_path
 from bertq.quantization.activation import SiteRange, apply_ranges
 from bertq.quantization.calibration import run_calibrate
@@ -33,45 +34,6 @@ from bertq.quantization.model import quantize_state, save_quantized
 TRAIN_EXAMPLES = 1000
 MAX_LENGTH = 64
 CALIBRATION = {"estimator": "running_minmax", "batch_size": 16, "batches": 4}
-
-
-def _packaged_classifier() -> tuple[EncoderConfig, dict]:
-    """The packaged MiniLM's weights under BertForSequenceClassification's names, with a
-    2-label classifier (initialised from seed 0)."""
-    path = packaged_path()
-    raw = load_file(str(path / "model.safetensors"))
-    state = {f"bert.{k}": v for k, v in raw.items() if k != "embeddings.position_ids"}
-    config = EncoderConfig.from_dict({**json.loads((path / "config.json").read_text()), "num_labels": 2})
-    rng = np.random.default_rng(0)
-    state["classifier.weight"] = (rng.standard_normal((2, config.hidden_size)) * 0.02).astype(np.float32)
-    state["classifier.bias"] = np.zeros(2, np.float32)
-    return config, state
-
-
-def _finetune_top(model: BertClassifier, split, seed: int = 0) -> None:
-    """One epoch over ``split`` training the last encoder layer, the pooler and the classifier
-    on the frozen lower layers' cached hidden states (AdamW, lr 2e-4, batch 32)."""
-    lower, top = model.bert.encoder.layer[:-1], model.bert.encoder.layer[-1]
-    cached = []
-    with torch.no_grad():
-        order = np.argsort(split.lengths(), kind="stable")
-        for batch in split.batches(32, order):
-            ids, mask = torch.as_tensor(batch["input_ids"]), torch.as_tensor(batch["attention_mask"])
-            additive = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-            x = model.bert.embeddings(ids, torch.as_tensor(batch["token_type_ids"]))
-            for layer in lower:
-                x = layer(x, additive)
-            cached.append((x, additive, torch.as_tensor(batch["labels"])))
-    params = [*top.parameters(), *model.bert.pooler.parameters(), *model.classifier.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.01)
-    for k in np.random.default_rng(seed).permutation(len(cached)):
-        x, additive, labels = cached[k]
-        logits = model.classifier(model.bert.pooler(top(x, additive)))
-        loss = torch.nn.functional.cross_entropy(logits, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
 
 
 def _accuracy(model, split) -> tuple[float, np.ndarray]:
@@ -99,9 +61,9 @@ def minilm(tmp_path_factory):
         tokenized = work / "rotten_tomatoes.safetensors"
         save_tokenized(splits, tokenized, {"task": "rotten_tomatoes", "max_length": MAX_LENGTH})
 
-        config, state = _packaged_classifier()
+        config, state = packaged_classifier()
         model = BertClassifier.from_state(config, state)
-        _finetune_top(model, splits["train"])
+        finetune_top(model, splits["train"])
         state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
         finetuned = work / "finetuned"
         finetuned.mkdir()
