@@ -150,6 +150,12 @@ def activation_cost(wc):
     return "" if spec is None else bq.canonical(spec)
 
 
+def dynamic_spec(wc):
+    """A variant's dynamic quantization settings ('' for none): its evaluate jobs depend on them."""
+    spec = VARIANTS[wc.method]["dynamic"] if wc.method in VARIANTS else None
+    return "" if spec is None else bq.canonical(spec)
+
+
 def activation_spec(wc):
     """A variant's whole activation settings: what its calibrate jobs depend on."""
     return bq.canonical(VARIANTS[wc.method]["activations"])

@@ -18,6 +18,7 @@ rule evaluate:
         batch_size=lambda wc: finetune_params(wc)["eval_batch_size"],
         threads=1,
         qa_decoding=qa_decoding,
+        dynamic=dynamic_spec,
         code=job_code("evaluate"),
     script:
         "../scripts/evaluate.py"

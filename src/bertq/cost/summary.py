@@ -16,7 +16,9 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
     eq. 8 at ``sequence_length`` tokens with ``activation_bits``-bit activations (32: the paper
     quantizes weights only), counted for the head the checkpoint has (classifier or span); with
     ``activations`` (an :class:`~bertq.quantization.activation.ActivationConfig` dict), at the bits
-    each activation site has under it, 32 at the sites it leaves float.
+    each activation site has under it, 32 at the sites it leaves float; with ``{"dynamic_bits":
+    b}`` (dynamic quantization, :mod:`bertq.quantization.dynamic`), ``b`` at the input site of
+    every quantized linear.
     ``config``: the checkpoint's config (:func:`bertq.models.checkpoint.load_finetuned`) or the
     path of its ``config.json``."""
     head = head_of(state)
@@ -38,11 +40,19 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
     if activations is not None:
         if is_albert_config(config):
             raise ValueError("activation quantization needs a BERT encoder (bertq.models.encoder), not ALBERT")
-        from ..models.sites import site_names
+        from ..models.sites import linear_input_site, site_names
         from ..quantization.activation import ActivationConfig
 
-        names = site_names(config.num_hidden_layers, head)
-        site_bits = ActivationConfig.from_dict(activations).site_bits_of(names, config.num_hidden_layers)
+        layers = config.num_hidden_layers
+        names = site_names(layers, head)
+        if "dynamic_bits" in activations:
+            site_bits = dict.fromkeys(names, 32)
+            for name in weight_bits:
+                site = linear_input_site(name, layers)
+                if site is not None:
+                    site_bits[site] = activations["dynamic_bits"]
+        else:
+            site_bits = ActivationConfig.from_dict(activations).site_bits_of(names, layers)
         activation_bits = site_bits
     total = int(sum(a.size for a in state.values()))
     return {

@@ -20,6 +20,7 @@ from ..data.tasks import TASKS
 from ..models.sites import KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
+from ..quantization.dynamic import DynamicConfig
 from ..quantization.granularity import check_granularity
 from ..quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
 from ..reports import registry as report_registry
@@ -188,7 +189,16 @@ def _check_squad(config: dict) -> None:
             )
 
 
-VARIANT_KEYS = ("method", "bits", "embedding_bits", "centroid_finetune", "scope", "activations", "leave_one_out")
+VARIANT_KEYS = (
+    "method",
+    "bits",
+    "embedding_bits",
+    "centroid_finetune",
+    "scope",
+    "activations",
+    "dynamic",
+    "leave_one_out",
+)
 FLOAT = "float"
 """The ``method`` of a variant whose weights stay fp32 (W32A8 and the leave-one-out variants)."""
 LEAVE_ONE_OUT = "loo"
@@ -216,6 +226,7 @@ def method_variant(config: dict, variant: str) -> dict:
         "params": {**METHOD_PARAMS.get(method, {}), **params},
         "scope": entry.get("scope", "encoder"),
         "activations": None if activations is None else ActivationConfig.from_dict(activations).to_dict(),
+        "dynamic": None if "dynamic" not in entry else DynamicConfig.from_dict(entry["dynamic"]).to_dict(),
         "leave_one_out": entry.get("leave_one_out"),
     }
 
@@ -223,13 +234,18 @@ def method_variant(config: dict, variant: str) -> dict:
 def variant_record(config: dict, variant: str) -> dict:
     """What the reports know of a variant: its resolved entry without the fine-tuning settings."""
     v = method_variant(config, variant)
-    return {k: v[k] for k in ("method", "bits", "embedding_bits", "params", "scope", "activations", "leave_one_out")}
+    keys = ("method", "bits", "embedding_bits", "params", "scope", "activations", "dynamic", "leave_one_out")
+    return {k: v[k] for k in keys}
 
 
 def activation_cost(config: dict, variant: str) -> dict | None:
     """The part of a variant's activation settings that its ACE depends on (which sites at what
-    bits), so that changing the estimator reruns calibration and evaluation, not quantization."""
-    acts = method_variant(config, variant)["activations"]
+    bits), so that changing the estimator reruns calibration and evaluation, not quantization. A
+    dynamic variant quantizes the input of every quantized linear: ``{"dynamic_bits": bits}``."""
+    v = method_variant(config, variant)
+    if v["dynamic"] is not None:
+        return {"dynamic_bits": v["dynamic"]["bits"]}
+    acts = v["activations"]
     if acts is None:
         return None
     return {k: acts[k] for k in ("bits", "sites", "exclude", "site_bits")}
@@ -280,6 +296,8 @@ def _check_method(config: dict, variant: str) -> None:
     method = entry.get("method", variant)
     if entry.get("activations") is not None:
         _check_activations(config, variant)
+    if "dynamic" in entry:
+        _check_dynamic(config, variant)
     if method == FLOAT:
         _check_float(config, variant)
         return
@@ -396,6 +414,33 @@ def _check_activations(config: dict, variant: str) -> None:
             raise ConfigError(
                 f"config key {key}: calibration needs batch_size x batches = {acts.batch_size} x {acts.batches} "
                 f"= {need} sequences, but tasks[{i}] ({task}) has {have} training examples"
+            )
+
+
+def _check_dynamic(config: dict, variant: str) -> None:
+    """A dynamic variant: valid settings, quantized weights (not float), neither static ranges
+    nor centroid fine-tuning beside it, and BERT encoders (whose forward publishes its real
+    tokens, :mod:`bertq.models.tokens`)."""
+    key = f"quantization.methods.{variant}"
+    entry = config["quantization"]["methods"][variant]
+    try:
+        DynamicConfig.from_dict(entry["dynamic"]).check(f"config key {key}.dynamic")
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ConfigError(
+            message if message.startswith("config key") else f"config key {key}.dynamic: {message}"
+        ) from None
+    for other in ("activations", "centroid_finetune"):
+        if entry.get(other) is not None:
+            raise ConfigError(f"config key {key}: dynamic quantization cannot be combined with {other}")
+    if entry.get("method", variant) == FLOAT:
+        raise ConfigError(f"config key {key}: dynamic quantization runs on quantized linears; method float has none")
+    for name, model in config["models"].items():
+        known = known_config(parse_source(model["source"], model.get("layers")))
+        if known is not None and known.get("model_type", "bert") != "bert":
+            raise ConfigError(
+                f"config key {key}.dynamic: models.{name} is {known.get('model_type')}; dynamic per-sequence "
+                "scales need the BERT encoder (bertq.models.encoder)"
             )
 
 

@@ -252,6 +252,7 @@ def _evaluate(c: Call) -> dict:
         threads=c.params["threads"],
         qa_decoding=c.params["qa_decoding"],
         ranges=c.input.get("ranges"),
+        dynamic=c.params.get("dynamic"),
     )
 
 
