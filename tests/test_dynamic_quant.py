@@ -202,7 +202,6 @@ def test_engine_equals_twin_and_ignores_batch_and_padding(path, tm_iqr):
 
 def test_tm_iqr_changes_only_the_clipped_linears():
     model, qm = _tiny(4)
-    plain = quantize_modules(copy.deepcopy(model), qm, "i8_twin")
     clipped = quantize_modules(copy.deepcopy(model), qm, "i8_twin")
     apply_tm_iqr(clipped, DynamicConfig.from_dict({"tm_iqr": {"sites": ["layer-1.ffn.intermediate"]}}))
     iqr = {n: m.iqr_scale for n, m in clipped.named_modules() if hasattr(m, "iqr_scale")}
