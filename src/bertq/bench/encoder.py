@@ -1,6 +1,8 @@
 """End-to-end encoder benchmark: a BERT-size classifier (random weights: speed does not depend on
-them) on torch fp32, torch's dynamic int8 and bertq's integer engine, same batch, same threads,
-timed round-robin in one run."""
+them) on torch fp32, torch's dynamic int8 and bertq's integer engine (7-bit per-token activations),
+and with ``dynamic`` on bertq's dynamic int8 engine without and with TM-IQR clipping (El-Kurdi et
+al., 2022: 8-bit per-sequence activations), same batch, same threads, timed round-robin in one
+run."""
 
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ def bench_encoder(
     bits: int = 8,
     path: str | None = None,
     seed: int = 0,
+    dynamic: bool = False,
 ) -> dict:
+    from ..engine.dynamic import apply_tm_iqr
     from ..engine.model import quantize_modules
+    from ..quantization.dynamic import DynamicConfig
     from ..quantization.model import quantize_state
 
     torch.manual_seed(seed)
@@ -45,24 +50,29 @@ def bench_encoder(
     engine = quantize_modules(copy.deepcopy(fp32), qm, "int8", path=path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dynamic = torch.ao.quantization.quantize_dynamic(copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8)
+        torch_dynamic = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(fp32), {torch.nn.Linear}, dtype=torch.qint8
+        )
     ids = torch.randint(
         1000, config.vocab_size, (batch_size, sequence_length), generator=torch.Generator().manual_seed(seed)
     )
     mask = torch.ones_like(ids)
+    candidates = {
+        "torch fp32": lambda: fp32(ids, mask),
+        "torch dynamic int8": lambda: torch_dynamic(ids, mask),
+        "bertq int8 engine": lambda: engine(ids, mask),
+    }
+    if dynamic:
+        qm_all = quantize_state(state, method, bits, scope="all")  # El-Kurdi et al.: every linear
+        for name, settings in (("bertq I8 engine", {}), ("bertq TM-IQR engine", {"tm_iqr": {}})):
+            model = quantize_modules(copy.deepcopy(fp32), qm_all, "i8", path=path)
+            apply_tm_iqr(model, DynamicConfig.from_dict(settings))
+            candidates[name] = lambda model=model: model(ids, mask)
     with torch.no_grad():
         start = time.perf_counter()
         engine(ids, mask)
         first_call = time.perf_counter() - start
-        t = time_round_robin(
-            {
-                "torch fp32": lambda: fp32(ids, mask),
-                "torch dynamic int8": lambda: dynamic(ids, mask),
-                "bertq int8 engine": lambda: engine(ids, mask),
-            },
-            repeats,
-            warmup=1,
-        )
+        t = time_round_robin(candidates, repeats, warmup=1)
     kernel_path = next(m.path for m in engine.modules() if hasattr(m, "packed"))
     return {
         "size": size,
@@ -77,6 +87,7 @@ def bench_encoder(
         "quantize_seconds": quantize_seconds,
         "seconds": t,
         "sequences_per_second": {k: batch_size / v["median_seconds"] for k, v in t.items()},
+        "words_per_second": {k: batch_size * sequence_length / v["median_seconds"] for k, v in t.items()},
         "vs_torch_fp32": ratios(t, "torch fp32"),
         "vs_torch_dynamic_int8": ratios(t, "torch dynamic int8"),
         "vs_torch_fp32_median": ratios(t, "torch fp32", "median_seconds"),

@@ -83,6 +83,36 @@ class DynamicIntegerLinear(_DynamicInput):
         y = linear_int8(a, self.packed, self.w_scale, self.bias_array)
         return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
 
+    def _codes(self, x: torch.Tensor):
+        """The input's signed codes; Q, K and V read one tensor and share them (see
+        :data:`_LAST_CODES`)."""
+        global _LAST_CODES
+        from ..kernels.int8_gemm import quantize_activations_symmetric
+
+        key = (self.levels, self.iqr_scale, self.packed.k_padded, current_mask())
+        tensor, version, last_key, value = _LAST_CODES
+        shareable = self.gather is None
+        if shareable and tensor is x and version == x._version and _same(last_key, key):
+            return value
+        rows, scale, inv = self.rows(x)
+        value = quantize_activations_symmetric(
+            rows.numpy(), scale.numpy(), inv.numpy(), self.levels, self.packed.k_padded
+        )
+        if shareable:
+            _LAST_CODES = (x, x._version, key, value)
+        return value
+
+
+_LAST_CODES: tuple = (None, -1, None, None)
+"""``(tensor, version, (levels, iqr_scale, k_padded, mask), codes)`` of the last input quantized
+without an OCS gather, as in :mod:`bertq.engine.linear`: the strong reference keeps the tensor's
+identity, torch bumps ``_version`` on any in-place change, and the settings and token mask must be
+the same objects, so a hit is always the same codes."""
+
+
+def _same(a: tuple | None, b: tuple) -> bool:
+    return a is not None and all(x is y or x == y for x, y in zip(a[:3], b[:3])) and a[3] is b[3]
+
 
 @register(nn.Linear, "i8_twin")
 class DynamicTwinLinear(_DynamicInput):

@@ -34,7 +34,7 @@ def run_evaluate(
     """
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    scored = {"scored_on": "fake-quant"}
+    scored = {"scored_on": "float" if quantized is None and ranges is None else "fake-quant"}
     if dynamic is not None:
         model, scored = _dynamic_model(finetuned_dir, quantized, dynamic, threads)
     else:

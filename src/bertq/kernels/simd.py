@@ -422,12 +422,20 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                 ones = ir.Constant(vi16, [1] * (2 * lanes))
                 flip, zeros = ir.Constant(vi8, [-128] * (4 * lanes)), ir.Constant(vi8, [0] * (4 * lanes))
 
+                psign = None
+                if signed and bits == 256:
+                    psign = cgutils.get_or_insert_function(
+                        module, ir.FunctionType(vi8, [vi8, vi8]), "llvm.x86.avx2.psign.b"
+                    )
+
                 def operands(av, bv):
                     a8, b8 = builder.bitcast(av, vi8), builder.bitcast(bv, vi8)
                     if not signed:
                         return a8, b8
                     q = builder.xor(a8, flip)  # offset-binary byte -> signed code
-                    negative = builder.icmp_signed("<", q, zeros)
+                    if psign is not None:  # vpsignb: |q| and sign(q) w in one instruction each
+                        return builder.call(psign, [q, q]), builder.call(psign, [b8, q])
+                    negative = builder.icmp_signed("<", q, zeros)  # AVX-512BW has no vpsignb
                     magnitude = builder.select(negative, builder.sub(zeros, q), q)
                     return magnitude, builder.select(negative, builder.sub(zeros, b8), b8)
 

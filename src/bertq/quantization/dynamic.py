@@ -101,21 +101,23 @@ class DynamicConfig:
                     raise ValueError(f"{where}.tm_iqr.sites[{i}]: {exc}") from None
 
 
+def _type7(s: torch.Tensor, n: torch.Tensor, p: float) -> torch.Tensor:
+    """Per row of ``s`` (sorted ascending, its first ``n`` entries the sample), the type-7 sample
+    quantile ``p`` (:data:`QUARTILE_INTERPOLATION`), in float64."""
+    h = p * (n - 1).clamp(min=0).double()
+    j = h.floor().long()
+    upper = torch.minimum(j + 1, (n - 1).clamp(min=0))
+    lo, hi = s.gather(1, j[:, None])[:, 0], s.gather(1, upper[:, None])[:, 0]
+    return lo + (h - j.double()) * (hi - lo)
+
+
 def quartiles(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(q1, q3)`` of a 1-D tensor, type 7 (:data:`QUARTILE_INTERPOLATION`), in float64."""
-    s = values.double().sort().values
-    n = s.numel()
-    if n == 0:
+    if values.numel() == 0:
         raise ValueError("quartiles of no values")
-
-    def q(p: float) -> torch.Tensor:
-        h = p * (n - 1)
-        j = int(h)
-        if j + 1 >= n:
-            return s[n - 1]
-        return s[j] + (h - j) * (s[j + 1] - s[j])
-
-    return q(0.25), q(0.75)
+    s = values.double().sort().values[None]
+    n = torch.tensor([values.numel()])
+    return _type7(s, n, 0.25)[0], _type7(s, n, 0.75)[0]
 
 
 def tm_iqr_threshold(token_maxima: torch.Tensor, iqr_scale: float = IQR_SCALE) -> torch.Tensor:
@@ -125,13 +127,31 @@ def tm_iqr_threshold(token_maxima: torch.Tensor, iqr_scale: float = IQR_SCALE) -
     return q3 + iqr_scale * (q3 - q1)
 
 
+def tm_iqr_thresholds(maxima: torch.Tensor, real: torch.Tensor, iqr_scale: float) -> torch.Tensor:
+    """:func:`tm_iqr_threshold` of every sequence at once (``(b, t)`` token maxima, the real ones
+    marked), in float64; 0 for a sequence without real tokens."""
+    s = torch.where(real, maxima.double(), torch.full_like(maxima, float("inf"), dtype=torch.float64))
+    s = s.sort(dim=1).values  # the real maxima first, ascending
+    n = real.sum(dim=1)
+    q1, q3 = _type7(s, n, 0.25), _type7(s, n, 0.75)
+    t = q3 + iqr_scale * (q3 - q1)
+    return torch.where(n > 0, t, torch.zeros_like(t))
+
+
+def token_maxima(x: torch.Tensor) -> torch.Tensor:
+    """``max |x|`` over the last dimension as ``max(max x, -min x)`` (two read passes, no
+    temporary; faster on CPU than ``abs().amax()`` or ``aminmax``), float32."""
+    x = x.detach()
+    return torch.maximum(x.amax(dim=-1), -x.amin(dim=-1)).float()
+
+
 def _row_groups(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(token maxima (b, t), real (b, t))`` of ``(b, t, h)``, or of ``(b, h)`` as ``(b, 1)``."""
-    maxima = x.detach().abs().amax(dim=-1).float()
+    if x.dim() not in (2, 3):
+        raise ValueError(f"expected a (batch, tokens, channels) or (batch, channels) input, got {tuple(x.shape)}")
+    maxima = token_maxima(x)
     if x.dim() == 2:
         return maxima[:, None], torch.ones_like(maxima, dtype=torch.bool)[:, None]
-    if x.dim() != 3:
-        raise ValueError(f"expected a (batch, tokens, channels) or (batch, channels) input, got {tuple(x.shape)}")
     real = torch.ones_like(maxima, dtype=torch.bool) if mask is None else mask.to(maxima.device).bool()
     if real.shape != maxima.shape:
         raise ValueError(f"token mask of shape {tuple(real.shape)} does not fit an input of {tuple(x.shape)}")
@@ -144,12 +164,7 @@ def sequence_ranges(x: torch.Tensor, mask: torch.Tensor | None, iqr_scale: float
     maxima, real = _row_groups(x, mask)
     qs = torch.where(real, maxima, torch.zeros_like(maxima)).amax(dim=1)
     if iqr_scale is not None:
-        thresholds = [
-            tm_iqr_threshold(maxima[i][real[i]], iqr_scale) if real[i].any() else torch.zeros((), dtype=torch.float64)
-            for i in range(maxima.shape[0])
-        ]
-        t = torch.stack(thresholds).to(torch.float32)
-        qs = torch.minimum(qs, t)
+        qs = torch.minimum(qs, tm_iqr_thresholds(maxima, real, iqr_scale).to(torch.float32))
     return qs
 
 
