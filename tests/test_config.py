@@ -170,6 +170,8 @@ def test_method_variants_name_their_algorithm_and_bits():
         "params": {"granularity": "tensor"},
         "scope": "encoder",
         "activations": None,
+        "dynamic": None,
+        "engine": False,
         "leave_one_out": None,
     }
     assert bq.method_variant(cfg, "kmeans") == {
@@ -180,6 +182,8 @@ def test_method_variants_name_their_algorithm_and_bits():
         "params": {"granularity": "tensor", "iterations": 3, "seed": 0},
         "scope": "encoder",
         "activations": None,
+        "dynamic": None,
+        "engine": False,
         "leave_one_out": None,
     }
     assert bq.method_variant(cfg, "lc_g128") == {
@@ -190,6 +194,8 @@ def test_method_variants_name_their_algorithm_and_bits():
         "params": {"granularity": 128},
         "scope": "encoder",
         "activations": None,
+        "dynamic": None,
+        "engine": False,
         "leave_one_out": None,
     }
 
@@ -204,3 +210,39 @@ def test_seed_statistic_per_report():
         bq.validate({**base, "seed_statistic": {"table2": "median"}})
     with pytest.raises(bq.ConfigError, match="config key seed_statistic.fig2: 'avg' is not one of"):
         bq.validate({**base, "seed_statistic": {"fig2": "avg"}})
+
+
+def _methods(**methods):
+    return with_(quantization={"bits": [8], "methods": methods})
+
+
+def test_dynamic_variants_resolve_and_default_to_the_engine():
+    cfg = bq.validate(
+        _methods(i8={"method": "lq", "scope": "all", "dynamic": {}}, tm={"method": "lq", "dynamic": {"tm_iqr": {}}})
+    )
+    i8, tm = bq.method_variant(cfg, "i8"), bq.method_variant(cfg, "tm")
+    assert i8["dynamic"] == {"bits": 8, "tm_iqr": None} and i8["engine"] is True
+    assert tm["dynamic"]["tm_iqr"] == {"sites": ["*.ffn.intermediate"], "scale": 1.5}
+    assert bq.activation_cost(cfg, "i8") == {"dynamic_bits": 8}
+    assert bq.variant_record(cfg, "tm")["dynamic"] == tm["dynamic"]
+    static = bq.validate(_methods(w8a8={"method": "lq", "activations": {}, "engine": True}))
+    assert bq.method_variant(static, "w8a8")["engine"] is True
+    assert bq.method_variant(bq.validate(_methods(lq={})), "lq")["engine"] is False
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"dynamic": {"bits": 9}}, r"quantization.methods.v.dynamic.bits"),
+        ({"dynamic": {"tm_iqr": {"sites": ["*.nowhere"]}}}, r"quantization.methods.v.dynamic.tm_iqr.sites\[0\]"),
+        ({"dynamic": {"tm_iqr": {"scale": -1}}}, r"quantization.methods.v.dynamic.tm_iqr.scale"),
+        ({"dynamic": {}, "activations": {}}, r"quantization.methods.v: dynamic quantization cannot be combined"),
+        ({"method": "float", "dynamic": {}}, r"quantization.methods.v: dynamic quantization runs on quantized"),
+        ({"engine": True}, r"quantization.methods.v.engine: the engine quantizes every linear's input"),
+        ({"method": "float", "activations": {}, "engine": True}, r"methods.v.engine: method float"),
+    ],
+)
+def test_dynamic_and_engine_settings_are_checked_by_key(entry, message):
+    entry = {"method": "lq", **entry}
+    with pytest.raises(bq.ConfigError, match=message):
+        bq.validate(_methods(v=entry))

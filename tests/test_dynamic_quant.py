@@ -149,7 +149,6 @@ def test_config_checks_name_the_key():
     assert DynamicConfig.from_dict({"tm_iqr": {}}).tm_iqr.sites == ("*.ffn.intermediate",)
     for bad, key in [
         ({"bits": 9}, "dyn.bits"),
-        ({"engine": "yes"}, "dyn.engine"),
         ({"tm_iqr": {"scale": -1}}, "dyn.tm_iqr.scale"),
         ({"tm_iqr": {"sites": ["*.ffn.nowhere"]}}, r"dyn.tm_iqr.sites\[0\]"),
         ({"clip": 1}, "unknown key"),
@@ -207,3 +206,49 @@ def test_tm_iqr_changes_only_the_clipped_linears():
     iqr = {n: m.iqr_scale for n, m in clipped.named_modules() if hasattr(m, "iqr_scale")}
     assert iqr.pop("bert.encoder.layer.1.output.dense") == 1.5
     assert set(iqr.values()) == {None}
+
+
+# --- static W8A8 on the engine (Bondarenko et al., 2021, with calibrated per-tensor ranges) ------
+
+
+def _calibrated(seed=5, peg=False):
+    from bertq.models.encoder import build_inference_model
+    from bertq.quantization.activation import ActivationConfig, apply_ranges, calibrate
+
+    model, qm = _tiny(seed)
+    state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    fake = build_inference_model(model.config, qm.dequantized_state(state))
+    g = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(3):
+        ids = torch.randint(0, 300, (4, 12), generator=g)
+        mask = torch.ones_like(ids)
+        mask[0, 7:] = 0
+        batches.append({"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)})
+    settings = {"estimator": "running_minmax", "batch_size": 4, "batches": 3}
+    if peg:
+        settings["peg"] = {"groups": 4}
+    ranges = calibrate(fake, batches, ActivationConfig.from_dict(settings))
+    return apply_ranges(fake, ranges), qm, ranges
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("peg", [False, True])
+def test_static_w8a8_on_the_engine_equals_its_twin_and_fake_quant(path, peg):
+    from bertq.engine.model import static_linears
+
+    fake, qm, ranges = _calibrated(peg=peg)
+    engine, twin = copy.deepcopy(fake), copy.deepcopy(fake)
+    on_kernels = static_linears(engine, qm, ranges, "engine", path)
+    assert on_kernels == static_linears(twin, qm, ranges, "twin")
+    ffn_input = {f"bert.encoder.layer.{i}.intermediate.dense" for i in range(2)}  # reads attention.norm
+    expected = {n for n, m in fake.named_modules() if isinstance(m, torch.nn.Linear)} - (ffn_input if peg else set())
+    assert set(on_kernels) == expected  # PEG's per-group FFN input has no single grid: it stays fake
+    ids = torch.randint(0, 300, (6, 12), generator=torch.Generator().manual_seed(9))
+    mask = torch.ones_like(ids)
+    mask[2, 5:] = 0
+    with torch.no_grad():
+        y_engine, y_twin, y_fake = engine(ids, mask), twin(ids, mask), fake(ids, mask)
+    assert torch.equal(y_engine, y_twin)
+    # the integer GEMM is the fake-quant result up to float32 summation order
+    assert (y_engine - y_fake).abs().max() < 1e-3 * max(1.0, y_fake.abs().max())

@@ -156,6 +156,11 @@ def dynamic_spec(wc):
     return "" if spec is None else bq.canonical(spec)
 
 
+def on_engine(wc):
+    """Whether a variant is scored on the integer engine (its method entry's ``engine``)."""
+    return wc.method in VARIANTS and VARIANTS[wc.method]["engine"]
+
+
 def activation_spec(wc):
     """A variant's whole activation settings: what its calibrate jobs depend on."""
     return bq.canonical(VARIANTS[wc.method]["activations"])

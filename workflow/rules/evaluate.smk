@@ -19,6 +19,7 @@ rule evaluate:
         threads=1,
         qa_decoding=qa_decoding,
         dynamic=dynamic_spec,
+        engine=on_engine,
         code=job_code("evaluate"),
     script:
         "../scripts/evaluate.py"

@@ -21,7 +21,7 @@ from ..models.sites import linear_input_site, select, site_names
 from ..models.tokens import current_mask
 from ..quantization.dynamic import DynamicConfig, row_scales, sequence_ranges, symmetric_codes
 from ..quantization.tensor import QuantizedWeight
-from .linear import EXACT_CHUNK, _check_shape, _gather_index, register
+from .linear import _check_shape, _gather_index, exact_matmul, register
 
 
 class _DynamicInput(nn.Module):
@@ -128,12 +128,7 @@ class DynamicTwinLinear(_DynamicInput):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows, scale, inv = self.rows(x)
         codes = symmetric_codes(rows, inv, self.levels).to(self.weight_codes.device)
-        k = codes.shape[-1]
-        acc = sum(
-            (codes[:, i : i + EXACT_CHUNK] @ self.weight_codes[i : i + EXACT_CHUNK]).double()
-            for i in range(0, k, EXACT_CHUNK)
-        )
-        y = acc.float() * (scale.to(acc.device)[:, None] * self.w_scale)
+        y = exact_matmul(codes, self.weight_codes).float() * (scale.to(codes.device)[:, None] * self.w_scale)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)

@@ -65,6 +65,18 @@ def _quantized_input(x: torch.Tensor, gather: torch.Tensor | None, k_padded: int
     return value
 
 
+def exact_matmul(codes: torch.Tensor, weight_codes: torch.Tensor, max_code: int = 127) -> torch.Tensor:
+    """``codes @ weight_codes`` of integer-valued float32 tensors, exactly, in float64: float32
+    matmuls over chunks of input channels whose partial sums are integers below 2**24 in any
+    summation order (:data:`EXACT_CHUNK` for codes up to 127 in magnitude against int8 weights,
+    half that up to 255: ``255 * 128 * 512 < 2**24``), added in float64."""
+    if max_code > 255:
+        raise ValueError(f"codes up to {max_code} do not sum exactly in float32 chunks")
+    k = codes.shape[-1]
+    chunk = EXACT_CHUNK if max_code <= 127 else EXACT_CHUNK // 2
+    return sum((codes[..., i : i + chunk] @ weight_codes[i : i + chunk]).double() for i in range(0, k, chunk))
+
+
 def _check_shape(linear: nn.Linear, qt: QuantizedWeight) -> None:
     if (qt.in_channels, qt.codes.shape[1]) != (linear.in_features, linear.out_features):
         raise ValueError(
@@ -186,12 +198,7 @@ class FakeQuantLinear(nn.Module):
         if self.gather is not None:
             x = x.index_select(-1, self.gather)
         codes, scale, zero = activation_codes(x)
-        k = codes.shape[-1]
-        acc = sum(
-            (codes[..., i : i + EXACT_CHUNK] @ self.weight_codes[i : i + EXACT_CHUNK]).double()
-            for i in range(0, k, EXACT_CHUNK)
-        )
-        acc = acc - zero.double() * self.col_sums
+        acc = exact_matmul(codes, self.weight_codes) - zero.double() * self.col_sums
         y = acc.float() * (scale * self.w_scale)
         if self.bias is not None:
             y = y + self.bias

@@ -17,10 +17,11 @@ from torch import nn
 from ..models.checkpoint import build_model
 from ..quantization.dynamic import DynamicConfig
 from ..quantization.model import EMBEDDING, QuantizedModel, from_input_major, load_quantized
+from . import static  # noqa: F401  (registers the static integer linears)
 from .dynamic import apply_tm_iqr
 from .linear import QUANTIZED_MODULES
 
-BACKENDS = ("int8", "codebook", "fake", "i8", "i8_twin")
+BACKENDS = ("int8", "codebook", "fake", "i8", "i8_twin", "static_int8", "static_twin")
 
 
 def quantize_modules(model: nn.Module, quantized: QuantizedModel, backend: str = "int8", **options) -> nn.Module:
@@ -84,3 +85,52 @@ def load_dynamic_model(
     model = quantize_modules(build_model(finetuned_dir), quantized, DYNAMIC_BACKENDS[backend], **options)
     apply_tm_iqr(model, config)
     return model.eval()
+
+
+STATIC_BACKENDS = {"engine": "static_int8", "twin": "static_twin"}
+
+
+def load_static_model(
+    finetuned_dir: str | Path,
+    quantized: str | Path | QuantizedModel,
+    ranges: dict,
+    backend: str = "engine",
+    path: str | None = None,
+) -> tuple[nn.Module, list[str]]:
+    """The fine-tuned encoder in static W8A8 fake quantization (dequantized weights, every site of
+    ``ranges`` quantized) with :func:`static_linears` in place; returns the model (eval mode) and
+    the names of the linears on the integer kernels (or their twin)."""
+    from ..quantization.activation import apply_ranges
+
+    if not isinstance(quantized, QuantizedModel):
+        quantized = load_quantized(quantized)
+    model = apply_ranges(build_model(finetuned_dir, quantized), ranges)
+    return model.eval(), static_linears(model, quantized, ranges, backend, path)
+
+
+def static_linears(
+    model: nn.Module, quantized: QuantizedModel, ranges: dict, backend: str = "engine", path: str | None = None
+) -> list[str]:
+    """Replace, in place, each quantized linear whose input site has a per-tensor range of at most
+    8 bits by a static integer linear on that site's grid (``backend``: ``engine``, the kernels,
+    or ``twin``); returns their names. The others (PEG or 16-bit input sites, float inputs) stay."""
+    from ..models.sites import linear_input_site
+    from ..quantization.affine import affine_grid
+
+    if backend not in STATIC_BACKENDS:
+        raise ValueError(f"unknown static backend {backend!r}; expected one of {sorted(STATIC_BACKENDS)}")
+    cls = QUANTIZED_MODULES[(nn.Linear, STATIC_BACKENDS[backend])]
+    options = {"path": path} if backend == "engine" else {}
+    layers = model.config.num_hidden_layers
+    on_kernels = []
+    for name, module in list(model.named_modules()):
+        qt = quantized.tensors.get(f"{name}.weight")
+        r = ranges.get(linear_input_site(f"{name}.weight", layers) or "")
+        if not isinstance(module, nn.Linear) or qt is None or r is None or r.index is not None or r.bits > 8:
+            continue
+        scale, zero = affine_grid(*r.expanded(), r.bits)
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, cls.from_float(module, qt, scale=scale, zero=zero, bits=r.bits, **options))
+        on_kernels.append(name)
+    return on_kernels

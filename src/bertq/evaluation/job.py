@@ -22,6 +22,7 @@ def run_evaluate(
     qa_decoding: dict | None = None,
     ranges: str | Path | None = None,
     dynamic: dict | None = None,
+    engine: bool = False,
 ) -> dict:
     """Score one variant and return the task's metrics; SQuAD results also carry the split used and
     the predicted answers.
@@ -29,20 +30,14 @@ def run_evaluate(
     ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for SQuAD; ``ranges`` is a
     calibrate job's output: the activation sites it names are quantized with its static ranges;
     ``dynamic`` (:class:`~bertq.quantization.dynamic.DynamicConfig` settings) runs every quantized
-    linear with dynamic int8 activations, on the integer engine's kernels or on their torch twin
-    as it says, and the result records which (``scored_on``, ``kernel_path``).
+    linear with dynamic int8 activations; ``engine`` runs the dynamic linears, or the static ones
+    whose input site has a per-tensor range, on the integer engine's kernels (else dynamic ones on
+    their torch twin, static ones in fake quantization); the result records how
+    (``scored_on``, ``kernel_path``, ``integer_linears``).
     """
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    scored = {"scored_on": "float" if quantized is None and ranges is None else "fake-quant"}
-    if dynamic is not None:
-        model, scored = _dynamic_model(finetuned_dir, quantized, dynamic, threads)
-    else:
-        model = build_model(finetuned_dir, quantized)  # fake quantization: dequantized weights
-    if ranges is not None:
-        from ..quantization.activation import apply_ranges, load_ranges
-
-        apply_ranges(model, load_ranges(ranges))
+    model, scored = _model(finetuned_dir, quantized, ranges, dynamic, engine, threads)
     if spec.is_span:
         from ..data.tokenized_squad import load_squad_features
         from .qa import score_squad
@@ -68,20 +63,34 @@ def run_evaluate(
     return {"task": spec.name, "metric": spec.metric, **metrics, **scored}
 
 
-def _dynamic_model(finetuned_dir, quantized, dynamic: dict, threads: int):
-    """The dynamic int8 model, on the engine (numba threads as the job's) or its twin, and what
-    the result records of it."""
-    from ..engine.model import load_dynamic_model
+def _model(finetuned_dir, quantized, ranges, dynamic: dict | None, engine: bool, threads: int):
+    """The model to score and what the result records of how it ran: in float, in fake
+    quantization (dequantized weights, static activation ranges), or on the integer engine's
+    kernels (numba threads as the job's) or their torch twin."""
+    from ..engine import model as engine_model
 
+    if dynamic is None and (ranges is None or not engine):
+        model = build_model(finetuned_dir, quantized)  # fake quantization: dequantized weights
+        if ranges is not None:
+            from ..quantization.activation import apply_ranges, load_ranges
+
+            apply_ranges(model, load_ranges(ranges))
+        return model, {"scored_on": "float" if quantized is None and ranges is None else "fake-quant"}
     if quantized is None:
-        raise ValueError("dynamic quantization runs on quantized linears: the variant has no quantized checkpoint")
-    if not dynamic.get("engine", True):
-        return load_dynamic_model(finetuned_dir, quantized, dynamic, "twin"), {"scored_on": "torch twin"}
-    import numba
+        raise ValueError("the integer engine runs quantized linears: the variant has no quantized checkpoint")
+    backend, path, scored = "twin", None, {"scored_on": "torch twin"}
+    if engine:
+        import numba
 
-    from ..kernels.simd import default_path
+        from ..kernels.simd import default_path
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    path = default_path()
-    model = load_dynamic_model(finetuned_dir, quantized, dynamic, "engine", path=path)
-    return model, {"scored_on": "integer engine", "kernel_path": path}
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        backend, path = "engine", default_path()
+        scored = {"scored_on": "integer engine", "kernel_path": path}
+    if dynamic is not None:
+        return engine_model.load_dynamic_model(finetuned_dir, quantized, dynamic, backend, path=path), scored
+    from ..quantization.activation import load_ranges
+
+    model, on_kernels = engine_model.load_static_model(finetuned_dir, quantized, load_ranges(ranges), backend, path)
+    total = len(on_kernels) + sum(isinstance(m, torch.nn.Linear) for m in model.modules())
+    return model, {**scored, "integer_linears": f"{len(on_kernels)} of {total}"}

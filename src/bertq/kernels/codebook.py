@@ -337,8 +337,8 @@ GEMV_MAX_ROWS = 8
 
 def _activations(x, w: PackedCodebook) -> QuantizedActivations:
     if isinstance(x, QuantizedActivations):
-        if x.signed:
-            raise ValueError("the codebook kernels take unsigned 7-bit activations, not signed codes")
+        if x.wide:
+            raise ValueError("the codebook kernels take unsigned 7-bit activations, not 8-bit codes")
         if x.k_padded != w.k_padded:
             raise ValueError(f"activations have {x.k_padded} padded columns, the weight {w.k_padded}")
         return x

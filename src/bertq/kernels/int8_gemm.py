@@ -29,9 +29,9 @@ from .simd import (
     default_path,
     microkernel,
     microkernel_affine,
-    microkernel_affine_signed,
+    microkernel_affine_wide,
     resolve_path,
-    signed_zero,
+    wide_offset,
 )
 from .vector import range_with_zero
 
@@ -55,7 +55,7 @@ class PackedInt8:
     n: int
     path: str
     symmetric: bool = True
-    """No weight is -128, so the signed-activation kernels are exact on every path."""
+    """No weight is -128, so the kernels for 8-bit (wide) activation codes are exact on every path."""
 
     @property
     def spec(self) -> KernelPath:
@@ -210,13 +210,13 @@ def affine_rows(
     a_tile,
     c_tile,
     out,
-    signed,
+    offset,
 ):
     """Rows ``[i_start, i_end)`` of one panel (columns ``j0 .. j0 + width``, the panel's int8
     weights at ``b_addr``) through the fused micro-kernel: full tiles are written straight into
     ``out``; a last partial row tile goes through the zero-padded ``a_tile``, a partial panel
-    through ``c_tile``. ``signed``: the activation bytes are offset-binary signed codes
-    (:func:`bertq.kernels.simd.microkernel_affine_signed`)."""
+    through ``c_tile``. ``offset``: the bytes run through
+    :func:`bertq.kernels.simd.microkernel_affine_wide`'s ``byte - 128`` kernel."""
     m, lda = a.shape
     n = out.shape[1]
     cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
@@ -224,14 +224,14 @@ def affine_rows(
         height = min(rows, m - i0)
         a_addr = _address(a) + i0 * lda
         if height < rows:
-            a_tile[:] = 128 if signed else 0  # the code 0 either way
+            a_tile[:] = 0  # rows beyond ``m``: never copied out
             a_tile[:height] = a[i0:]
             a_addr = _address(a_tile)
         scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
         full = height == rows and width == nr
         target, ld = (_address(out) + 4 * (i0 * n + j0), n) if full else (_address(c_tile), nr)
-        if signed:
-            microkernel_affine_signed(
+        if offset:
+            microkernel_affine_wide(
                 path, a_addr, lda, b_addr, kq, target, ld, scales[0], scales[1], cols[0], cols[1], cols[2]
             )
         else:
@@ -245,7 +245,7 @@ def affine_rows(
 
 
 @njit(cache=True, parallel=True)
-def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out, signed):
+def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out, offset):
     """``out = affine(a @ W)``; ``a_scale``/``a_zero`` padded to whole row tiles and
     ``col_sums``/``w_scale``/``bias`` to whole panels. Full tiles are written straight into ``out``."""
     m, lda = a.shape
@@ -278,7 +278,7 @@ def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, 
                 a_tile,
                 c_tile,
                 out,
-                signed,
+                offset,
             )
 
 
@@ -321,9 +321,10 @@ class QuantizedActivations:
     codes: np.ndarray
     scale: np.ndarray
     zero: np.ndarray
-    signed: bool = False
-    """Offset-binary signed codes (:func:`quantize_rows_symmetric`); ``zero`` is then unused: the
-    zero point depends on the kernel path (:func:`bertq.kernels.simd.signed_zero`)."""
+    wide: bool = False
+    """8-bit codes over ``[0, 255]`` (:func:`quantize_rows_symmetric`'s offset-binary ones, zero
+    point 128, or static asymmetric ones): they need weights in ``[-127, 127]`` and run through
+    :func:`bertq.kernels.simd.microkernel_affine_wide` on the ``vpmaddubsw`` paths."""
 
     @property
     def m(self) -> int:
@@ -353,14 +354,15 @@ def quantize_activations_symmetric(
     if x.ndim != 2 or x.shape[1] > k_padded:
         raise ValueError(f"input of shape {x.shape} does not fit {k_padded} padded columns")
     if not 1 <= levels <= 127:
-        raise ValueError(f"signed codes need 1 <= levels <= 127, got {levels}")
+        raise ValueError(f"symmetric codes need 1 <= levels <= 127, got {levels}")
     m = x.shape[0]
     scale, inv = (np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in (scale, inv))
     if scale.shape != (m,) or inv.shape != (m,):
         raise ValueError(f"expected {m} row scales, got {scale.shape} and {inv.shape}")
     codes = quantize_rows_symmetric(x, inv, levels, k_padded)
     m_pad = -(-m // MAX_TILE_ROWS) * MAX_TILE_ROWS
-    return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), np.zeros(m_pad, np.int32), signed=True)
+    zero = np.full(m_pad, 128, np.int32)
+    return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), zero, wide=True)
 
 
 def linear_int8(x, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
@@ -381,14 +383,15 @@ def linear_int8(x, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None =
     n_pad = w.panels.shape[0] * w.spec.nr
     w_scale = _padded(np.broadcast_to(w_scale, (w.n,)), n_pad, np.float32)
     bias = _padded(np.zeros(w.n, np.float32) if bias is None else bias, n_pad, np.float32)
-    zero = a.zero
-    if a.signed:
+    zero, offset = a.zero, False
+    if a.wide:
         if not w.symmetric:
-            raise ValueError("signed activations need weights in [-127, 127]; this one holds -128")
-        zero = np.full_like(a.zero, signed_zero(w.spec))
+            raise ValueError("8-bit activation codes need weights in [-127, 127]; this one holds -128")
+        zero = a.zero - np.int32(wide_offset(w.spec))
+        offset = w.spec.dot == "maddubs"
     out = np.empty((a.m, w.n), np.float32)
     _gemm_affine(
-        w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, zero, w.panels, w.col_sums, w_scale, bias, w.n, out, a.signed
+        w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, zero, w.panels, w.col_sums, w_scale, bias, w.n, out, offset
     )
     return out
 

@@ -154,22 +154,22 @@ def microkernel_affine(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w
     """
 
 
-def microkernel_affine_signed(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
-    """:func:`microkernel_affine` for *signed* activation codes ``q`` in ``[-127, 127]``, stored
-    offset-binary (the byte ``q + 128``) and weights in ``[-127, 127]``.
+def microkernel_affine_wide(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+    """:func:`microkernel_affine` for activation bytes over the whole range ``[0, 255]`` (8-bit
+    codes: symmetric ones stored offset-binary, ``q + 128``, or static asymmetric ones) and weights
+    in ``[-127, 127]``.
 
-    On the ``vpdpbusd`` paths and the portable one the byte is an exact unsigned operand, so this
-    is :func:`microkernel_affine` and the caller passes ``a_zero = 128``. On the ``vpmaddubsw``
-    paths a byte above 127 would overflow a pair sum, so the kernel recovers ``q`` (``byte ^
-    0x80``) and multiplies ``|q|`` by ``sign(q) w`` (the ``vpsignb`` identity ``q w = |q|
-    (sign(q) w)``): every pair sum stays within ``2 * 127 * 127 < 2**15``; the caller passes
-    ``a_zero = 0``. :func:`signed_zero` gives the zero point of a path.
+    On the ``vpdpbusd`` paths and the portable one a byte is an exact unsigned operand, so this
+    is :func:`microkernel_affine`. On the ``vpmaddubsw`` paths a byte above 127 could overflow a
+    pair sum, so the kernel multiplies ``q = byte - 128`` instead, as ``|q| (sign(q) w)`` (the
+    ``vpsignb`` identity): every pair sum stays within ``2 * 128 * 127 < 2**15``. The caller
+    passes the zero point less :func:`wide_offset` of the path.
     """
 
 
-def signed_zero(path: KernelPath) -> int:
-    """The activation zero point :func:`microkernel_affine_signed` expects on ``path``."""
-    return 0 if path.dot == "maddubs" else 128
+def wide_offset(path: KernelPath) -> int:
+    """What :func:`microkernel_affine_wide` subtracts from each activation byte on ``path``."""
+    return 128 if path.dot == "maddubs" else 0
 
 
 @overload(microkernel, jit_options={"cache": True})
@@ -210,8 +210,8 @@ def _microkernel_affine_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, c
     return impl
 
 
-@overload(microkernel_affine_signed, jit_options={"cache": True})
-def _microkernel_affine_signed_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+@overload(microkernel_affine_wide, jit_options={"cache": True})
+def _microkernel_affine_wide_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
     if not isinstance(path, PathType):
         return None
     spec = PATHS[path.path_name]
@@ -221,7 +221,7 @@ def _microkernel_affine_signed_overload(path, a, lda, b, kq, c, ldc, a_scale, a_
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, True)
     else:
-        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True, signed=spec.dot == "maddubs")
+        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True, wide=spec.dot == "maddubs")
 
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
@@ -385,7 +385,7 @@ _as_ptr_f32 = _pointer_cast(types.float32)
 
 
 @cache
-def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lut4: bool = False, signed: bool = False):
+def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lut4: bool = False, wide: bool = False):
     i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
     f32 = ir.FloatType()
     vi32, vi16, vi8 = ir.VectorType(i32, lanes), ir.VectorType(i16, 2 * lanes), ir.VectorType(i8, 4 * lanes)
@@ -423,16 +423,16 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                 flip, zeros = ir.Constant(vi8, [-128] * (4 * lanes)), ir.Constant(vi8, [0] * (4 * lanes))
 
                 psign = None
-                if signed and bits == 256:
+                if wide and bits == 256:
                     psign = cgutils.get_or_insert_function(
                         module, ir.FunctionType(vi8, [vi8, vi8]), "llvm.x86.avx2.psign.b"
                     )
 
                 def operands(av, bv):
                     a8, b8 = builder.bitcast(av, vi8), builder.bitcast(bv, vi8)
-                    if not signed:
+                    if not wide:
                         return a8, b8
-                    q = builder.xor(a8, flip)  # offset-binary byte -> signed code
+                    q = builder.xor(a8, flip)  # byte - 128, as a signed byte
                     if psign is not None:  # vpsignb: |q| and sign(q) w in one instruction each
                         return builder.call(psign, [q, q]), builder.call(psign, [b8, q])
                     negative = builder.icmp_signed("<", q, zeros)  # AVX-512BW has no vpsignb

@@ -197,6 +197,7 @@ VARIANT_KEYS = (
     "scope",
     "activations",
     "dynamic",
+    "engine",
     "leave_one_out",
 )
 FLOAT = "float"
@@ -227,6 +228,7 @@ def method_variant(config: dict, variant: str) -> dict:
         "scope": entry.get("scope", "encoder"),
         "activations": None if activations is None else ActivationConfig.from_dict(activations).to_dict(),
         "dynamic": None if "dynamic" not in entry else DynamicConfig.from_dict(entry["dynamic"]).to_dict(),
+        "engine": entry.get("engine", "dynamic" in entry),
         "leave_one_out": entry.get("leave_one_out"),
     }
 
@@ -234,7 +236,7 @@ def method_variant(config: dict, variant: str) -> dict:
 def variant_record(config: dict, variant: str) -> dict:
     """What the reports know of a variant: its resolved entry without the fine-tuning settings."""
     v = method_variant(config, variant)
-    keys = ("method", "bits", "embedding_bits", "params", "scope", "activations", "dynamic", "leave_one_out")
+    keys = ("method", "bits", "embedding_bits", "params", "scope", "activations", "dynamic", "engine", "leave_one_out")
     return {k: v[k] for k in keys}
 
 
@@ -298,6 +300,8 @@ def _check_method(config: dict, variant: str) -> None:
         _check_activations(config, variant)
     if "dynamic" in entry:
         _check_dynamic(config, variant)
+    if "engine" in entry:
+        _check_engine(config, variant)
     if method == FLOAT:
         _check_float(config, variant)
         return
@@ -442,6 +446,26 @@ def _check_dynamic(config: dict, variant: str) -> None:
                 f"config key {key}.dynamic: models.{name} is {known.get('model_type')}; dynamic per-sequence "
                 "scales need the BERT encoder (bertq.models.encoder)"
             )
+
+
+def _check_engine(config: dict, variant: str) -> None:
+    """``engine: true`` needs quantized weights and quantized activations (dynamic or static): the
+    engine quantizes every linear's input, so a weight-only variant would change meaning."""
+    key = f"quantization.methods.{variant}.engine"
+    entry = config["quantization"]["methods"][variant]
+    if not isinstance(entry["engine"], bool):
+        raise ConfigError(f"config key {key}: expected true or false, got {entry['engine']!r}")
+    if not entry["engine"]:
+        return
+    if entry.get("method", variant) == FLOAT:
+        raise ConfigError(f"config key {key}: method float keeps every weight fp32; nothing runs on the int8 kernels")
+    if "dynamic" not in entry and entry.get("activations") is None:
+        raise ConfigError(
+            f"config key {key}: the engine quantizes every linear's input; give the variant dynamic or "
+            "activations settings (a weight-only variant is scored in fake quantization)"
+        )
+    if entry.get("centroid_finetune") is not None:
+        raise ConfigError(f"config key {key}: centroid fine-tuned codebooks are scored in fake quantization")
 
 
 def seed_statistics(config: dict) -> dict[str, str]:

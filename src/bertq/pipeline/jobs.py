@@ -253,6 +253,7 @@ def _evaluate(c: Call) -> dict:
         qa_decoding=c.params["qa_decoding"],
         ranges=c.input.get("ranges"),
         dynamic=c.params.get("dynamic"),
+        engine=bool(c.params.get("engine")),
     )
 
 

@@ -14,10 +14,11 @@ the quartiles of those maxima; ``t = q3 + iqr_scale (q3 - q1)`` (``iqr_scale`` =
 the maxima and names no interpolation: :func:`quartiles` is the sample quantile of Hyndman & Fan's
 type 7 (numpy's and torch's default, ``linear``) on the sorted maxima, in float64.
 
-The functions here compute the per-row ``scale = QS / L`` and multiplier ``inv = L / QS``
-(``L = 2^b/2 - 1``) in float32 and the codes ``clamp(rint(A inv), -L, L)``; the integer engine
-(:mod:`bertq.engine.dynamic`) feeds the same scales to the kernels, so the torch twin and the
-engine see identical codes.
+Whether a variant is scored on the integer engine or its torch twin is the method entry's
+``engine`` (:mod:`bertq.pipeline.config`). The functions here compute the per-row ``scale = QS /
+L`` and multiplier ``inv = L / QS`` (``L = 2^b/2 - 1``) in float32 and the codes ``clamp(rint(A
+inv), -L, L)``; the integer engine (:mod:`bertq.engine.dynamic`) feeds the same scales to the
+kernels, so the torch twin and the engine see identical codes.
 """
 
 from __future__ import annotations
@@ -49,12 +50,10 @@ class TmIqrConfig:
 @dataclass(frozen=True)
 class DynamicConfig:
     """Dynamic symmetric activation quantization at the input of every quantized linear: ``bits``
-    (2 to 8), optional TM-IQR clipping, and whether the evaluate job scores the variant on the
-    integer engine (``engine``) or on its torch twin."""
+    (2 to 8) and optional TM-IQR clipping."""
 
     bits: int = 8
     tm_iqr: TmIqrConfig | None = None
-    engine: bool = True
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -64,7 +63,7 @@ class DynamicConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> DynamicConfig:
         d = dict(d or {})
-        known = {"bits", "tm_iqr", "engine"}
+        known = {"bits", "tm_iqr"}
         extra = {k: v for k, v in d.items() if k not in known}
         tm = d.get("tm_iqr")
         if tm is not None:
@@ -74,11 +73,11 @@ class DynamicConfig:
             if unknown:
                 raise ValueError(f"tm_iqr: unknown key(s) {sorted(unknown)}; it takes sites and scale")
             tm = TmIqrConfig(tuple(tm.get("sites", (FF2_INPUT,))), tm.get("scale", IQR_SCALE))
-        return cls(d.get("bits", 8), tm, d.get("engine", True), extra)
+        return cls(d.get("bits", 8), tm, extra)
 
     def to_dict(self) -> dict:
         tm = None if self.tm_iqr is None else {"sites": list(self.tm_iqr.sites), "scale": self.tm_iqr.scale}
-        return {"bits": self.bits, "tm_iqr": tm, "engine": self.engine}
+        return {"bits": self.bits, "tm_iqr": tm}
 
     def check(self, where: str = "dynamic") -> None:
         """Raise ``ValueError`` naming ``where`` and the key at fault."""
@@ -86,8 +85,6 @@ class DynamicConfig:
             raise ValueError(f"{where}: unknown key(s) {sorted(self.extra)}; dynamic takes bits, tm_iqr and engine")
         if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 8:
             raise ValueError(f"{where}.bits: expected an integer from 2 to 8, got {self.bits!r}")
-        if not isinstance(self.engine, bool):
-            raise ValueError(f"{where}.engine: expected true or false, got {self.engine!r}")
         if self.tm_iqr is not None:
             scale = self.tm_iqr.scale
             if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale >= 0:

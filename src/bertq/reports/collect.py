@@ -54,7 +54,17 @@ TIDY_COLUMNS = [
     "gpu",
     "evaluate_seconds",
 ]
-NOT_METRICS = ("labels", "task", "metric", "predictions", "provenance", "scored_on", "kernel_path", "scoring_seconds")
+NOT_METRICS = (
+    "labels",
+    "task",
+    "metric",
+    "predictions",
+    "provenance",
+    "scored_on",
+    "kernel_path",
+    "scoring_seconds",
+    "integer_linears",
+)
 """Keys of an evaluation that are not metrics: its labels and records, and how it was scored."""
 THROUGHPUT_COLUMNS = [
     "model",

@@ -1,0 +1,108 @@
+"""Static W8A8 linears on the integer kernels (Bondarenko et al., 2021): the input of a quantized
+linear is quantized with its input site's calibrated per-tensor range, asymmetric,
+``u = clip(round(x / s) + z, 0, 2**b - 1)`` (eqs. 1-2, :mod:`bertq.quantization.affine`), and the
+linear multiplies the codes ``u - z`` by its weight codes in integers.
+
+The site quantizer in front of the linear keeps fake-quantizing (the residual sums and LayerNorms
+read its values), so the linear sees ``s (u - z)`` and recovers exactly ``u``; the integer GEMM then
+gives the fake-quant result up to float summation order. Sites with per-embedding-group ranges
+(PEG) or more than 8 bits have no single integer grid per row: their linears stay in fake
+quantization (:func:`bertq.engine.model.load_static_model` says which ran where).
+
+- :class:`StaticIntegerLinear` (backend ``static_int8``) runs 8-bit codes on the kernels
+  (:class:`~bertq.kernels.int8_gemm.QuantizedActivations` with ``wide`` codes);
+- :class:`StaticTwinLinear` (backend ``static_twin``) is its torch twin, equal bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..quantization.affine import levels
+from ..quantization.tensor import QuantizedWeight
+from .linear import _check_shape, _gather_index, exact_matmul, register
+
+
+class _StaticInput(nn.Module):
+    """What both static linears share: the weight's shape and OCS gather, and the input's grid
+    (float32 ``scale``, integer ``zero``, ``bits``)."""
+
+    def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, scale, zero, bits: int):
+        super().__init__()
+        if not 2 <= bits <= 8:
+            raise ValueError(f"static integer linears take 2- to 8-bit inputs, not {bits}")
+        self.in_features, self.out_features = qt.in_channels, qt.codes.shape[1]
+        self.bits, self.qmax = bits, levels(bits)
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).reshape(()))
+        self.register_buffer("zero", torch.as_tensor(zero, dtype=torch.float32).reshape(()))
+        self.gather = _gather_index(qt)
+
+    @classmethod
+    def from_float(cls, linear: nn.Linear, qt: QuantizedWeight, **options):
+        _check_shape(linear, qt)
+        return cls(qt, linear.bias, **options)
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """``u`` per row of the input (float32 ``(m, k)``), eq. 1 on the site's grid."""
+        rows = x.detach().float().reshape(-1, x.shape[-1])
+        if self.gather is not None:
+            rows = rows.index_select(1, self.gather)
+        return torch.clamp(torch.round(rows / self.scale) + self.zero, 0, self.qmax)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, w8a{self.bits} static "
+            f"(scale={float(self.scale):.3g}, zero={int(self.zero)})"
+        )
+
+
+@register(nn.Linear, "static_int8")
+class StaticIntegerLinear(_StaticInput):
+    """``y = x W + b`` with ``x`` on its site's static grid, on the int8 kernels of ``path``."""
+
+    def __init__(self, qt, bias, scale, zero, bits: int = 8, path: str | None = None):
+        from ..kernels.int8_gemm import pack_int8
+
+        super().__init__(qt, bias, scale, zero, bits)
+        codes, self.w_scale = qt.int8_form()
+        self.packed = pack_int8(codes, path)
+        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
+
+    @property
+    def path(self) -> str:
+        return self.packed.path
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ..kernels.int8_gemm import MAX_TILE_ROWS, QuantizedActivations, linear_int8
+
+        u = self.codes(x)
+        m, k = u.shape
+        m_pad = -(-m // MAX_TILE_ROWS) * MAX_TILE_ROWS
+        codes = np.zeros((m, self.packed.k_padded), np.uint8)
+        codes[:, :k] = u.numpy().astype(np.uint8)
+        scale = np.full(m_pad, float(self.scale), np.float32)
+        zero = np.full(m_pad, int(self.zero), np.int32)
+        a = QuantizedActivations(codes, scale, zero, wide=True)
+        y = linear_int8(a, self.packed, self.w_scale, self.bias_array)
+        return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+@register(nn.Linear, "static_twin")
+class StaticTwinLinear(_StaticInput):
+    """The torch twin of :class:`StaticIntegerLinear`: ``float32(sum (u - z) q_w) * (s * s_w) + b``."""
+
+    def __init__(self, qt, bias, scale, zero, bits: int = 8):
+        super().__init__(qt, bias, scale, zero, bits)
+        int8_codes, w_scale = qt.int8_form()
+        self.register_buffer("weight_codes", torch.from_numpy(int8_codes.astype(np.float32)))
+        self.register_buffer("w_scale", torch.from_numpy(np.ascontiguousarray(w_scale, np.float32)))
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = self.codes(x) - self.zero
+        y = exact_matmul(centred, self.weight_codes, self.qmax).float() * (self.scale * self.w_scale)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
