@@ -235,12 +235,17 @@ def _calibrated(seed=5, peg=False):
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("peg", [False, True])
 def test_static_w8a8_on_the_engine_equals_its_twin_and_fake_quant(path, peg):
-    from bertq.engine.model import static_linears
+    from bertq.engine.model import static_linears, static_products
 
     fake, qm, ranges = _calibrated(peg=peg)
     engine, twin = copy.deepcopy(fake), copy.deepcopy(fake)
     on_kernels = static_linears(engine, qm, ranges, "engine", path)
     assert on_kernels == static_linears(twin, qm, ranges, "twin")
+    products = static_products(engine, ranges, "engine")
+    assert products == static_products(twin, ranges, "twin")
+    assert products == [
+        f"bert.encoder.layer.{i}.attention.self.{p}_product" for i in range(2) for p in ("scores", "context")
+    ]
     ffn_input = {f"bert.encoder.layer.{i}.intermediate.dense" for i in range(2)}  # reads attention.norm
     expected = {n for n, m in fake.named_modules() if isinstance(m, torch.nn.Linear)} - (ffn_input if peg else set())
     assert set(on_kernels) == expected  # PEG's per-group FFN input has no single grid: it stays fake
@@ -250,5 +255,30 @@ def test_static_w8a8_on_the_engine_equals_its_twin_and_fake_quant(path, peg):
     with torch.no_grad():
         y_engine, y_twin, y_fake = engine(ids, mask), twin(ids, mask), fake(ids, mask)
     assert torch.equal(y_engine, y_twin)
-    # the integer GEMM is the fake-quant result up to float32 summation order
+    # the integer GEMMs are the fake-quant result up to float32 summation order
     assert (y_engine - y_fake).abs().max() < 1e-3 * max(1.0, y_fake.abs().max())
+
+
+def test_attention_products_run_only_where_both_operands_have_grids():
+    from bertq.engine.model import static_products
+
+    fake, _, ranges = _calibrated()
+    del ranges["layer1.attention.probs"]
+    assert static_products(copy.deepcopy(fake), ranges) == [
+        "bert.encoder.layer.0.attention.self.scores_product",
+        "bert.encoder.layer.0.attention.self.context_product",
+        "bert.encoder.layer.1.attention.self.scores_product",
+    ]
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7, 4), (24, 128, 64, 128), (2, 1, 1, 1)])
+def test_batched_integer_product_is_exact(shape):
+    from bertq.kernels.int_bmm import batched_product
+
+    b, m, k, n = shape
+    rng = np.random.default_rng(k)
+    a = rng.integers(-255, 256, (b, m, k)).astype(np.int16)
+    c = rng.integers(-255, 256, (b, k, n)).astype(np.int16)
+    np.testing.assert_array_equal(batched_product(a, c), a.astype(np.int64) @ c.astype(np.int64))
+    with pytest.raises(ValueError, match="do not multiply"):
+        batched_product(a, np.concatenate([c, c], axis=1))

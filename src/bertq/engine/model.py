@@ -98,14 +98,16 @@ def load_static_model(
     path: str | None = None,
 ) -> tuple[nn.Module, list[str]]:
     """The fine-tuned encoder in static W8A8 fake quantization (dequantized weights, every site of
-    ``ranges`` quantized) with :func:`static_linears` in place; returns the model (eval mode) and
-    the names of the linears on the integer kernels (or their twin)."""
+    ``ranges`` quantized) with :func:`static_linears` and :func:`static_products` in place; returns
+    the model (eval mode) and the names of the linears and products on the integer kernels (or
+    their twin)."""
     from ..quantization.activation import apply_ranges
 
     if not isinstance(quantized, QuantizedModel):
         quantized = load_quantized(quantized)
     model = apply_ranges(build_model(finetuned_dir, quantized), ranges)
-    return model.eval(), static_linears(model, quantized, ranges, backend, path)
+    on_kernels = static_linears(model, quantized, ranges, backend, path) + static_products(model, ranges, backend)
+    return model.eval(), on_kernels
 
 
 def static_linears(
@@ -115,7 +117,6 @@ def static_linears(
     8 bits by a static integer linear on that site's grid (``backend``: ``engine``, the kernels,
     or ``twin``); returns their names. The others (PEG or 16-bit input sites, float inputs) stay."""
     from ..models.sites import linear_input_site
-    from ..quantization.affine import affine_grid
 
     if backend not in STATIC_BACKENDS:
         raise ValueError(f"unknown static backend {backend!r}; expected one of {sorted(STATIC_BACKENDS)}")
@@ -125,12 +126,45 @@ def static_linears(
     on_kernels = []
     for name, module in list(model.named_modules()):
         qt = quantized.tensors.get(f"{name}.weight")
-        r = ranges.get(linear_input_site(f"{name}.weight", layers) or "")
-        if not isinstance(module, nn.Linear) or qt is None or r is None or r.index is not None or r.bits > 8:
+        grid = _integer_grid(ranges.get(linear_input_site(f"{name}.weight", layers) or ""))
+        if not isinstance(module, nn.Linear) or qt is None or grid is None:
             continue
-        scale, zero = affine_grid(*r.expanded(), r.bits)
+        scale, zero, bits = grid
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, cls.from_float(module, qt, scale=scale, zero=zero, bits=r.bits, **options))
+        setattr(parent, child, cls.from_float(module, qt, scale=scale, zero=zero, bits=bits, **options))
         on_kernels.append(name)
     return on_kernels
+
+
+def _integer_grid(r) -> tuple | None:
+    """``(scale, zero, bits)`` of a per-tensor range of at most 8 bits, else None."""
+    from ..quantization.affine import affine_grid
+
+    if r is None or r.index is not None or r.bits > 8:
+        return None
+    scale, zero = affine_grid(*r.expanded(), r.bits)
+    return scale, zero, r.bits
+
+
+def static_products(model: nn.Module, ranges: dict, backend: str = "engine") -> list[str]:
+    """Replace, in place, each attention product (:class:`~bertq.models.encoder.MatMul`) both of
+    whose operand sites have per-tensor ranges of at most 8 bits by an
+    :class:`~bertq.engine.static.IntegerProduct`; returns their names."""
+    from ..models.encoder import MatMul
+    from ..models.sites import PRODUCT_OPERANDS, site_name
+    from .static import IntegerProduct
+
+    if backend not in STATIC_BACKENDS:
+        raise ValueError(f"unknown static backend {backend!r}; expected one of {sorted(STATIC_BACKENDS)}")
+    swapped = []
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, MatMul):
+            continue
+        grids = [_integer_grid(ranges.get(site_name(name, kind))) for kind in PRODUCT_OPERANDS[module.product]]
+        if None in grids:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, IntegerProduct(module.product, *grids, twin=backend == "twin"))
+        swapped.append(name)
+    return swapped

@@ -12,6 +12,11 @@ quantization (:func:`bertq.engine.model.load_static_model` says which ran where)
 - :class:`StaticIntegerLinear` (backend ``static_int8``) runs 8-bit codes on the kernels
   (:class:`~bertq.kernels.int8_gemm.QuantizedActivations` with ``wide`` codes);
 - :class:`StaticTwinLinear` (backend ``static_twin``) is its torch twin, equal bit for bit.
+
+Attention's activation x activation products (scores ``Q K^T``, context ``P V``) run in integers
+too when both operand sites have such grids: :class:`IntegerProduct` multiplies the centred codes
+exactly (:func:`bertq.kernels.int_bmm.batched_product`, or float64 in its twin) and applies
+``s_a s_b``.
 """
 
 from __future__ import annotations
@@ -106,3 +111,40 @@ class StaticTwinLinear(_StaticInput):
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+def _grid_codes(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, qmax: int) -> torch.Tensor:
+    """``u - z`` of a site's fake-quantized values on its grid (eq. 1), float32."""
+    return torch.clamp(torch.round(x.detach().float() / scale) + zero, 0, qmax) - zero
+
+
+class IntegerProduct(nn.Module):
+    """``a @ b`` of two activations on static per-tensor grids, as ``s_a s_b sum (u_a - z_a)(u_b -
+    z_b)`` with the sum exact: on the integer kernel (``twin`` False) or in float64 (``twin``)."""
+
+    def __init__(self, product: str, grid_a: tuple, grid_b: tuple, twin: bool = False):
+        super().__init__()
+        self.product, self.twin = product, twin
+        (sa, za, ba), (sb, zb, bb) = grid_a, grid_b
+        for name, value in (("scale_a", sa), ("zero_a", za), ("scale_b", sb), ("zero_b", zb)):
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32).reshape(()))
+        self.qmax_a, self.qmax_b = levels(ba), levels(bb)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ca = _grid_codes(a, self.scale_a, self.zero_a, self.qmax_a)
+        cb = _grid_codes(b, self.scale_b, self.zero_b, self.qmax_b)
+        if self.twin:
+            acc = (ca.double() @ cb.double()).float()
+        else:
+            from ..kernels.int_bmm import batched_product
+
+            lead = ca.shape[:-2]
+            acc = batched_product(
+                ca.reshape(-1, *ca.shape[-2:]).to(torch.int16).numpy(),
+                cb.reshape(-1, *cb.shape[-2:]).to(torch.int16).numpy(),
+            )
+            acc = torch.from_numpy(acc).reshape(*lead, acc.shape[-2], acc.shape[-1]).float()
+        return (acc * (self.scale_a * self.scale_b)).to(a.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.product}, integer{' (twin)' if self.twin else ''}"

@@ -33,7 +33,8 @@ def run_evaluate(
     linear with dynamic int8 activations; ``engine`` runs the dynamic linears, or the static ones
     whose input site has a per-tensor range, on the integer engine's kernels (else dynamic ones on
     their torch twin, static ones in fake quantization); the result records how
-    (``scored_on``, ``kernel_path``, ``integer_linears``).
+    (``scored_on``, ``kernel_path``, ``integer_ops``: linears and attention products on the
+    kernels, of all).
     """
     torch.set_num_threads(threads)
     started = time.perf_counter()
@@ -68,6 +69,7 @@ def _model(finetuned_dir, quantized, ranges, dynamic: dict | None, engine: bool,
     quantization (dequantized weights, static activation ranges), or on the integer engine's
     kernels (numba threads as the job's) or their torch twin."""
     from ..engine import model as engine_model
+    from ..models.encoder import MatMul
 
     if dynamic is None and (ranges is None or not engine):
         model = build_model(finetuned_dir, quantized)  # fake quantization: dequantized weights
@@ -92,5 +94,5 @@ def _model(finetuned_dir, quantized, ranges, dynamic: dict | None, engine: bool,
     from ..quantization.activation import load_ranges
 
     model, on_kernels = engine_model.load_static_model(finetuned_dir, quantized, load_ranges(ranges), backend, path)
-    total = len(on_kernels) + sum(isinstance(m, torch.nn.Linear) for m in model.modules())
-    return model, {**scored, "integer_linears": f"{len(on_kernels)} of {total}"}
+    floats = sum(isinstance(m, torch.nn.Linear | MatMul) for m in model.modules())
+    return model, {**scored, "integer_ops": f"{len(on_kernels)} of {len(on_kernels) + floats}"}

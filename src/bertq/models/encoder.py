@@ -76,6 +76,21 @@ class _Embeddings(nn.Module):
         return self.output_site(self.LayerNorm(self.sum_site(x)))
 
 
+class MatMul(nn.Module):
+    """``a @ b`` of two activations (attention scores ``Q K^T``, context ``P V``): a module, so that
+    the integer engine can swap it for its integer product (:mod:`bertq.engine.static`)."""
+
+    def __init__(self, product: str):
+        super().__init__()
+        self.product = product
+
+    def forward(self, a, b):
+        return torch.matmul(a, b)
+
+    def extra_repr(self) -> str:
+        return self.product
+
+
 class _SelfAttention(nn.Module):
     def __init__(self, c: EncoderConfig):
         super().__init__()
@@ -87,6 +102,7 @@ class _SelfAttention(nn.Module):
         self.scores_site = Site("attention.scores")
         self.probs_site = Site("attention.probs")
         self.context_site = Site("attention.context")
+        self.scores_product, self.context_product = MatMul("scores"), MatMul("context")
 
     def split(self, x):
         b, t, h = x.shape
@@ -98,8 +114,8 @@ class _SelfAttention(nn.Module):
         v = self.split(self.value_site(self.value(x)))
         # The scores are quantized before the padding mask is added, so that a padded key keeps its
         # -inf-like score (and zero probability) whatever the scores' quantization range.
-        scores = self.scores_site(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])) + additive_mask
-        context = torch.matmul(self.probs_site(scores.softmax(dim=-1)), v)
+        scores = self.scores_site(self.scores_product(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])) + additive_mask
+        context = self.context_product(self.probs_site(scores.softmax(dim=-1)), v)
         b, _, t, _ = context.shape
         return self.context_site(context.transpose(1, 2).reshape(b, t, -1))
 

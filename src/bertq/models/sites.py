@@ -182,3 +182,5 @@ def linear_input_site(weight_name: str, num_layers: int) -> str | None:
 
 ATTENTION_OPERANDS = (("attention.query", "attention.key"), ("attention.probs", "attention.value"))
 """The activation x activation matmuls of a layer: scores ``Q K^T`` and context ``P V``."""
+PRODUCT_OPERANDS = dict(zip(("scores", "context"), ATTENTION_OPERANDS))
+"""The operand sites of each attention product (:class:`bertq.models.encoder.MatMul`), by name."""

@@ -63,7 +63,7 @@ NOT_METRICS = (
     "scored_on",
     "kernel_path",
     "scoring_seconds",
-    "integer_linears",
+    "integer_ops",
 )
 """Keys of an evaluation that are not metrics: its labels and records, and how it was scored."""
 THROUGHPUT_COLUMNS = [
