@@ -91,4 +91,5 @@ def bench_encoder(
         "vs_torch_fp32": ratios(t, "torch fp32"),
         "vs_torch_dynamic_int8": ratios(t, "torch dynamic int8"),
         "vs_torch_fp32_median": ratios(t, "torch fp32", "median_seconds"),
+        "vs_torch_dynamic_int8_median": ratios(t, "torch dynamic int8", "median_seconds"),
     }
