@@ -13,7 +13,6 @@ optionally clipped by TM-IQR first (Algorithm 2); the math is :mod:`bertq.quanti
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -21,7 +20,7 @@ from ..models.sites import linear_input_site, select, site_names
 from ..models.tokens import current_mask
 from ..quantization.dynamic import DynamicConfig, row_scales, sequence_ranges, symmetric_codes
 from ..quantization.tensor import QuantizedWeight
-from .linear import _check_shape, _gather_index, exact_matmul, register
+from .linear import Int8Twin, Int8Weight, _check_shape, _gather_index, exact_matmul, register
 
 
 class _DynamicInput(nn.Module):
@@ -59,29 +58,16 @@ class _DynamicInput(nn.Module):
 
 
 @register(nn.Linear, "i8")
-class DynamicIntegerLinear(_DynamicInput):
+class DynamicIntegerLinear(Int8Weight, _DynamicInput):
     """``y = x W + b`` with ``x`` quantized per sequence at run time, on the int8 kernels of
     ``path`` (default: the fastest this CPU runs)."""
 
     def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, bits: int = 8, path: str | None = None):
-        from ..kernels.int8_gemm import pack_int8
-
         super().__init__(qt, bias, bits)
-        codes, self.w_scale = qt.int8_form()
-        self.packed = pack_int8(codes, path)
-        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
-
-    @property
-    def path(self) -> str:
-        return self.packed.path
+        self._set_weight(qt, bias, path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..kernels.int8_gemm import linear_int8, quantize_activations_symmetric
-
-        rows, scale, inv = self.rows(x)
-        a = quantize_activations_symmetric(rows.numpy(), scale.numpy(), inv.numpy(), self.levels, self.packed.k_padded)
-        y = linear_int8(a, self.packed, self.w_scale, self.bias_array)
-        return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return self._run(self._codes(x), x)
 
     def _codes(self, x: torch.Tensor):
         """The input's signed codes; Q, K and V read one tensor and share them (see
@@ -115,23 +101,17 @@ def _same(a: tuple | None, b: tuple) -> bool:
 
 
 @register(nn.Linear, "i8_twin")
-class DynamicTwinLinear(_DynamicInput):
+class DynamicTwinLinear(Int8Twin, _DynamicInput):
     """The torch twin of :class:`DynamicIntegerLinear` (module docstring)."""
 
     def __init__(self, qt: QuantizedWeight, bias: torch.Tensor | None, bits: int = 8):
         super().__init__(qt, bias, bits)
-        int8_codes, w_scale = qt.int8_form()
-        self.register_buffer("weight_codes", torch.from_numpy(int8_codes.astype(np.float32)))
-        self.register_buffer("w_scale", torch.from_numpy(np.ascontiguousarray(w_scale, np.float32)))
-        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+        self._set_weight(qt, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows, scale, inv = self.rows(x)
         codes = symmetric_codes(rows, inv, self.levels).to(self.weight_codes.device)
-        y = exact_matmul(codes, self.weight_codes).float() * (scale.to(codes.device)[:, None] * self.w_scale)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return self._epilogue(exact_matmul(codes, self.weight_codes), scale.to(codes.device)[:, None], x)
 
 
 def apply_tm_iqr(model: nn.Module, config: DynamicConfig) -> list[str]:

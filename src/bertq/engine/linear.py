@@ -85,6 +85,47 @@ def _check_shape(linear: nn.Linear, qt: QuantizedWeight) -> None:
         )
 
 
+class Int8Weight:
+    """The weight side of a linear on the int8 kernels (dynamic and static activations): packed
+    panels for ``path``, column scales, the bias, and the call that runs a quantized input."""
+
+    def _set_weight(self, qt: QuantizedWeight, bias: torch.Tensor | None, path: str | None) -> None:
+        from ..kernels.int8_gemm import pack_int8
+
+        codes, self.w_scale = qt.int8_form()
+        self.packed = pack_int8(codes, path)
+        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
+
+    @property
+    def path(self) -> str:
+        return self.packed.path
+
+    def _run(self, a, x: torch.Tensor) -> torch.Tensor:
+        """``a`` (:class:`~bertq.kernels.int8_gemm.QuantizedActivations` of ``x``'s rows) times the
+        weight, shaped as ``x`` with ``out_features`` channels."""
+        from ..kernels.int8_gemm import linear_int8
+
+        y = linear_int8(a, self.packed, self.w_scale, self.bias_array)
+        return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
+class Int8Twin:
+    """The weight side of a torch twin: int8 codes as float32, column scales and bias as buffers,
+    and the engine's epilogue ``float32(acc) * (s_x * s_w) + b``."""
+
+    def _set_weight(self, qt: QuantizedWeight, bias: torch.Tensor | None) -> None:
+        int8_codes, w_scale = qt.int8_form()
+        self.register_buffer("weight_codes", torch.from_numpy(int8_codes.astype(np.float32)))
+        self.register_buffer("w_scale", torch.from_numpy(np.ascontiguousarray(w_scale, np.float32)))
+        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+
+    def _epilogue(self, acc: torch.Tensor, scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        y = acc.float() * (scale * self.w_scale)
+        if self.bias is not None:
+            y = y + self.bias
+        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+
+
 class _KernelLinear(nn.Module):
     """What the two kernel-backed linears share: shapes, bias, the OCS gather, the per-token
     7-bit activations (shared by Q, K and V), and the reshaping around a 2-D kernel call."""

@@ -27,7 +27,7 @@ from torch import nn
 
 from ..quantization.affine import levels
 from ..quantization.tensor import QuantizedWeight
-from .linear import _check_shape, _gather_index, exact_matmul, register
+from .linear import Int8Twin, Int8Weight, _check_shape, _gather_index, exact_matmul, register
 
 
 class _StaticInput(nn.Module):
@@ -64,23 +64,15 @@ class _StaticInput(nn.Module):
 
 
 @register(nn.Linear, "static_int8")
-class StaticIntegerLinear(_StaticInput):
+class StaticIntegerLinear(Int8Weight, _StaticInput):
     """``y = x W + b`` with ``x`` on its site's static grid, on the int8 kernels of ``path``."""
 
     def __init__(self, qt, bias, scale, zero, bits: int = 8, path: str | None = None):
-        from ..kernels.int8_gemm import pack_int8
-
         super().__init__(qt, bias, scale, zero, bits)
-        codes, self.w_scale = qt.int8_form()
-        self.packed = pack_int8(codes, path)
-        self.bias_array = None if bias is None else bias.detach().float().cpu().numpy().copy()
-
-    @property
-    def path(self) -> str:
-        return self.packed.path
+        self._set_weight(qt, bias, path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..kernels.int8_gemm import MAX_TILE_ROWS, QuantizedActivations, linear_int8
+        from ..kernels.int8_gemm import MAX_TILE_ROWS, QuantizedActivations
 
         u = self.codes(x)
         m, k = u.shape
@@ -89,28 +81,20 @@ class StaticIntegerLinear(_StaticInput):
         codes[:, :k] = u.numpy().astype(np.uint8)
         scale = np.full(m_pad, float(self.scale), np.float32)
         zero = np.full(m_pad, int(self.zero), np.int32)
-        a = QuantizedActivations(codes, scale, zero, wide=True)
-        y = linear_int8(a, self.packed, self.w_scale, self.bias_array)
-        return torch.from_numpy(y).reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return self._run(QuantizedActivations(codes, scale, zero, wide=True), x)
 
 
 @register(nn.Linear, "static_twin")
-class StaticTwinLinear(_StaticInput):
+class StaticTwinLinear(Int8Twin, _StaticInput):
     """The torch twin of :class:`StaticIntegerLinear`: ``float32(sum (u - z) q_w) * (s * s_w) + b``."""
 
     def __init__(self, qt, bias, scale, zero, bits: int = 8):
         super().__init__(qt, bias, scale, zero, bits)
-        int8_codes, w_scale = qt.int8_form()
-        self.register_buffer("weight_codes", torch.from_numpy(int8_codes.astype(np.float32)))
-        self.register_buffer("w_scale", torch.from_numpy(np.ascontiguousarray(w_scale, np.float32)))
-        self.register_buffer("bias", None if bias is None else bias.detach().float().clone())
+        self._set_weight(qt, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         centred = self.codes(x) - self.zero
-        y = exact_matmul(centred, self.weight_codes, self.qmax).float() * (self.scale * self.w_scale)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return self._epilogue(exact_matmul(centred, self.weight_codes, self.qmax), self.scale, x)
 
 
 def _grid_codes(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, qmax: int) -> torch.Tensor:

@@ -191,8 +191,9 @@ def _microkernel_overload(path, a, lda, b, kq, c, ldc):
     return impl
 
 
-@overload(microkernel_affine, jit_options={"cache": True})
-def _microkernel_affine_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+def _affine_overload(path, wide: bool):
+    """The implementation of :func:`microkernel_affine` (``wide``: of
+    :func:`microkernel_affine_wide`) for ``path``'s numba type."""
     if not isinstance(path, PathType):
         return None
     spec = PATHS[path.path_name]
@@ -202,31 +203,22 @@ def _microkernel_affine_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, c
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, True)
     else:
-        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True)
+        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True, wide=wide and spec.dot == "maddubs")
 
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
 
     return impl
+
+
+@overload(microkernel_affine, jit_options={"cache": True})
+def _microkernel_affine_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
+    return _affine_overload(path, wide=False)
 
 
 @overload(microkernel_affine_wide, jit_options={"cache": True})
 def _microkernel_affine_wide_overload(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
-    if not isinstance(path, PathType):
-        return None
-    spec = PATHS[path.path_name]
-    if spec.dot == "scalar":
-        kernel = _scalar_kernel(spec.rows, spec.nr)
-
-        def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
-            kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, True)
-    else:
-        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True, wide=spec.dot == "maddubs")
-
-        def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
-            kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
-
-    return impl
+    return _affine_overload(path, wide=True)
 
 
 def lut4_kernel_affine(path, rows, a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table):
