@@ -90,6 +90,8 @@ def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
                 "ocs": {"expand_ratio": expand_ratio},
                 # k-means with centroid fine-tuning (Zhao et al., 2021), at its own bit-width
                 "kmeans": {"bits": [2], "granularity": 4, "centroid_finetune": {"epochs": 1, "lr_multiplier": 5.0}},
+                # dynamic int8 with TM-IQR (El-Kurdi et al., 2022), scored on the integer engine
+                "tm_iqr": {"method": "lq", "bits": [8], "scope": "all", "dynamic": {"tm_iqr": {}}},
             },
         },
         "cost": {"sequence_length": 32, "qa_sequence_length": 48},
@@ -137,8 +139,20 @@ def study(tmp_path_factory):
 def test_pipeline_reports_real_numbers(study):
     rows = list(csv.DictReader((study / "results" / "summary.csv").read_text().splitlines()))
     assert {(r["task"], r["method"], r["bits"]) for r in rows} == {
-        (t, m, b) for t in ("rte", "squad") for m, b in (("fp32", "32"), ("lq", "4"), ("ocs", "4"), ("kmeans", "2"))
+        (t, m, b)
+        for t in ("rte", "squad")
+        for m, b in (("fp32", "32"), ("lq", "4"), ("ocs", "4"), ("kmeans", "2"), ("tm_iqr", "8"))
     }
+    from bertq.kernels.simd import default_path
+
+    for task in ("rte", "squad"):
+        ev = json.loads((study / f"results/eval/tiny/{task}/seed0/tm_iqr/w8.json").read_text())
+        assert ev["scored_on"] == "integer engine" and ev["kernel_path"] == default_path()
+        lq = json.loads((study / f"results/eval/tiny/{task}/seed0/lq/w4.json").read_text())
+        assert lq["scored_on"] == "fake-quant"
+    cost = json.loads((study / "results/quantized/tiny/rte/seed0/tm_iqr/w8.json").read_text())
+    bits = cost["site_activation_bits"]
+    assert bits["layer0.ffn.intermediate"] == bits["pooler.output"] == 8 and bits["layer0.attention.probs"] == 32
     rows = [r for r in rows if r["task"] == "rte"]
     for r in rows:
         assert 0.0 <= float(r["score"]) <= 100.0
@@ -156,8 +170,6 @@ def test_pipeline_reports_real_numbers(study):
         "bertq codebook engine",
     }
     assert all(float(r["sequences_per_second"]) > 0 for r in timing)
-    from bertq.kernels.simd import default_path
-
     engine_rows = [r for r in timing if r["backend"].startswith("bertq")]
     assert engine_rows and all(r["method"] != "fp32" and r["kernel_path"] == default_path() for r in engine_rows)
     reports = study / "reports"

@@ -184,7 +184,8 @@ def _paper_block(paper_name: str, tasks: list[str], records: list[dict]) -> str:
 def _ratio_line(summary: pd.DataFrame, model: str, bits: int) -> str:
     """Quantization ratio (quantized weights over all parameters; the paper's is 99.6% for BERT)
     and model size at ``bits`` against fp32."""
-    rows = summary[(summary["model"] == model) & (summary["method"] != "fp32") & (summary["bits"] == bits)]
+    hu = summary["method"].isin(METHODS) & (summary["method"] != "fp32")
+    rows = summary[(summary["model"] == model) & hu & (summary["bits"] == bits)]
     base = summary[(summary["model"] == model) & (summary["method"] == "fp32")]
     if rows.empty or base.empty:
         return ""

@@ -12,8 +12,12 @@ ORDER = 0
 
 
 def _widest_bits(summary) -> int:
-    """The paper's tables are at 8 bits; a study without 8-bit points shows its widest bit-width."""
-    quantized = set(summary.loc[summary["method"] != "fp32", "bits"]) if not summary.empty else set()
+    """The paper's tables are at 8 bits; a study without 8-bit points of the paper's methods shows
+    their widest bit-width."""
+    from bertq.reports.paper import METHODS
+
+    ours = summary["method"].isin(METHODS) & (summary["method"] != "fp32") if not summary.empty else None
+    quantized = set(summary.loc[ours, "bits"]) if not summary.empty else set()
     return 8 if 8 in quantized or not quantized else int(max(quantized))
 
 
