@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -306,6 +307,10 @@ def _gemv_nibbles(path, rows, nr, a, a_scale, a_zero, nibbles, tables, col_sums,
             )
 
 
+_gemv_nibbles_serial = njit(cache=True)(_gemv_nibbles.py_func)
+"""For one thread: the same loop without the parallel region, whose launch a GEMV feels."""
+
+
 @njit(cache=True, parallel=True)
 def _gemm_codebook_f32(x, stream, bits, float_lut, nr, kq, n_panels, k, bias, n, out):
     """Weight-only: each panel decoded to float32 ``(k, nr)`` and multiplied by BLAS."""
@@ -404,7 +409,8 @@ def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | No
     a_scale, a_zero = a.scale[:m_pad], a.zero[:m_pad]
     n_pad = w.n_panels * w.spec.nr
     out = np.empty((m_pad, n_pad), np.float32)
-    _gemv_nibbles(
+    kernel = _gemv_nibbles_serial if numba.get_num_threads() == 1 else _gemv_nibbles
+    kernel(
         w.spec, rows, w.spec.nr, codes, a_scale, a_zero, w.nibbles, w.tables, w.col_sums, w.w_scale, _bias(w, bias), out
     )
     return out if (m_pad, n_pad) == (m, w.n) else np.ascontiguousarray(out[:m, : w.n])

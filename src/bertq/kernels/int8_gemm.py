@@ -136,6 +136,10 @@ def quantize_rows_symmetric(x, inv, levels, k_padded):
     return codes
 
 
+_quantize_rows_serial = njit(cache=True)(quantize_rows.py_func)
+""":func:`quantize_rows` without the parallel region, whose launch costs more than a few rows take."""
+
+
 def dequantize_rows(codes: np.ndarray, scale: np.ndarray, zero: np.ndarray, k: int) -> np.ndarray:
     """``s (q - z)``: the float activations the integer GEMM sees (the fake-quant reference)."""
     return (codes[:, :k].astype(np.float32) - zero[:, None]) * scale[:, None]
@@ -339,7 +343,8 @@ def quantize_activations(x: np.ndarray, k_padded: int) -> QuantizedActivations:
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] > k_padded:
         raise ValueError(f"input of shape {x.shape} does not fit {k_padded} padded columns")
-    codes, scale, zero = quantize_rows(x, k_padded)
+    rows = quantize_rows if x.shape[0] > MAX_TILE_ROWS else _quantize_rows_serial
+    codes, scale, zero = rows(x, k_padded)
     m_pad = -(-x.shape[0] // MAX_TILE_ROWS) * MAX_TILE_ROWS
     return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), _padded(zero, m_pad, np.int32))
 
