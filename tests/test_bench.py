@@ -82,3 +82,97 @@ def test_speed_targets_are_checked_on_the_worst_shape():
     assert check("batch-1 GEMV")["met"]
     assert check("BERT-Base encoder (batch 8")["met"] and not check("BERT-Base encoder >= 1.0x")["met"]
     assert not any(c["target"].startswith("W4A8") for c in checks)  # no large-M codebook results given
+
+
+def test_timing_job_calls_every_backend_once_per_round_in_order():
+    from bertq.bench.throughput import time_interleaved
+
+    calls, ticks = [], iter(range(1000))
+    backends = [lambda name=name: calls.append(name) for name in ("fp32", "dyn", "engine")]
+    seconds = time_interleaved(backends, rounds=4, warmup=2, clock=lambda: float(next(ticks)))
+    assert calls == ["fp32", "dyn", "engine"] * (2 + 4)  # warmup rounds, then timed rounds, interleaved
+    assert seconds == [[1.0] * 4] * 3  # one clock tick before and one after each timed call
+
+
+def test_paired_ratios_are_taken_round_by_round():
+    from bertq.bench.throughput import summarize
+
+    fp32 = [0.08, 0.08, 0.16, 0.08]  # a slow spell in round 3 ...
+    engine = [0.04, 0.05, 0.08, 0.04]  # ... hits the engine too
+    dyn = [0.05, 0.05, 0.10, 0.06]
+    labels = [("torch fp32", "fp32", 32), ("torch dynamic int8", "fp32", 32), ("bertq int8 engine", "lq", 4)]
+    records = summarize(labels, [fp32, dyn, engine], batch_size=8)
+    fp, dy, en = records
+    assert (en["backend"], en["method"], en["bits"], en["seconds"]) == ("bertq int8 engine", "lq", 4, engine)
+    assert en["median_seconds"] == pytest.approx(0.045) and en["sequences_per_second"] == pytest.approx(8 / 0.045)
+    assert (en["min_seconds"], en["max_seconds"]) == (0.04, 0.08)
+    # quartiles by linear interpolation of the sorted seconds 0.04, 0.04, 0.05, 0.08 at ranks 0.75 and 2.25
+    assert en["q1_seconds"] == pytest.approx(0.04) and en["q3_seconds"] == pytest.approx(0.05 + 0.25 * 0.03)
+    assert en["iqr_seconds"] == pytest.approx(0.0175)
+    ratio = en["ratio_to_torch_fp32"]
+    assert ratio["per_round"] == pytest.approx([2.0, 1.6, 2.0, 2.0])  # 0.08/0.04, 0.08/0.05, 0.16/0.08, 0.08/0.04
+    assert ratio["median"] == pytest.approx(2.0) and ratio["q1"] == pytest.approx(1.6 + 0.75 * 0.4)
+    assert ratio["iqr"] == pytest.approx(0.1) and (ratio["min"], ratio["max"]) == pytest.approx((1.6, 2.0))
+    # the ratio of the medians (0.08 / 0.045) is not what is reported
+    assert 0.08 / en["median_seconds"] == pytest.approx(1.778, abs=1e-3)
+    assert en["ratio_to_torch_dynamic_int8"]["per_round"] == pytest.approx([1.25, 1.0, 1.25, 1.5])
+    assert en["ratio_to_torch_dynamic_int8"]["median"] == pytest.approx(1.25)
+    assert fp["ratio_to_torch_fp32"]["per_round"] == [1.0] * 4 and fp["ratio_to_torch_fp32"]["iqr"] == 0.0
+    assert dy["ratio_to_torch_fp32"]["per_round"] == pytest.approx([1.6, 1.6, 1.6, 0.08 / 0.06])
+    with pytest.raises(ValueError, match="2 baseline rounds against 3"):  # dynamic int8 has a round less
+        summarize(labels[:2], [fp32[:3], dyn[:2]], batch_size=8)
+
+
+def test_throughput_job_times_every_backend_of_a_model_in_one_run(tmp_path):
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from bertq.bench.throughput import run_throughput
+    from bertq.models.encoder import BertClassifier, EncoderConfig
+    from bertq.quantization.model import quantize_state, save_quantized
+
+    config = dict(
+        vocab_size=300,
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    state = {k: v.detach().numpy().copy() for k, v in BertClassifier(EncoderConfig(**config)).state_dict().items()}
+    save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    variants = []
+    for bits in (8, 4):
+        save_quantized(quantize_state(state, "lq", bits), tmp_path / f"w{bits}.safetensors")
+        record = {"method": "lq", "params": {}}
+        variants.append(
+            {"method": "lq", "bits": bits, "record": record, "checkpoint": tmp_path / f"w{bits}.safetensors"}
+        )
+    r = run_throughput(
+        tmp_path, variants, batch_size=2, sequence_length=8, threads=1, repeats=3, warmup=1, kernel_path="portable"
+    )
+    torchao = ["torchao dynamic int8"] if r["torchao"]["available"] else []
+    assert r["torchao"]["available"] or r["torchao"]["reason"]
+    engines = ["bertq int8 engine", "bertq codebook engine"]
+    expected = ["torch fp32", "torch dynamic int8", *torchao, *engines, *engines]
+    assert [b["backend"] for b in r["backends"]] == expected
+    assert [(b["method"], b["bits"]) for b in r["backends"]][-4:] == [("lq", 8)] * 2 + [("lq", 4)] * 2
+    assert r["order"] == [f"{b['backend']} {b['method']} w{b['bits']}" for b in r["backends"]]
+    for b in r["backends"]:
+        assert len(b["seconds"]) == 3 and b["median_seconds"] == pytest.approx(np.median(b["seconds"]))
+        assert b["sequences_per_second"] == pytest.approx(2 / b["median_seconds"])
+        fp32 = r["backends"][0]["seconds"]
+        assert b["ratio_to_torch_fp32"]["per_round"] == pytest.approx([f / s for f, s in zip(fp32, b["seconds"])])
+        if b["backend"].startswith("bertq"):
+            assert b["kernel_path"] == "portable" and b["first_call_seconds"] > 0
+    assert r["kernel_path"] == "portable" and isinstance(r["numba_cache_hit"], bool)
+    assert r["rounds"] == 3 and r["threads"] == 1 and r["cpu"]["machine"]
+    alone = run_throughput(tmp_path, [], batch_size=2, sequence_length=8, threads=1, repeats=1, warmup=0)
+    assert [b["backend"] for b in alone["backends"]] == ["torch fp32", "torch dynamic int8", *torchao]
+    assert alone["kernel_path"] is None

@@ -1,6 +1,7 @@
 """Cluster resources scale with the model a job runs."""
 
 import json
+import math
 
 import pytest
 
@@ -48,3 +49,11 @@ def test_squad_jobs_get_more_than_a_sentence_task():
     base = parse_source("random:base")
     glue, squad = job_resources("finetune", base), job_resources("finetune", base, span=True)
     assert squad["mem_mb"] > glue["mem_mb"] and squad["runtime"] == 3 * glue["runtime"]
+
+
+def test_a_timing_job_holding_more_models_asks_more_for_their_parameters_only():
+    base = parse_source("random:base")
+    p = million_parameters(base)
+    one, three = job_resources("throughput", base), job_resources("throughput", base, copies=3.0)
+    assert three["mem_mb"] == math.ceil(2000 + 20 * 3 * p) and one["mem_mb"] == math.ceil(2000 + 20 * p)
+    assert three["runtime"] == math.ceil(10 + 0.2 * 3 * p)

@@ -28,7 +28,7 @@ from bertq.pipeline.layout import (
     TOKENIZED,
     TOKENIZED_SQUAD,
 )
-from bertq.pipeline.resources import job_resources
+from bertq.pipeline.resources import THROUGHPUT_MODELS, job_resources
 from bertq.reports import registry as report_registry
 
 try:
@@ -272,9 +272,54 @@ def capture_files():
     return [CAPTURE_FILE.format(model=m, task=t, seed=SEEDS[0]) for m, t in capture_pairs()]
 
 
+def quantized_timed_variants():
+    """The timed ``(method, bits)`` with quantized weights: each has engine backends to time."""
+    return [v for v in timed_variants() if v != FP32]
+
+
 def throughput_inputs(wc):
-    """Timing needs one checkpoint per (model, method, bits): the first task and seed's."""
-    return model_files(dict(model=wc.model, task=TASKS[0], seed=SEEDS[0], method=wc.method, bits=wc.bits))
+    """A model's timing job reads the first task and seed's fine-tuned model and the quantized
+    checkpoint of every timed variant (in the order of ``throughput_variants``)."""
+    fields = dict(model=wc.model, task=TASKS[0], seed=SEEDS[0])
+    files = {"model": FINETUNED_MODEL.format(**fields), "config": FINETUNED_CONFIG.format(**fields)}
+    quantized = [QUANTIZED_CHECKPOINT.format(**fields, method=m, bits=b) for m, b in quantized_timed_variants()]
+    if quantized:
+        files["quantized"] = quantized
+    return files
+
+
+SCORING_ONLY = ("engine", "leave_one_out")
+"""Keys of a variant's record that only its scoring reads (where it is scored), never its timing."""
+
+
+def timed_record(method):
+    """What a timing job knows of a timed method: its record (bq.variant_record) less what only
+    scoring reads; of its activation settings, only which sites are quantized at what bits (what
+    its ACE and checkpoint depend on), not how their ranges are estimated."""
+    record = {k: v for k, v in bq.variant_record(config, method).items() if k not in SCORING_ONLY}
+    if record["activations"] is not None:
+        record["activations"] = {k: record["activations"][k] for k in ("bits", "sites", "exclude", "site_bits")}
+    return record
+
+
+def throughput_variants():
+    """The throughput job's ``variants`` param: each timed (method, bits) with its timed_record,
+    so that adding or changing a timed method reruns the timing and nothing else does."""
+    return bq.canonical([{"method": m, "bits": b, "record": timed_record(m)} for m, b in quantized_timed_variants()])
+
+
+def throughput_resources(key):
+    """A model's timing job's ``mem_mb`` or ``runtime``: it holds three torch models and two engine
+    models per timed variant at once, where the rule's scale is set for THROUGHPUT_MODELS of them
+    (bertq.pipeline.resources); memory doubles on a retry."""
+
+    def value(wildcards, attempt):
+        models = 3 + 2 * len(quantized_timed_variants())
+        copies = max(1.0, models / THROUGHPUT_MODELS)
+        r = job_resources("throughput", SOURCES[wildcards.model], copies=copies)
+        return r[key] * (2 ** (attempt - 1) if key == "mem_mb" else 1)
+
+    return value
 
 
 def timing_job_threads(wildcards):
@@ -291,8 +336,8 @@ def timing_job_threads(wildcards):
 
 
 def timed_outputs():
-    """The throughput file of every model and timed (method, bits)."""
-    return [THROUGHPUT.format(model=m, method=method, bits=bits) for m in MODELS for method, bits in timed_variants()]
+    """The throughput file of every model."""
+    return [THROUGHPUT.format(model=m) for m in MODELS]
 
 
 # Reports (reports.smk).

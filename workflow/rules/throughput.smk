@@ -4,18 +4,17 @@ rule throughput:
     output:
         timing=THROUGHPUT,
     log:
-        "logs/throughput/{model}/{method}/w{bits}.log",
-    wildcard_constraints:
-        method=_alternatives([FP32[0], *METHODS]),
+        "logs/throughput/{model}.log",
     retries: 1
     conda:
         "../../envs/bertq.yaml"
     threads: timing_job_threads
     resources:
-        mem_mb=resources_of("throughput", "mem_mb"),
-        runtime=resources_of("throughput", "runtime"),
+        mem_mb=throughput_resources("mem_mb"),
+        runtime=throughput_resources("runtime"),
     params:
         timing=bq.canonical(bq.timing_params(config)),
+        variants=throughput_variants(),
         code=job_code("throughput"),
     script:
         "../scripts/throughput.py"

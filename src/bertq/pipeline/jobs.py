@@ -258,10 +258,17 @@ def _evaluate(c: Call) -> dict:
 
 
 def _throughput(c: Call) -> dict:
+    """The model's timed variants (params ``variants``: method, bits, resolved entry), each with its
+    checkpoint (input ``quantized``, in the same order)."""
     t = c.params["timing"]
+    timed = c.params["variants"] or []
+    checkpoints = c.input.get("quantized") or []
+    checkpoints = [checkpoints] if isinstance(checkpoints, str) else list(checkpoints)
+    if len(checkpoints) != len(timed):
+        raise ValueError(f"{len(timed)} timed variants but {len(checkpoints)} quantized checkpoints")
     return dict(
         finetuned_dir=c.finetuned_dir(),
-        quantized=c.input.get("quantized"),
+        variants=[{**v, "checkpoint": path} for v, path in zip(timed, checkpoints)],
         batch_size=t["batch_size"],
         sequence_length=t["sequence_length"],
         threads=t["threads"],

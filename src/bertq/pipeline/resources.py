@@ -46,8 +46,10 @@ RULES: dict[str, tuple[Scale, Scale, Scale | None]] = {
     "quantize": (Scale(2000, 30), Scale(10, 0.5), None),
     "baseline_cost": (Scale(1000, 10), Scale(5, 0.05), None),
     "evaluate": (Scale(2000, 20), Scale(10, 0.5), None),
-    "throughput": (Scale(2000, 20), Scale(10, 0.2), None),
+    "throughput": (Scale(2000, 20), Scale(10, 0.2), None),  # four models: see THROUGHPUT_MODELS
 }
+THROUGHPUT_MODELS = 4
+"""The models a throughput job's scale is set for: torch fp32 and dynamic int8, two engine models."""
 SPAN_FACTOR = 3  # SQuAD: 384-token windows instead of 128-token sentences
 
 
@@ -73,10 +75,14 @@ def million_parameters(src: ModelSource) -> float:
     return (layers * (4 * hidden * hidden + 2 * hidden * inter) + VOCAB * hidden) / 1e6
 
 
-def job_resources(rule: str, src: ModelSource, *, span: bool = False, gpu: bool = False) -> dict[str, int]:
-    """``mem_mb``, ``runtime`` (minutes) and ``gpu`` (0 or 1) of one job of ``rule`` on ``src``."""
+def job_resources(
+    rule: str, src: ModelSource, *, span: bool = False, gpu: bool = False, copies: float = 1.0
+) -> dict[str, int]:
+    """``mem_mb``, ``runtime`` (minutes) and ``gpu`` (0 or 1) of one job of ``rule`` on ``src``;
+    ``copies``: how many times the models the rule's scale is set for the job holds (a timing job
+    builds every backend of every timed variant), multiplying the per-parameter part."""
     memory, cpu_time, gpu_time = RULES[rule]
-    p = million_parameters(src)
+    p = million_parameters(src) * copies
     factor = SPAN_FACTOR if span else 1
     on_gpu = gpu and gpu_time is not None
     runtime = (gpu_time if on_gpu else cpu_time).at(p) * factor
