@@ -70,33 +70,53 @@ def make_summary(drop_incomplete: bool = True) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+SLOW_SPELL = (1.0, 1.0, 2.0, 1.0)
+"""A timing job's rounds: the machine is twice as slow in round 3, for every backend alike."""
+SEQUENCES_PER_SECOND = {
+    ("torch fp32", "fp32", 32): 100.0,
+    ("torch dynamic int8", "fp32", 32): 150.0,
+    ("torchao dynamic int8", "fp32", 32): 180.0,
+    ("bertq int8 engine", "ocs", 8): 240.0,
+    ("bertq codebook engine", "ocs", 8): 230.0,
+    ("bertq int8 engine", "ocs", 4): 200.0,
+    ("bertq codebook engine", "ocs", 4): 230.0,
+    ("bertq int8 engine", "lq", 8): 240.0,
+    ("bertq codebook engine", "lq", 8): 230.0,
+}
+NOISY = ("bertq int8 engine", "ocs", 4)
+"""This backend's round 2 is a quarter slower than the machine's: paired ratios 2, 1.6, 2, 2 (small
+model, double speed everywhere)."""
+
+
+def timing_job(model: str) -> dict:
+    """A model's timing job (bertq.bench.throughput) on 3 + 1 rounds of a batch of 8 with known
+    seconds; the big model has no torchao."""
+    from bertq.bench.throughput import summarize
+
+    labels, seconds = [], []
+    for key, sps in SEQUENCES_PER_SECOND.items():
+        if model == "big" and key[0] == "torchao dynamic int8":
+            continue
+        noise = (1.0, 1.25, 1.0, 1.0) if key == NOISY else (1.0,) * 4
+        speed = sps * (2 if model == "small" else 1)
+        labels.append(key)
+        seconds.append([8 / speed * f * n for f, n in zip(SLOW_SPELL, noise)])
+    backends = summarize(labels, seconds, batch_size=8)
+    for b in backends:
+        if b["backend"].startswith("bertq"):
+            b.update(kernel_path="avx2", first_call_seconds=2.5)
+    cpu = {"model": "Test CPU", "machine": "x86_64", "simd_flags": ["avx2"]}
+    return dict(
+        labels={"model": model}, threads=1, batch_size=8, sequence_length=128, rounds=4, cpu=cpu, backends=backends
+    )
+
+
 def make_throughput() -> pd.DataFrame:
-    rows = []
-    for model in BASE:
-        for method, bits in [("fp32", 32), ("ocs", 8), ("ocs", 4), ("lq", 8)]:
-            backends = [("torch fp32", 100.0), ("torch dynamic int8", 150.0)]
-            if method != "fp32":
-                backends.append(("bertq int8 engine", 240.0 if bits == 8 else 200.0))
-                backends.append(("bertq codebook engine", 230.0))
-            for backend, sps in backends:
-                rows.append(
-                    {
-                        "model": model,
-                        "model_label": META[model]["model_label"],
-                        "method": method,
-                        "bits": bits,
-                        "backend": backend,
-                        "sequences_per_second": sps * (2 if model == "small" else 1),
-                        "best_sequences_per_second": sps * 1.1,
-                        "kernel_path": "avx2" if backend.startswith("bertq") else "",
-                        "first_call_seconds": 2.5 if backend.startswith("bertq") else "",
-                        "cpu": "Test CPU [avx2]",
-                        "threads": 1,
-                        "batch_size": 8,
-                        "sequence_length": 128,
-                    }
-                )
-    return pd.DataFrame(rows)
+    """The throughput CSV of both models' timing jobs, as bertq.reports.collect writes it."""
+    from bertq.reports.collect import THROUGHPUT_COLUMNS, throughput_rows
+
+    rows = [r for model in BASE for r in throughput_rows(timing_job(model), model, META)]
+    return pd.DataFrame(rows, columns=THROUGHPUT_COLUMNS)
 
 
 def test_paper_table1_averages_match_printed_avg():
@@ -232,19 +252,59 @@ def test_table1_missing_bits_reported_not_crashing(tmp_path):
     assert "## Paper (Hu et al., 2022)" in (tmp_path / "e.md").read_text()
 
 
+def test_throughput_csv_has_a_row_per_backend_and_variant(tmp_path):
+    from bertq.reports.collect import THROUGHPUT_COLUMNS, collect
+
+    (tmp_path / "small.json").write_text(json.dumps(timing_job("small")))
+    collect([], [], [tmp_path / "small.json"], META, tmp_path / "s.csv", tmp_path / "t.csv")
+    df = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
+    assert list(df.columns) == THROUGHPUT_COLUMNS
+    assert len(df) == len(SEQUENCES_PER_SECOND) and not df.duplicated(["backend", "method", "bits"]).any()
+    row = df.set_index(["backend", "method", "bits"]).loc[("bertq int8 engine", "ocs", 4)]
+    # seconds 0.02, 0.025, 0.04, 0.02: median 0.0225 s, so 8 / 0.0225 sequences/s and 128 words each
+    assert row["median_seconds"] == pytest.approx(0.0225) and row["sequences_per_second"] == pytest.approx(8 / 0.0225)
+    assert row["words_per_second"] == pytest.approx(128 * 8 / 0.0225)
+    assert (row["min_seconds"], row["max_seconds"]) == pytest.approx((0.02, 0.04))
+    # sorted 0.02, 0.02, 0.025, 0.04: q1 at rank 0.75 is 0.02, q3 at rank 2.25 is 0.025 + 0.25 * 0.015
+    assert row["iqr_seconds"] == pytest.approx(0.025 + 0.25 * 0.015 - 0.02)
+    # paired per round against fp32's 0.04, 0.04, 0.08, 0.04: 2, 1.6, 2, 2
+    assert row["ratio_to_torch_fp32"] == pytest.approx(2.0) and row["ratio_to_torch_fp32_iqr"] == pytest.approx(0.1)
+    assert row["ratio_to_torch_fp32_q1"] == pytest.approx(1.9) and row["ratio_to_torch_fp32_q3"] == pytest.approx(2.0)
+    assert row["ratio_to_torch_dynamic_int8"] == pytest.approx(4 / 3)  # 200 / 150 in rounds 1, 3 and 4
+    assert (row["kernel_path"], float(row["first_call_seconds"]), row["rounds"]) == ("avx2", 2.5, 4)
+    assert (row["threads"], row["batch_size"], row["sequence_length"]) == (1, 8, 128)
+    assert row["cpu"] == "Test CPU [avx2]" and row["model_label"] == META["small"]["model_label"]
+    fp32 = df[df["backend"] == "torch fp32"]
+    assert len(fp32) == 1 and fp32["method"].iloc[0] == "fp32" and fp32["kernel_path"].iloc[0] == ""
+
+
 def test_throughput_speedup(tmp_path):
     tables.throughput_table(make_throughput(), tmp_path / "t.md", tmp_path / "t.csv", models=["small", "big"])
     df = pd.read_csv(tmp_path / "t.csv")
-    sp = df.set_index(["model", "method", "bits", "backend"])["speedup_vs_torch_fp32"]
-    assert sp[("small", "ocs", 8, "torch fp32")] == pytest.approx(1.0)
-    assert sp[("small", "ocs", 8, "torch dynamic int8")] == pytest.approx(1.5)
+    sp = df.set_index(["model", "method", "bits", "backend"])["ratio_to_torch_fp32"]
+    assert sp[("small", "fp32", 32, "torch fp32")] == pytest.approx(1.0)
+    assert sp[("small", "fp32", 32, "torch dynamic int8")] == pytest.approx(1.5)
     assert sp[("big", "ocs", 4, "bertq int8 engine")] == pytest.approx(2.0)
-    dyn = df.set_index(["model", "method", "bits", "backend"])["speedup_vs_torch_dynamic_int8"]
+    dyn = df.set_index(["model", "method", "bits", "backend"])["ratio_to_torch_dynamic_int8"]
     assert dyn[("big", "lq", 8, "bertq int8 engine")] == pytest.approx(1.6)
-    assert dyn[("big", "lq", 8, "torch fp32")] == pytest.approx(100 / 150)
-    assert df["model"].iloc[0] == "small" and df["backend"].iloc[0] == "torch fp32"
+    assert dyn[("big", "fp32", 32, "torch fp32")] == pytest.approx(100 / 150)
+    assert df["model"].iloc[0] == "small" and list(df["backend"].iloc[:3]) == [
+        "torch fp32",
+        "torch dynamic int8",
+        "torchao dynamic int8",
+    ]
+    assert "torchao dynamic int8" not in set(df[df["model"] == "big"]["backend"])
     md = (tmp_path / "t.md").read_text()
-    assert "| OCS | 4 | bertq int8 engine (avx2) | 400.0 | 2.00× | 1.33× | 2.50 s |" in md
+    # big, OCS 4-bit: median 0.045 s, rounds 0.04 to 0.08 s for a batch of 8; paired ratios to fp32
+    # 2, 1.6, 2, 2 (IQR 0.1), to dynamic int8 4/3, 16/15, 4/3, 4/3 (IQR 0.75 * 4/15)
+    assert "| OCS | 4 | bertq int8 engine (avx2) | 177.8 [100.0–200.0] | 2.00× ± 0.05 | 1.33× ± 0.03 | 2.50 s |" in md
+    assert "| 32-bit | 32 | torch fp32 | 100.0 [50.0–100.0] | 1.00× ± 0.00 | 0.67× ± 0.00 |  |" in md
+    engines = df[(df["model"] == "big") & (df["method"] == "ocs") & (df["bits"] == 4)]["backend"]
+    assert list(engines) == ["bertq int8 engine", "bertq codebook engine"]
+    assert "4 timed rounds" in md
+    with pytest.raises(ValueError, match="several rows"):
+        t = make_throughput()
+        tables.throughput_table(pd.concat([t, t.iloc[:1]]), tmp_path / "d.md", tmp_path / "d.csv")
 
 
 def test_throughput_figure(tmp_path):
@@ -253,9 +313,37 @@ def test_throughput_figure(tmp_path):
     )
     assert [p.name for p in written] == ["t.png", "t.svg"]
     svg = (tmp_path / "t.svg").read_text()
-    assert "torch dynamic int8" in svg or svg.count("<path") > 20
+    assert svg.count("<path") > 20
     empty = figures.throughput_figure(make_throughput().iloc[:0], tmp_path / "e.png", tmp_path / "e.svg")
     assert all(p.stat().st_size > 0 for p in empty)
+
+
+def test_throughput_figure_legend_covers_no_panel(tmp_path, monkeypatch):
+    """The legend sits beside the panels: its box overlaps no axes."""
+    import matplotlib.pyplot as plt
+
+    seen = {}
+    monkeypatch.setattr(figures, "save", lambda fig, png, svg: seen.setdefault("fig", fig) and [])
+    figures.throughput_figure(make_throughput(), tmp_path / "t.png", tmp_path / "t.svg", models=["small", "big"])
+    fig = seen["fig"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 2 and not any(box.overlaps(ax.get_window_extent(renderer)) for ax in axes)
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "torch fp32 (1.0)" in labels and "torchao dynamic int8" in labels
+    assert "OCS, int8 codes, int8 kernels" in labels and "LQ, packed codes, lookup-table kernels" in labels
+    # every point is the median paired ratio: the big model's OCS 4-bit int8-engine point is at 2.0
+    ys = {
+        (line.get_label(), round(float(x), 2)): float(y)
+        for ax in axes[1:]
+        for line in ax.lines
+        for x, y in zip(line.get_xdata(), line.get_ydata())
+    }
+    assert 2.0 in [y for (_, x), y in ys.items() if 3.5 < x < 4.5]
+    plt.close(fig)
 
 
 def test_build_reports_files_and_index(tmp_path):

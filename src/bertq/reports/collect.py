@@ -1,5 +1,5 @@
 """Gathering job outputs into the two tables every report reads: one row per evaluated
-(model, task, seed, method, bits), and one row per timed (model, method, bits, backend); and into
+(model, task, seed, method, bits), and one row per timed (model, backend, method, bits); and into
 one tidy table for users' own analysis: a row per (model, task, seed, method, bits, metric), with
 what produced it (code, machine, the quantization's settings).
 
@@ -66,20 +66,29 @@ NOT_METRICS = (
     "integer_ops",
 )
 """Keys of an evaluation that are not metrics: its labels and records, and how it was scored."""
+RATIO_BASELINES = {"torch fp32": "ratio_to_torch_fp32", "torch dynamic int8": "ratio_to_torch_dynamic_int8"}
+"""The baselines each backend's speed is compared with, round by round in the same job, and the
+columns of those paired ratios (the median, its quartiles ``_q1``/``_q3`` and ``_iqr``)."""
 THROUGHPUT_COLUMNS = [
     "model",
     "model_label",
+    "backend",
     "method",
     "bits",
-    "backend",
+    "median_seconds",
     "sequences_per_second",
-    "best_sequences_per_second",
+    "words_per_second",
+    "min_seconds",
+    "max_seconds",
+    "iqr_seconds",
+    *(f"{col}{part}" for col in RATIO_BASELINES.values() for part in ("", "_q1", "_q3", "_iqr")),
+    "rounds",
+    "batch_size",
+    "sequence_length",
+    "threads",
     "kernel_path",
     "first_call_seconds",
     "cpu",
-    "threads",
-    "batch_size",
-    "sequence_length",
 ]
 
 
@@ -135,25 +144,46 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
         _write(tidy_csv, TIDY_COLUMNS, tidy)
     trows = []
     for path in timings:
-        t = _read(path)
-        labels = labels_of(t, path, ("model", "method", "bits"))
-        for backend, r in t["backends"].items():
-            trows.append(
-                {
-                    **labels,
-                    "model_label": models[labels["model"]]["model_label"],
-                    "backend": backend,
-                    "sequences_per_second": r["sequences_per_second"],
-                    "best_sequences_per_second": t["batch_size"] / r["min_seconds"],
-                    "kernel_path": r.get("kernel_path", ""),
-                    "first_call_seconds": r.get("first_call_seconds", ""),
-                    "cpu": f"{t['cpu']['model']} [{' '.join(t['cpu']['simd_flags'])}]",
-                    "threads": t["threads"],
-                    "batch_size": t["batch_size"],
-                    "sequence_length": t["sequence_length"],
-                }
-            )
+        trows += throughput_rows(_read(path), path, models)
     _write(throughput_csv, THROUGHPUT_COLUMNS, trows)
+
+
+def throughput_rows(timing: dict, path, models: dict) -> list[dict]:
+    """One row per backend, method and bits of a model's timing job (bertq.bench.throughput):
+    seconds per batch (median and spread over the rounds), sequences and words (tokens) per
+    second at the median, and the paired ratios to each baseline timed in the same rounds."""
+    model = labels_of(timing, path, ("model",))["model"]
+    setting = {
+        "model": model,
+        "model_label": models[model]["model_label"],
+        "rounds": timing["rounds"],
+        "batch_size": timing["batch_size"],
+        "sequence_length": timing["sequence_length"],
+        "threads": timing["threads"],
+        "cpu": f"{timing['cpu']['model']} [{' '.join(timing['cpu']['simd_flags'])}]",
+    }
+    rows = []
+    for r in timing["backends"]:
+        row = {
+            **setting,
+            "backend": r["backend"],
+            "method": r["method"],
+            "bits": r["bits"],
+            "median_seconds": r["median_seconds"],
+            "sequences_per_second": r["sequences_per_second"],
+            "words_per_second": r["sequences_per_second"] * timing["sequence_length"],
+            "min_seconds": r["min_seconds"],
+            "max_seconds": r["max_seconds"],
+            "iqr_seconds": r["iqr_seconds"],
+            "kernel_path": r.get("kernel_path") or "",
+            "first_call_seconds": r.get("first_call_seconds", ""),
+        }
+        for col in RATIO_BASELINES.values():
+            ratio = r.get(col) or {}
+            for part, key in (("", "median"), ("_q1", "q1"), ("_q3", "q3"), ("_iqr", "iqr")):
+                row[col + part] = ratio.get(key, "")
+        rows.append(row)
+    return rows
 
 
 def _tidy_rows(labels: dict, ev: dict, cost: dict, metrics: dict, models: dict) -> list[dict]:

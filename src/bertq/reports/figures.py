@@ -226,52 +226,74 @@ def fig5b(summary: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
     return fig5a(_squad_only(summary), out_png, out_svg, tasks=["squad"], models=models, figure="Fig. 5b")
 
 
-BASELINE_STYLES = {"torch fp32": ("black", ":"), "torch dynamic int8": ("tab:purple", "--")}
+BASELINE_STYLES = {"torch fp32": ("black", ":"), "torch dynamic int8": ("tab:purple", "--"),
+                   "torchao dynamic int8": ("tab:brown", "-.")}
+ENGINE_STYLES = {"bertq int8 engine": ("-", None, "int8 codes, int8 kernels"),
+                 "bertq codebook engine": ("--", "none", "packed codes, lookup-table kernels")}
+"""Line style, marker face and legend words of each engine backend."""
+
+
+def _ratio(g: pd.DataFrame, part: str = "") -> pd.Series:
+    return pd.to_numeric(g[f"ratio_to_torch_fp32{part}"], errors="coerce")
 
 
 def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
-    """Sequences per second of the integer engine against weight bits, a line per method and weight
-    form (int8 codes on the int8 kernels, packed codes on the lookup-table kernels), with
-    the torch fp32 and torch dynamic int8 baselines (mean over the jobs that timed them) as
-    horizontal lines; one panel per model. Not in the paper."""
-    from bertq.reports.tables import CODEBOOK_BACKEND, ENGINE_BACKEND
-
+    """Speed-up of the integer engine over torch fp32 against weight bits, a line per method and
+    engine (int8 codes on the int8 kernels, packed codes on the lookup-table kernels): the median
+    of the ratios paired round by round in the model's one timing job, error bars from their first
+    to third quartile; torch fp32 (1.0), torch's and torchao's dynamic int8 (their own paired
+    ratios, quartiles shaded) as horizontal lines; one panel per model, the legend beside the
+    panels. Not in the paper."""
     df = throughput if not throughput.empty else pd.DataFrame(columns=["model"])
     model_list = ordered_models(df.assign(size_bytes=0.0), models) if not df.empty else []
     with plt.rc_context(RC):
         fig, axes = _grid(max(len(model_list), 1), max_cols=3)
         if not model_list:
             _no_data(axes[0], "no throughput results")
+        handles = {}
         for ax, model in zip(axes, model_list):
             g = df[df["model"] == model]
-            engine = g[g["backend"].isin([ENGINE_BACKEND, CODEBOOK_BACKEND])]
+            engine = g[g["backend"].isin(list(ENGINE_STYLES))]
             present = list(dict.fromkeys(engine["method"]))
             methods = [m for m in QUANT_METHODS if m in present] + sorted(m for m in present if m not in QUANT_METHODS)
-            for backend, style, fill, name in ((ENGINE_BACKEND, "-", None, "int8 codes"),
-                                               (CODEBOOK_BACKEND, "--", "none", "packed codes")):
-                for method in methods:
-                    sel = engine[(engine["method"] == method) & (engine["backend"] == backend)]
-                    m = sel.groupby("bits")["sequences_per_second"].mean().sort_index()
-                    if len(m):
-                        ax.plot(m.index, m.values, marker=MARKERS.get(method, "D"), color=_color(method),
-                                linestyle=style, markerfacecolor=fill, label=f"{method_label(method)}, {name}")
+            series = [(m, b) for b in ENGINE_STYLES for m in methods]
+            for i, (method, backend) in enumerate(series):
+                sel = engine[(engine["method"] == method) & (engine["backend"] == backend)].sort_values("bits")
+                if sel.empty:
+                    continue
+                style, fill, words = ENGINE_STYLES[backend]
+                median = _ratio(sel)
+                below, above = (median - _ratio(sel, "_q1")).clip(lower=0), (_ratio(sel, "_q3") - median).clip(lower=0)
+                dodge = 0.12 * (i - (len(series) - 1) / 2)  # side by side, so no bar hides another
+                h = ax.errorbar(sel["bits"].astype(float) + dodge, median, yerr=[below.fillna(0), above.fillna(0)],
+                                marker=MARKERS.get(method, "D"), color=_color(method), linestyle=style,
+                                markerfacecolor=fill, ms=5, capsize=2, lw=1.2)
+                handles.setdefault(f"{method_label(method)}, {words}", h)
             for backend, (color, style) in BASELINE_STYLES.items():
-                b = g[g["backend"] == backend]["sequences_per_second"]
-                if len(b):
-                    ax.axhline(b.mean(), color=color, linestyle=style, linewidth=1.2, label=backend)
+                b = g[g["backend"] == backend]
+                if b.empty:
+                    continue
+                level = 1.0 if backend == "torch fp32" else float(_ratio(b).iloc[0])
+                h = ax.axhline(level, color=color, linestyle=style, linewidth=1.2)
+                if backend != "torch fp32" and not _ratio(b, "_q1").isna().all():
+                    ax.axhspan(float(_ratio(b, "_q1").iloc[0]), float(_ratio(b, "_q3").iloc[0]), color=color,
+                               alpha=0.12, linewidth=0)
+                handles.setdefault(backend + (" (1.0)" if backend == "torch fp32" else ""), h)
             paths = engine["kernel_path"].dropna().unique() if "kernel_path" in engine else []
             title = labels(g)[model] if "model_label" in g else model
             ax.set_title(title + (f" ({', '.join(map(str, paths))})" if len(paths) else ""))
             if len(engine):
                 ax.set_xticks(sorted({int(b) for b in engine["bits"]}))
             ax.set_xlabel("weight bits")
-            ax.set_ylabel("sequences / s")
-            ax.set_ylim(bottom=0)
+            ax.set_ylabel("speed-up over torch fp32 (×)")
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.08)  # headroom above the highest point
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="lower right")
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(1.0, 0.5),
+                       fontsize=8, frameon=False)
         first = df.iloc[0] if not df.empty else None
         setting = ("" if first is None else
-                   f"; batch {first['batch_size']}, sequence length {first['sequence_length']}, "
-                   f"{first['threads']} thread(s)")
-        return finish(fig, f"CPU throughput of the integer engine against bit-width{setting}", out_png,
-                      out_svg, fontsize=None)
+                   f"\nbatch {first['batch_size']}, sequence length {first['sequence_length']}, "
+                   f"{first['threads']} thread(s); median of per-round ratios, bars: interquartile range")
+        return finish(fig, f"CPU speed-up of the integer engine over torch fp32 against bit-width{setting}",
+                      out_png, out_svg, fontsize=None)

@@ -4,7 +4,7 @@
 with the difference to fp32 in parentheses, followed by the paper's own numbers; ``table2`` does
 the same for SQuAD v1.1 (Table 2: exact match and F1).
 ``throughput_table`` is ours (the paper reports no wall-clock speed): sequences/s per backend and
-the speed-up over the torch fp32 backend timed in the same job.
+the speed-ups over torch fp32 and torch dynamic int8, paired round by round in the same job.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from bertq.pipeline.workflow import atomic_path
 POINT = ["model", "method", "bits"]
 BASELINE_BACKEND = "torch fp32"
 DYNAMIC_INT8_BACKEND = "torch dynamic int8"
+TORCHAO_BACKEND = "torchao dynamic int8"
+TORCH_BACKENDS = (BASELINE_BACKEND, DYNAMIC_INT8_BACKEND, TORCHAO_BACKEND)
+RATIO_COLUMNS = ("ratio_to_torch_fp32", "ratio_to_torch_dynamic_int8")
+"""The paired-ratio columns of the throughput CSV (bertq.reports.collect), one per baseline."""
 ENGINE_BACKEND = "bertq int8 engine"
 CODEBOOK_BACKEND = "bertq codebook engine"
 
@@ -270,66 +274,79 @@ def table1(summary: pd.DataFrame, out_md, out_csv, bits: int = 8, tasks=None, mo
 
 
 def throughput_table(throughput: pd.DataFrame, out_md, out_csv, models=None) -> list[Path]:
-    """Sequences/s per model/method/bits/backend (median of the timed calls) and the speed-ups over
-    the ``torch fp32`` and ``torch dynamic int8`` backends timed in the same job (same model,
-    method, bits). Not in the paper, which reports ACE instead."""
-    keys = POINT + ["backend"]
+    """Sequences/s per model, backend, method and bits (median over the timed rounds, with the
+    slowest and fastest round) and the speed-ups over ``torch fp32`` and ``torch dynamic int8``
+    taken round by round in the same job (median of the paired ratios and their interquartile
+    range). Not in the paper, which reports ACE instead."""
+    ratio_cols = [f"{col}{part}" for col in RATIO_COLUMNS for part in ("", "_q1", "_q3", "_iqr")]
     cols = ["model", "model_label", "method", "bits", "backend", "kernel_path", "sequences_per_second",
-            "speedup_vs_torch_fp32", "speedup_vs_torch_dynamic_int8", "first_call_seconds", "cpu", "threads",
-            "batch_size", "sequence_length"]
+            "min_sequences_per_second", "max_sequences_per_second", "words_per_second", *ratio_cols,
+            "first_call_seconds", "rounds", "cpu", "threads", "batch_size", "sequence_length"]
     if throughput.empty:
         df = pd.DataFrame(columns=cols)
     else:
-        t = throughput.copy()
-        for col in ("kernel_path", "first_call_seconds"):
-            if col not in t:
-                t[col] = np.nan
-        df = (t.groupby(keys, sort=False)
-              .agg(model_label=("model_label", "first"), sequences_per_second=("sequences_per_second", "mean"),
-                   kernel_path=("kernel_path", "first"), first_call_seconds=("first_call_seconds", "first"),
-                   cpu=("cpu", "first"), threads=("threads", "first"), batch_size=("batch_size", "first"),
-                   sequence_length=("sequence_length", "first")).reset_index())
-        for backend, col in ((BASELINE_BACKEND, "speedup_vs_torch_fp32"),
-                             (DYNAMIC_INT8_BACKEND, "speedup_vs_torch_dynamic_int8")):
-            base = df[df["backend"] == backend].set_index(POINT)["sequences_per_second"]
-            ref = pd.Series([base.get(tuple(k), np.nan) for k in df[POINT].itertuples(index=False)], index=df.index)
-            df[col] = df["sequences_per_second"] / ref
+        df = throughput.copy()
+        for col in ("kernel_path", "first_call_seconds", "words_per_second", "rounds", *ratio_cols):
+            if col not in df:
+                df[col] = np.nan
+        duplicated = df.duplicated(POINT + ["backend"], keep=False)
+        if duplicated.any():
+            raise ValueError(f"throughput: several rows for {df[duplicated][POINT + ['backend']].values.tolist()}")
+        df["min_sequences_per_second"] = df["batch_size"] / df["max_seconds"]
+        df["max_sequences_per_second"] = df["batch_size"] / df["min_seconds"]
         order = {m: i for i, m in enumerate(ordered_models(throughput.assign(size_bytes=0.0), models))}
         morder = {m: i for i, m in enumerate(METHODS)}
+        border = {b: i for i, b in enumerate((*TORCH_BACKENDS, ENGINE_BACKEND, CODEBOOK_BACKEND))}
         df = df.assign(_m=df["model"].map(order).fillna(len(order)), _k=df["method"].map(morder).fillna(9),
-                       _b=-df["bits"], _base=df["backend"] != BASELINE_BACKEND)
-        df = df.sort_values(["_m", "model", "_k", "_b", "_base", "backend"]).drop(
+                       _b=-df["bits"], _base=df["backend"].map(border).fillna(len(border)))
+        df = df.sort_values(["_m", "model", "_k", "method", "_b", "_base", "backend"]).drop(
             columns=["_m", "_k", "_b", "_base"])[cols].reset_index(drop=True)
     md = ["# Throughput\n",
-          "Sequences per second of the forward pass on CPU (median of the timed calls), per backend; "
-          f"speed-ups are relative to `{BASELINE_BACKEND}` and `{DYNAMIC_INT8_BACKEND}` timed in the same "
-          "job. `bertq int8 engine` runs the quantized linears on bertq's integer kernels (7-bit per-token "
+          "Sequences per second of the forward pass on CPU, per backend: the median over the timed rounds "
+          "(slowest and fastest round in brackets). Every backend of a model is timed in one job, "
+          "interleaved: each round calls each backend once, so a slow spell of the machine hits all alike. "
+          f"The speed-ups over `{BASELINE_BACKEND}` and `{DYNAMIC_INT8_BACKEND}` are taken round by round "
+          "(that round's baseline seconds / the backend's) and given as the median of those paired ratios, "
+          "± half their interquartile range. "
+          "`bertq int8 engine` runs the quantized linears on bertq's integer kernels (7-bit per-token "
           "activations x int8 weight codes, int32 accumulation) on the instruction path named beside it; "
-          "`bertq codebook engine` runs them from the packed low-bit codes on the lookup-table kernels. "
+          "`bertq codebook engine` runs them from the packed low-bit codes on the lookup-table kernels; "
+          f"`{TORCHAO_BACKEND}` is torchao's int8 x int8 dynamic quantization, where torchao is installed. "
           "The first call (JIT compile or loading the kernel cache) is not timed but reported. "
           f"Not reported by {PAPER_CITATION}.\n"]
     if df.empty:
         md.append("No throughput results.\n")
-    for model, g in df.groupby("model", sort=False):
+    for _, g in df.groupby("model", sort=False):
         first = g.iloc[0]
         md.append(f"## {first['model_label']}\n")
         md.append(f"CPU: {first['cpu']}; threads {first['threads']}, batch {first['batch_size']}, "
-                  f"sequence length {first['sequence_length']}.\n")
+                  f"sequence length {first['sequence_length']}, {_count(first['rounds'])} timed rounds.\n")
 
-        def ratio(v):
-            return "–" if pd.isna(v) else f"{v:.2f}×"
+        def ratio(median, iqr):
+            if pd.isna(median) or median == "":
+                return "–"
+            return f"{float(median):.2f}× ± {float(iqr) / 2:.2f}" if not pd.isna(iqr) else f"{float(median):.2f}×"
 
         rows = [[method_label(r.method), str(int(r.bits)),
                  str(r.backend) + (f" ({r.kernel_path})" if isinstance(r.kernel_path, str) and r.kernel_path else ""),
-                 f"{r.sequences_per_second:.1f}", ratio(r.speedup_vs_torch_fp32),
-                 ratio(r.speedup_vs_torch_dynamic_int8),
-                 "" if pd.isna(r.first_call_seconds) or r.first_call_seconds == "" else f"{float(r.first_call_seconds):.2f} s"]
+                 f"{r.sequences_per_second:.1f} [{r.min_sequences_per_second:.1f}–{r.max_sequences_per_second:.1f}]",
+                 ratio(r.ratio_to_torch_fp32, r.ratio_to_torch_fp32_iqr),
+                 ratio(r.ratio_to_torch_dynamic_int8, r.ratio_to_torch_dynamic_int8_iqr),
+                 _seconds(r.first_call_seconds)]
                 for r in g.itertuples()]
-        md.append(_md_table(["Method", "Bits", "Backend", "Sequences/s", "vs torch fp32", "vs torch dynamic int8",
-                             "First call"], rows, left=3))
+        md.append(_md_table(["Method", "Bits", "Backend", "Sequences/s [range]", "vs torch fp32",
+                             "vs torch dynamic int8", "First call"], rows, left=3))
     write_text(out_md, "\n".join(md))
     write_csv(df, out_csv)
     return [Path(out_md), Path(out_csv)]
+
+
+def _count(value) -> str:
+    return "?" if pd.isna(value) or value == "" else str(int(value))
+
+
+def _seconds(value) -> str:
+    return "" if pd.isna(value) or value == "" else f"{float(value):.2f} s"
 
 
 SQUAD_METRICS = {"exact_match": "EM", "f1": "F1", "score": "(EM + F1) / 2"}

@@ -40,23 +40,30 @@ def _results(c: Context):
 
 REPORTS = (
     Report("throughput_table", PAPER, render=_throughput_table, reads=ANY, selectable=False, files={
-        "throughput.md": "CPU throughput per backend (torch fp32, torch dynamic int8, bertq's integer engine) "
-                         "and speed-ups over both torch baselines (not in the paper).",
+        "throughput.md": "CPU throughput per backend (torch fp32, torch's and torchao's dynamic int8, bertq's "
+                         "integer engines) with its spread over the rounds, and speed-ups over both torch "
+                         "baselines paired round by round (not in the paper).",
         "throughput.csv": "Throughput table as CSV."},
-        caption="CPU throughput per backend (torch fp32, torch's dynamic int8, bertq's int8 and codebook engines) "
-                "for every timed model, method and bit-width: sequences per second (median and best of the timed "
-                "calls), the kernel path, the first call's time (JIT compile or cache load), CPU, threads, batch "
-                "and sequence length; speed-ups over both torch baselines are in reports/throughput.md."),
+        caption="CPU throughput per backend (torch fp32, torch's dynamic int8, torchao's dynamic int8 where "
+                "installed, bertq's int8 and codebook engines) for every timed model, method and bit-width, all "
+                "of a model's backends timed in one job, interleaved round by round: sequences per second at "
+                "the median round with the slowest and fastest, words per second, and the speed-ups over torch "
+                "fp32 and torch's dynamic int8 as the median (and interquartile range) of the ratios taken per "
+                "round; the kernel path, the first call's time (JIT compile or cache load), CPU, threads, batch "
+                "and sequence length."),
     Report("throughput", PAPER, render=_throughput_figure, reads=ANY, selectable=False, files={
-        "throughput.png": "Integer-engine throughput against bit-width per method, torch baselines as lines "
-                          "(not in the paper).",
+        "throughput.png": "Integer-engine speed-up over torch fp32 against bit-width per method, torch's and "
+                          "torchao's dynamic int8 as lines (not in the paper).",
         "throughput.svg": "Throughput figure, vector version."},
-        caption="CPU throughput of bertq's integer engine (sequences per second of the forward pass) against "
-                "weight bit-width, one line per quantization method, with torch fp32 and torch's dynamic int8 "
-                "timed in the same jobs as horizontal lines. The engine runs every quantized linear on bertq's "
-                "numba int8 kernels (7-bit per-token activations x weight codes, int32 accumulation) on the "
-                "instruction path named in the panel title; batch, sequence length and threads are the study's "
-                "``throughput`` settings. Not in Hu et al. (2022), which reports ACE instead."),
+        caption="Speed-up of bertq's integer engine over torch fp32 (forward pass on CPU) against weight "
+                "bit-width, one line per quantization method and engine (int8 codes on the int8 kernels, packed "
+                "codes on the lookup-table kernels), with torch fp32 (1.0) and torch's and torchao's dynamic "
+                "int8 as horizontal lines. Every backend of a model is timed in the same job, interleaved; each "
+                "point is the median of the per-round ratios (that round's fp32 time / the backend's), its bars "
+                "and the baselines' shading their interquartile range. The engine runs every quantized linear "
+                "on bertq's numba kernels on the instruction path named in the panel title; batch, sequence "
+                "length and threads are the study's ``throughput`` settings. Not in Hu et al. (2022), which "
+                "reports ACE instead."),
     Report("results", PAPER, render=_results, reads=ANY, selectable=False, files={
         "results.csv": "Per-point aggregate: benchmark (the classification tasks, or SQuAD), model, method, "
                        "bits, score (mean over the benchmark's tasks of seed means), size_bytes, ace."},
