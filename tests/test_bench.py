@@ -147,16 +147,13 @@ def test_throughput_job_times_every_backend_of_a_model_in_one_run(tmp_path):
     state = {k: v.detach().numpy().copy() for k, v in BertClassifier(EncoderConfig(**config)).state_dict().items()}
     save_file(state, str(tmp_path / "model.safetensors"))
     (tmp_path / "config.json").write_text(json.dumps(config))
-    variants = []
+    variants, checkpoints = [], []
     for bits in (8, 4):
-        save_quantized(quantize_state(state, "lq", bits), tmp_path / f"w{bits}.safetensors")
-        record = {"method": "lq", "params": {}}
-        variants.append(
-            {"method": "lq", "bits": bits, "record": record, "checkpoint": tmp_path / f"w{bits}.safetensors"}
-        )
-    r = run_throughput(
-        tmp_path, variants, batch_size=2, sequence_length=8, threads=1, repeats=3, warmup=1, kernel_path="portable"
-    )
+        checkpoints.append(tmp_path / f"w{bits}.safetensors")
+        save_quantized(quantize_state(state, "lq", bits), checkpoints[-1])
+        variants.append({"method": "lq", "bits": bits, "record": {"method": "lq", "params": {}}})
+    settings = dict(batch_size=2, sequence_length=8, threads=1)
+    r = run_throughput(tmp_path, variants, checkpoints, **settings, repeats=3, warmup=1, kernel_path="portable")
     torchao = ["torchao dynamic int8"] if r["torchao"]["available"] else []
     assert r["torchao"]["available"] or r["torchao"]["reason"]
     engines = ["bertq int8 engine", "bertq codebook engine"]
@@ -173,6 +170,8 @@ def test_throughput_job_times_every_backend_of_a_model_in_one_run(tmp_path):
             assert b["kernel_path"] == "portable" and b["first_call_seconds"] > 0
     assert r["kernel_path"] == "portable" and isinstance(r["numba_cache_hit"], bool)
     assert r["rounds"] == 3 and r["threads"] == 1 and r["cpu"]["machine"]
-    alone = run_throughput(tmp_path, [], batch_size=2, sequence_length=8, threads=1, repeats=1, warmup=0)
+    alone = run_throughput(tmp_path, [], [], **settings, repeats=1, warmup=0)
     assert [b["backend"] for b in alone["backends"]] == ["torch fp32", "torch dynamic int8", *torchao]
     assert alone["kernel_path"] is None
+    with pytest.raises(ValueError, match="2 timed variants but 1 quantized checkpoints"):
+        run_throughput(tmp_path, variants, checkpoints[:1], **settings, repeats=1, warmup=0)

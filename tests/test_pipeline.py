@@ -163,15 +163,18 @@ def test_pipeline_reports_real_numbers(study):
     assert float(by["ocs"]["ace"]) > float(by["lq"]["ace"]) and float(by["lq"]["ace"]) < float(by["fp32"]["ace"])
     assert float(by["lq"]["quantization_ratio"]) > 0.95
     timing = list(csv.DictReader((study / "results" / "throughput.csv").read_text().splitlines()))
-    assert {r["backend"] for r in timing} == {
-        "torch fp32",
-        "torch dynamic int8",
-        "bertq int8 engine",
-        "bertq codebook engine",
-    }
-    assert all(float(r["sequences_per_second"]) > 0 for r in timing)
+    # one timing job for the model: each torch backend once, both engines for every timed variant
+    assert [p.name for p in (study / "results" / "throughput").glob("*.json")] == ["tiny.json"]
+    job = json.loads((study / "results" / "throughput" / "tiny.json").read_text())
+    torchao = ["torchao dynamic int8"] if job["torchao"]["available"] else []
+    timed = [("lq", "4"), ("ocs", "4"), ("kmeans", "2"), ("tm_iqr", "8")]
+    engines = [(b, m, w) for m, w in timed for b in ("bertq int8 engine", "bertq codebook engine")]
+    torch_rows = [(b, "fp32", "32") for b in ("torch fp32", "torch dynamic int8", *torchao)]
+    assert sorted((r["backend"], r["method"], r["bits"]) for r in timing) == sorted(torch_rows + engines)
+    assert all(float(r["sequences_per_second"]) > 0 and r["rounds"] == "1" for r in timing)
+    assert all(float(r["ratio_to_torch_fp32"]) == 1.0 for r in timing if r["backend"] == "torch fp32")
     engine_rows = [r for r in timing if r["backend"].startswith("bertq")]
-    assert engine_rows and all(r["method"] != "fp32" and r["kernel_path"] == default_path() for r in engine_rows)
+    assert all(r["kernel_path"] == default_path() for r in engine_rows)
     reports = study / "reports"
     manifest = (reports / "all").read_text().split()
     for name in ("table1.md", "fig2.png", "fig2.svg", "fig3_tiny.png", "fig5a.png", "index.md", "throughput.md"):
@@ -265,6 +268,7 @@ def test_changing_one_tasks_fine_tuning_reruns_that_task_and_what_follows(study)
             ("centroid_finetune", "rte"),
             ("baseline_cost", "rte"),
             ("evaluate", "rte"),
+            ("timed_checkpoint", ""),
             ("throughput", ""),
             ("aggregate", ""),
             ("reports", ""),
@@ -301,7 +305,9 @@ def test_changing_one_method_parameter_reruns_only_that_method(study):
         assert jobs == {
             ("quantize", "ocs"),
             ("evaluate", "ocs"),
-            ("throughput", "ocs"),
+            # the model's one timing job times every variant, from kept checkpoints: only this one is new
+            ("timed_checkpoint", "ocs"),
+            ("throughput", ""),
             ("aggregate", ""),
             ("reports", ""),
         }, jobs
@@ -322,7 +328,8 @@ def test_changing_centroid_fine_tuning_reruns_only_its_jobs(study):
             ("quantize_before_tuning", "kmeans"),
             ("centroid_finetune", "kmeans"),
             ("evaluate", "kmeans"),
-            ("throughput", "kmeans"),
+            ("timed_checkpoint", "kmeans"),
+            ("throughput", ""),
             ("aggregate", ""),
             ("reports", ""),
         }, jobs

@@ -233,3 +233,14 @@ def test_collect_names_a_result_without_labels_or_without_its_cost(tmp_path):
         collect([], [tmp_path / "old.json"], [], models, tmp_path / "s.csv", tmp_path / "t.csv")
     with pytest.raises(ValueError, match="ev.json: no cost result for"):
         collect([tmp_path / "ev.json"], [], [], models, tmp_path / "s.csv", tmp_path / "t.csv")
+
+
+def test_a_kept_file_outlives_its_temporary_source(tmp_path):
+    from bertq.pipeline.workflow import keep_file
+
+    source, target = tmp_path / "q.safetensors", tmp_path / "kept" / "q.safetensors"
+    source.write_bytes(b"codes")
+    target.parent.mkdir()
+    keep_file(source, target)
+    source.unlink()  # Snakemake removes a temporary checkpoint once its last reader is done
+    assert target.read_bytes() == b"codes"

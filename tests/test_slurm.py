@@ -41,7 +41,7 @@ pytestmark = [
 ]
 
 CLUSTER_RULES = {"tokenize", "finetune", "quantize", "baseline_cost", "evaluate", "throughput"}
-LOCAL_RULES = {"aggregate", "reports"}  # `localrules:` run by Snakemake itself, not submitted
+LOCAL_RULES = {"aggregate", "reports", "timed_checkpoint"}  # `localrules:` run by Snakemake itself, not submitted
 JOBS = 16
 # Summary columns that are measurements of time, not results: they differ between any two runs.
 TIMING = re.compile(r"_seconds$")
@@ -63,7 +63,7 @@ def _write_mrpc(path: Path, n: int, seed: int):
 def _study_config(glue: Path, rte_learning_rate: float = 1e-3) -> dict:
     cfg = _config(glue, 0.05)
     cfg["name"] = "slurm test"
-    cfg["tasks"] = ["rte", "mrpc"]  # rte first: the throughput jobs time its checkpoints
+    cfg["tasks"] = ["rte", "mrpc"]  # rte first: the throughput job times its checkpoints
     cfg["data"] = {"glue_dir": str(glue)}
     cfg["finetune"]["per_task"] = {"rte": {"learning_rate": rte_learning_rate}}
     cfg["quantization"] = {"bits": [4], "methods": {"lq": {}}}
@@ -309,7 +309,8 @@ def test_changing_one_tasks_learning_rate_reruns_exactly_its_jobs_on_slurm(clust
         ("quantize", "rte"),
         ("baseline_cost", "rte"),
         ("evaluate", "rte"),
-        # the throughput jobs time the first task's (rte's) checkpoints
+        # the throughput job times the first task's (rte's) checkpoints
+        ("timed_checkpoint", ""),
         ("throughput", ""),
         ("aggregate", ""),
         ("reports", ""),
@@ -324,10 +325,11 @@ def test_changing_one_tasks_learning_rate_reruns_exactly_its_jobs_on_slurm(clust
     assert run.returncode == 0, run.log[-6000:]
     executed = {(job["rule"], job["task"]) for job in _jobs(run.log).values()}
     assert executed == expected
-    # 9 jobs: finetune, quantize, baseline_cost, evaluate x 2, throughput x 2, aggregate, reports
+    # 9 jobs: finetune, quantize, baseline_cost, evaluate x 2, timed_checkpoint, throughput (the model's
+    # one), aggregate, reports
     ids = _check_went_through_slurm(run.log, SLURM_SUBMITTED, 9)
     new_logs = [p for p in (work / ".snakemake" / "slurm_logs").rglob("*.log") if p.stem in ids]
-    assert len(new_logs) == 7 and not [p for p in new_logs if "mrpc" in str(p)], new_logs
+    assert len(new_logs) == 6 and not [p for p in new_logs if "mrpc" in str(p)], new_logs
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items()), "an MRPC result was rewritten"
     after = _metrics(work)
     assert after.keys() == before.keys()

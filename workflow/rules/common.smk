@@ -25,6 +25,7 @@ from bertq.pipeline.layout import (
     THROUGHPUT,
     THROUGHPUT_TABLE,
     TIDY,
+    TIMED_CHECKPOINT,
     TOKENIZED,
     TOKENIZED_SQUAD,
 )
@@ -277,12 +278,18 @@ def quantized_timed_variants():
     return [v for v in timed_variants() if v != FP32]
 
 
+def timed_checkpoint_source(wc):
+    """The quantized checkpoint a timed variant's kept copy (TIMED_CHECKPOINT) is made from: the
+    first task and seed's."""
+    return QUANTIZED_CHECKPOINT.format(model=wc.model, task=TASKS[0], seed=SEEDS[0], method=wc.method, bits=wc.bits)
+
+
 def throughput_inputs(wc):
-    """A model's timing job reads the first task and seed's fine-tuned model and the quantized
+    """A model's timing job reads the first task and seed's fine-tuned model and the kept quantized
     checkpoint of every timed variant (in the order of ``throughput_variants``)."""
     fields = dict(model=wc.model, task=TASKS[0], seed=SEEDS[0])
     files = {"model": FINETUNED_MODEL.format(**fields), "config": FINETUNED_CONFIG.format(**fields)}
-    quantized = [QUANTIZED_CHECKPOINT.format(**fields, method=m, bits=b) for m, b in quantized_timed_variants()]
+    quantized = [TIMED_CHECKPOINT.format(model=wc.model, method=m, bits=b) for m, b in quantized_timed_variants()]
     if quantized:
         files["quantized"] = quantized
     return files

@@ -152,6 +152,7 @@ def summarize(labels: Sequence[tuple[str, str, int]], seconds: Sequence[Sequence
 def run_throughput(
     finetuned_dir: str | Path,
     variants: Sequence[dict],
+    checkpoints: Sequence[str | Path],
     *,
     batch_size: int,
     sequence_length: int,
@@ -161,12 +162,15 @@ def run_throughput(
     kernel_path: str | None = None,
 ) -> dict:
     """Time every backend of one model on one random batch, interleaved; ``variants`` are the
-    timed variants (``method``, ``bits``, ``record``, ``checkpoint``). Returns the per-backend
-    records with the machine and the settings."""
+    timed variants (``method``, ``bits``, ``record``: the method entry resolved), ``checkpoints``
+    their quantized weights, in the same order. Returns the per-backend records with the machine
+    and the settings."""
     import numba
 
     from ..kernels import int8_gemm, simd
 
+    if len(checkpoints) != len(variants):
+        raise ValueError(f"{len(variants)} timed variants but {len(checkpoints)} quantized checkpoints")
     torch.set_num_threads(threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     torch.manual_seed(0)
@@ -187,8 +191,8 @@ def run_throughput(
     if variants:
         path = simd.resolve_path(kernel_path) if kernel_path else simd.default_path()
         hits_before = sum(int8_gemm._gemm_affine.stats.cache_hits.values())
-        for v in variants:
-            variant = TimedVariant(v["method"], int(v["bits"]), v["record"], Path(v["checkpoint"]))
+        for v, checkpoint in zip(variants, checkpoints):
+            variant = TimedVariant(v["method"], int(v["bits"]), v["record"], Path(checkpoint))
             for label, model in engine_backends(variant, finetuned_dir, path).items():
                 with torch.no_grad():
                     start = time.perf_counter()

@@ -261,14 +261,11 @@ def _throughput(c: Call) -> dict:
     """The model's timed variants (params ``variants``: method, bits, resolved entry), each with its
     checkpoint (input ``quantized``, in the same order)."""
     t = c.params["timing"]
-    timed = c.params["variants"] or []
     checkpoints = c.input.get("quantized") or []
-    checkpoints = [checkpoints] if isinstance(checkpoints, str) else list(checkpoints)
-    if len(checkpoints) != len(timed):
-        raise ValueError(f"{len(timed)} timed variants but {len(checkpoints)} quantized checkpoints")
     return dict(
         finetuned_dir=c.finetuned_dir(),
-        variants=[{**v, "checkpoint": path} for v, path in zip(timed, checkpoints)],
+        variants=list(c.params["variants"] or []),
+        checkpoints=[checkpoints] if isinstance(checkpoints, str) else list(checkpoints),
         batch_size=t["batch_size"],
         sequence_length=t["sequence_length"],
         threads=t["threads"],
@@ -276,6 +273,10 @@ def _throughput(c: Call) -> dict:
         warmup=t["warmup"],
         kernel_path=t.get("kernel_path"),
     )
+
+
+def _timed_checkpoint(c: Call) -> dict:
+    return dict(source=c.input.quantized, target=c.files["checkpoint"])
 
 
 def _aggregate(c: Call) -> dict:
@@ -335,6 +336,7 @@ JOBS: dict[str, Job] = {
     "calibrate": Job("bertq.quantization.calibration:run_calibrate", _calibrate, record="ranges"),
     "capture": Job("bertq.evaluation.capture:run_capture", _capture, files=("capture",), record="summary"),
     "evaluate": Job("bertq.evaluation.job:run_evaluate", _evaluate, record="evaluation"),
+    "timed_checkpoint": Job("bertq.pipeline.workflow:keep_file", _timed_checkpoint, files=("checkpoint",)),
     "throughput": Job("bertq.bench.throughput:run_throughput", _throughput, record="timing"),
     "aggregate": Job("bertq.reports.collect:collect", _aggregate, files=("summary", "throughput", "tidy")),
     "reports": Job("bertq.reports.build:build_reports", _reports, record="manifest", write=write_manifest),

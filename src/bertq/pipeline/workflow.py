@@ -42,3 +42,14 @@ def atomic_path(path: str | os.PathLike):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def keep_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Make ``target`` a second name of ``source`` (a hard link, or a copy where the file system
+    has none), so that it outlives ``source`` when that is a temporary file."""
+    import shutil
+
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
