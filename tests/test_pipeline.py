@@ -163,12 +163,14 @@ def test_pipeline_reports_real_numbers(study):
     assert float(by["ocs"]["ace"]) > float(by["lq"]["ace"]) and float(by["lq"]["ace"]) < float(by["fp32"]["ace"])
     assert float(by["lq"]["quantization_ratio"]) > 0.95
     timing = list(csv.DictReader((study / "results" / "throughput.csv").read_text().splitlines()))
-    # one timing job for the model: each torch backend once, both engines for every timed variant
+    # one timing job for the model: each torch backend once, both engines for every timed variant,
+    # the dynamic int8 engine for the dynamic one
     assert [p.name for p in (study / "results" / "throughput").glob("*.json")] == ["tiny.json"]
     job = json.loads((study / "results" / "throughput" / "tiny.json").read_text())
     torchao = ["torchao dynamic int8"] if job["torchao"]["available"] else []
-    timed = [("lq", "4"), ("ocs", "4"), ("kmeans", "2"), ("tm_iqr", "8")]
+    timed = [("lq", "4"), ("ocs", "4"), ("kmeans", "2")]
     engines = [(b, m, w) for m, w in timed for b in ("bertq int8 engine", "bertq codebook engine")]
+    engines.append(("bertq dynamic int8 engine", "tm_iqr", "8"))
     torch_rows = [(b, "fp32", "32") for b in ("torch fp32", "torch dynamic int8", *torchao)]
     assert sorted((r["backend"], r["method"], r["bits"]) for r in timing) == sorted(torch_rows + engines)
     assert all(float(r["sequences_per_second"]) > 0 and r["rounds"] == "1" for r in timing)

@@ -32,6 +32,7 @@ TORCH_DYNAMIC_INT8 = "torch dynamic int8"
 TORCHAO_DYNAMIC_INT8 = "torchao dynamic int8"
 ENGINE_BACKEND = "bertq int8 engine"
 CODEBOOK_BACKEND = "bertq codebook engine"
+DYNAMIC_BACKEND = "bertq dynamic int8 engine"
 BASELINES = {TORCH_FP32: "ratio_to_torch_fp32", TORCH_DYNAMIC_INT8: "ratio_to_torch_dynamic_int8"}
 """The backends every other one is compared with, round by round, and the record key of each ratio."""
 
@@ -61,9 +62,13 @@ class Backend:
 def engine_backends(variant: TimedVariant, finetuned_dir: str | Path, path: str) -> dict[str, nn.Module]:
     """The bertq models that time ``variant``, by backend label: its int8 weight codes on the int8
     kernels (7-bit per-token activations, int32 accumulation) and its packed codes on the
-    lookup-table kernels, both on instruction path ``path``."""
-    from ..engine.model import load_engine_model
+    lookup-table kernels, both on instruction path ``path``; a dynamic variant (El-Kurdi et al.,
+    2022) runs as it is scored, with 8-bit per-sequence activations (and its TM-IQR clipping)."""
+    from ..engine.model import load_dynamic_model, load_engine_model
 
+    if variant.record.get("dynamic") is not None:
+        model = load_dynamic_model(finetuned_dir, variant.checkpoint, variant.record["dynamic"], "engine", path=path)
+        return {DYNAMIC_BACKEND: model}
     return {
         ENGINE_BACKEND: load_engine_model(finetuned_dir, variant.checkpoint, "int8", path=path),
         CODEBOOK_BACKEND: load_engine_model(finetuned_dir, variant.checkpoint, "codebook", path=path),
