@@ -36,6 +36,7 @@ ENTRY_POINTS = {
     "calibrate": "bertq.quantization.calibration",
     "capture": "bertq.evaluation.capture",
     "evaluate": "bertq.evaluation.job",
+    "timed_checkpoint": "bertq.pipeline.workflow",
     "throughput": "bertq.bench.throughput",
     "aggregate": "bertq.reports.collect",
     "reports": "bertq.reports.build",
@@ -174,3 +175,49 @@ def test_changing_an_estimator_reruns_calibration_and_evaluation_only(study):
     rules = {job["rule"] for job in planned.values()}
     assert rules == {"calibrate", "evaluate", "aggregate", "reports"}, sorted(planned)
     assert all("/w8a8/" in out for rule, out in planned if rule in ("calibrate", "evaluate"))
+
+
+def _dry_run_with(work: Path, package: Path, edit) -> dict:
+    """The jobs a dry run plans after ``edit`` changed the study's config (restored afterwards)."""
+    config = json.loads((work / "config.json").read_text())
+    edit(config)
+    original = (work / "config.yaml").read_text()
+    try:
+        (work / "config.yaml").write_text(yaml.safe_dump(config))
+        dry = _snakemake(work, package, "-n", "reports/all")
+    finally:
+        (work / "config.yaml").write_text(original)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    return _jobs(dry.stdout)
+
+
+def test_adding_a_timed_method_reruns_the_timing_job(study):
+    """The model's one timing job times every timed variant: a new one is timed beside the others."""
+    work, package, all_jobs = study
+    planned = _dry_run_with(work, package, lambda c: c["quantization"]["methods"].update(aciq={}))
+    new = {key for key in planned if "/aciq/" in key[1]}
+    assert {rule for rule, _ in new} == {"quantize", "evaluate", "timed_checkpoint"}, sorted(planned)
+    assert {rule for rule, _ in set(planned) - new} == {"throughput", "aggregate", "reports"}, sorted(planned)
+    (timing,) = [job for (rule, _), job in planned.items() if rule == "throughput"]
+    assert any("/aciq/w4.safetensors" in f for f in timing["input"])
+    assert not any(rule == "quantize" and "/aciq/" not in out for rule, out in planned)  # the others are kept
+
+
+def test_adding_an_untimed_method_or_changing_where_a_variant_is_scored_leaves_the_timing_alone(study):
+    """A weight-fp32 variant is not timed, and where a variant is scored (its ``engine`` key) is a
+    scoring setting: neither reruns the timing job."""
+    work, package, all_jobs = study
+
+    def add_float(c):
+        c["quantization"]["methods"]["w32a6"] = {"method": "float", "activations": {"bits": 6}}
+
+    planned = _dry_run_with(work, package, add_float)
+    assert "throughput" not in {rule for rule, _ in planned}, sorted(planned)
+    assert {rule for rule, out in planned if "/w32a6/" not in out} == {"aggregate", "reports"}, sorted(planned)
+
+    def score_on_engine(c):
+        c["quantization"]["methods"]["w8a8"]["engine"] = True
+
+    planned = _dry_run_with(work, package, score_on_engine)
+    assert {rule for rule, _ in planned} == {"evaluate", "aggregate", "reports"}, sorted(planned)
+    assert all("/w8a8/" in out for rule, out in planned if rule == "evaluate")
