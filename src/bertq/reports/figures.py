@@ -229,8 +229,10 @@ def fig5b(summary: pd.DataFrame, out_png, out_svg, models=None) -> list[Path]:
 BASELINE_STYLES = {"torch fp32": ("black", ":"), "torch dynamic int8": ("tab:purple", "--"),
                    "torchao dynamic int8": ("tab:brown", "-.")}
 ENGINE_STYLES = {"bertq int8 engine": ("-", None, "int8 codes, int8 kernels"),
-                 "bertq codebook engine": ("--", "none", "packed codes, lookup-table kernels")}
-"""Line style, marker face and legend words of each engine backend."""
+                 "bertq codebook engine": ("--", "none", "packed codes, lookup-table kernels"),
+                 "bertq dynamic int8 engine": ((0, (4, 1, 1, 1)), "white", "dynamic int8 engine")}
+"""Line style, marker face and legend words of each engine backend (any other bertq backend is
+drawn dotted, under its own name)."""
 
 
 def _ratio(g: pd.DataFrame, part: str = "") -> pd.Series:
@@ -253,15 +255,16 @@ def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -
         handles = {}
         for ax, model in zip(axes, model_list):
             g = df[df["model"] == model]
-            engine = g[g["backend"].isin(list(ENGINE_STYLES))]
+            engine = g[g["backend"].astype(str).str.startswith("bertq")]
             present = list(dict.fromkeys(engine["method"]))
             methods = [m for m in QUANT_METHODS if m in present] + sorted(m for m in present if m not in QUANT_METHODS)
-            series = [(m, b) for b in ENGINE_STYLES for m in methods]
+            kinds = [b for b in ENGINE_STYLES if b in set(engine["backend"])]
+            kinds += sorted(set(engine["backend"]) - set(kinds))
+            timed = set(zip(engine["method"], engine["backend"]))
+            series = [(m, b) for b in kinds for m in methods if (m, b) in timed]
             for i, (method, backend) in enumerate(series):
                 sel = engine[(engine["method"] == method) & (engine["backend"] == backend)].sort_values("bits")
-                if sel.empty:
-                    continue
-                style, fill, words = ENGINE_STYLES[backend]
+                style, fill, words = ENGINE_STYLES.get(backend, (":", "white", backend))
                 median = _ratio(sel)
                 below, above = (median - _ratio(sel, "_q1")).clip(lower=0), (_ratio(sel, "_q3") - median).clip(lower=0)
                 dodge = 0.12 * (i - (len(series) - 1) / 2)  # side by side, so no bar hides another
