@@ -4,6 +4,7 @@ it, written once and atomically; the tidy table collects them, joined by labels,
 import csv
 import importlib.metadata
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -241,6 +242,9 @@ def test_a_kept_file_outlives_its_temporary_source(tmp_path):
     source, target = tmp_path / "q.safetensors", tmp_path / "kept" / "q.safetensors"
     source.write_bytes(b"codes")
     target.parent.mkdir()
+    os.utime(source, (1_000_000, 1_000_000))
     keep_file(source, target)
+    os.utime(target)  # Snakemake may touch the kept file: the source's time must not move
+    assert source.stat().st_mtime == 1_000_000 and source.stat().st_ino != target.stat().st_ino
     source.unlink()  # Snakemake removes a temporary checkpoint once its last reader is done
     assert target.read_bytes() == b"codes"

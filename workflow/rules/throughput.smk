@@ -3,7 +3,7 @@ localrules:
 
 
 rule timed_checkpoint:
-    """A timed variant's checkpoint kept for its model's timing job (a hard link, or a copy)."""
+    """A timed variant's checkpoint kept for its model's timing job (a copy)."""
     input:
         quantized=timed_checkpoint_source,
     output:

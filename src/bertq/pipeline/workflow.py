@@ -45,11 +45,10 @@ def atomic_path(path: str | os.PathLike):
 
 
 def keep_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
-    """Make ``target`` a second name of ``source`` (a hard link, or a copy where the file system
-    has none), so that it outlives ``source`` when that is a temporary file."""
+    """Make ``target`` a copy of ``source``, so that it outlives ``source`` when that is a temporary
+    file. A copy, not a hard link: a link shares the source's modification time, and Snakemake
+    touching the link (newer than its input) would make every job that read the source look out
+    of date."""
     import shutil
 
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
+    shutil.copyfile(source, target)
