@@ -10,13 +10,13 @@ is against a baseline timed in the same run. Targets (issue 14): TM-IQR costs at
 throughput; W8A8 on the engine >= 1.8x torch fp32 and >= 1.15x torch dynamic int8 (8 x 128); I8's
 words per second per core at 512 tokens above the paper's 604 (29,005 on 48 Xeon cores), checked
 on a path without VNNI. On an AVX-512 machine run it again with ``--path avx2`` and, for AVX2
-baselines, ``ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2``.
+baselines, ``ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 FBGEMM_ENABLE_INSTRUCTIONS=AVX2``
+(fbgemm, under torch's dynamic int8, reads only the last; the JSON records all three).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -88,7 +88,6 @@ def main(argv=None) -> int:
             threads=1,
             kernel_path=path,
             kernel_paths_available=simd.available_paths(),
-            aten_cpu_capability=os.environ.get("ATEN_CPU_CAPABILITY", ""),
         ),
         "batch_8x128": batch,
         "batch_1x512": long,

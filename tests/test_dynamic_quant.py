@@ -125,20 +125,30 @@ def test_signed_kernels_are_exact(path, shape):
     a = int8_gemm.quantize_activations_symmetric(x, scale, inv, 127, packed.k_padded)
     w_scale, bias = rng.random(n).astype(np.float32), rng.random(n).astype(np.float32)
     y = int8_gemm.linear_int8(a, packed, w_scale, bias)
+    native = int8_gemm.wide_code_dtype(path)  # int16 on the vpmaddubsw paths
+    a_native = int8_gemm.quantize_activations_symmetric(x, scale, inv, 127, packed.k_padded, native)
+    np.testing.assert_array_equal(a_native.codes, a.codes)
+    np.testing.assert_array_equal(int8_gemm.linear_int8(a_native, packed, w_scale, bias), y)
     q = np.clip(np.rint(x * inv[:, None]), -127, 127).astype(np.int64)
     assert np.abs(q).max() == 127
     expected = (q @ w.astype(np.int64)).astype(np.float32) * (scale[:, None] * w_scale[None]) + bias
     np.testing.assert_array_equal(y, expected)
 
 
-def test_signed_activations_refuse_what_they_cannot_do_exactly():
+@pytest.mark.parametrize("path", PATHS)
+def test_signed_activations_take_any_int8_weight(path):
     w = np.full((8, 4), -128, np.int8)
-    x = np.ones((2, 8), np.float32)
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)
     one = np.ones(2, np.float32)
-    packed = int8_gemm.pack_int8(w)
-    a = int8_gemm.quantize_activations_symmetric(x, one, one, 127, packed.k_padded)
-    with pytest.raises(ValueError, match=r"\[-127, 127\]"):
-        int8_gemm.linear_int8(a, packed, np.ones(4, np.float32))
+    packed = int8_gemm.pack_int8(w, path)
+    a = int8_gemm.quantize_activations_symmetric(x * 127, one, one, 127, packed.k_padded)
+    expected = np.rint(x * 127).astype(np.int64) @ w.astype(np.int64)
+    np.testing.assert_array_equal(int8_gemm.linear_int8(a, packed, np.ones(4, np.float32)), expected)
+
+
+def test_signed_activations_refuse_what_they_cannot_do_exactly():
+    one = np.ones(2, np.float32)
+    a = int8_gemm.quantize_activations_symmetric(np.ones((2, 8), np.float32), one, one, 127, 8)
     cb = pack_codebook(np.zeros((8, 4), np.uint8), np.linspace(-1, 1, 16, dtype=np.float32)[None], 4)
     with pytest.raises(ValueError, match="unsigned 7-bit"):
         linear_codebook_a8(a, cb)

@@ -4,6 +4,7 @@ MISSED, and one JSON file holding both with the measurements."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -11,10 +12,22 @@ import numba
 
 from ..pipeline.provenance import cpu_info
 
+BASELINE_ISA_ENV = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "FBGEMM_ENABLE_INSTRUCTIONS")
+"""What pins torch's baselines to an instruction set: ATen's own kernels, MKL's fp32 GEMM and
+fbgemm's int8 GEMM each read their own variable (fbgemm ignores the other two, so without
+``FBGEMM_ENABLE_INSTRUCTIONS=AVX2`` "torch dynamic int8" keeps running AVX-512 VNNI)."""
+
 
 def machine(**extra) -> dict:
-    """The CPU (model and SIMD flags), Python and numba versions, plus what the caller adds."""
-    return {"cpu": cpu_info(), "python": platform.python_version(), "numba": numba.__version__, **extra}
+    """The CPU (model and SIMD flags), Python and numba versions, the baselines' instruction-set
+    variables (:data:`BASELINE_ISA_ENV`, empty when unset), plus what the caller adds."""
+    return {
+        "cpu": cpu_info(),
+        "python": platform.python_version(),
+        "numba": numba.__version__,
+        "baseline_isa_env": {name: os.environ.get(name, "") for name in BASELINE_ISA_ENV},
+        **extra,
+    }
 
 
 def target(name: str, value: float, threshold: float, *, at_most: bool = False) -> dict:

@@ -73,16 +73,16 @@ class DynamicIntegerLinear(Int8Weight, _DynamicInput):
         """The input's signed codes; Q, K and V read one tensor and share them (see
         :data:`_LAST_CODES`)."""
         global _LAST_CODES
-        from ..kernels.int8_gemm import quantize_activations_symmetric
+        from ..kernels.int8_gemm import quantize_activations_symmetric, wide_code_dtype
 
-        key = (self.levels, self.iqr_scale, self.packed.k_padded, current_mask())
+        key = (self.levels, self.iqr_scale, (self.packed.k_padded, self.path), current_mask())
         tensor, version, last_key, value = _LAST_CODES
         shareable = self.gather is None
         if shareable and tensor is x and version == x._version and _same(last_key, key):
             return value
         rows, scale, inv = self.rows(x)
         value = quantize_activations_symmetric(
-            rows.numpy(), scale.numpy(), inv.numpy(), self.levels, self.packed.k_padded
+            rows.numpy(), scale.numpy(), inv.numpy(), self.levels, self.packed.k_padded, wide_code_dtype(self.path)
         )
         if shareable:
             _LAST_CODES = (x, x._version, key, value)

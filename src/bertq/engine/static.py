@@ -72,13 +72,13 @@ class StaticIntegerLinear(Int8Weight, _StaticInput):
         self._set_weight(qt, bias, path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ..kernels.int8_gemm import MAX_TILE_ROWS, QuantizedActivations
+        from ..kernels.int8_gemm import MAX_TILE_ROWS, QuantizedActivations, wide_code_dtype
 
         u = self.codes(x)
         m, k = u.shape
         m_pad = -(-m // MAX_TILE_ROWS) * MAX_TILE_ROWS
-        codes = np.zeros((m, self.packed.k_padded), np.uint8)
-        codes[:, :k] = u.numpy().astype(np.uint8)
+        codes = np.zeros((m, self.packed.k_padded), wide_code_dtype(self.path))
+        codes[:, :k] = u.numpy()
         scale = np.full(m_pad, float(self.scale), np.float32)
         zero = np.full(m_pad, int(self.zero), np.int32)
         return self._run(QuantizedActivations(codes, scale, zero, wide=True), x)

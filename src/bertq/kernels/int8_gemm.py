@@ -19,6 +19,7 @@ rest. The numba cache (``cache=True``) stores compiled kernels per path beside t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit, prange
@@ -31,7 +32,7 @@ from .simd import (
     microkernel_affine,
     microkernel_affine_wide,
     resolve_path,
-    wide_offset,
+    wide_int16,
 )
 from .vector import range_with_zero
 
@@ -54,8 +55,6 @@ class PackedInt8:
     k: int
     n: int
     path: str
-    symmetric: bool = True
-    """No weight is -128, so the kernels for 8-bit (wide) activation codes are exact on every path."""
 
     @property
     def spec(self) -> KernelPath:
@@ -64,6 +63,16 @@ class PackedInt8:
     @property
     def k_padded(self) -> int:
         return 4 * self.panels.shape[1]
+
+    @cached_property
+    def panels16(self) -> np.ndarray:
+        """The panels as int16, two consecutive ``k`` per 32-bit lane (``[p, 2 q + h, c, s]`` holds
+        ``W[4 q + 2 h + s, p nr + c]``), viewed as bytes ``(p, 2 kq, nr, 4)``: what the 8-bit
+        activation kernel of the ``vpmaddubsw`` paths reads (:func:`bertq.kernels.simd.wide_int16`).
+        Built on first use."""
+        p, kq, nr, _ = self.panels.shape
+        pairs = self.panels.astype(np.int16).reshape(p, kq, nr, 2, 2).transpose(0, 1, 3, 2, 4)
+        return np.ascontiguousarray(pairs).reshape(p, 2 * kq, nr, 2).view(np.int8)
 
     def unpack(self) -> np.ndarray:
         """The int8 weight ``(k, n)`` back (for tests and dequantization)."""
@@ -84,7 +93,7 @@ def pack_int8(w: np.ndarray, path: str | None = None) -> PackedInt8:
     padded[:k, :n] = w
     panels = np.ascontiguousarray(padded.reshape(kq, 4, n_panels, spec.nr).transpose(2, 0, 3, 1))
     col_sums = padded.sum(axis=0, dtype=np.int32)
-    return PackedInt8(panels, col_sums, k, n, spec.name, bool(w.min(initial=0) >= -127))
+    return PackedInt8(panels, col_sums, k, n, spec.name)
 
 
 @njit(cache=True, parallel=True)
@@ -118,13 +127,12 @@ def quantize_rows(x, k_padded):
 
 
 @njit(cache=True, parallel=True)
-def quantize_rows_symmetric(x, inv, levels, k_padded):
-    """Signed symmetric codes of a float ``(m, k)`` array with one multiplier per row:
-    ``q = clamp(rint(x * inv[i]), -levels, levels)`` (El-Kurdi et al., 2022, eq. 2 with ``inv =
-    (2**b / 2 - 1) / QS``; round half to even, float32), stored offset-binary (the byte ``q +
-    128``). Columns from ``k`` to ``k_padded`` hold the code 0."""
+def quantize_rows_symmetric(x, inv, levels, codes):
+    """Signed symmetric codes of a float ``(m, k)`` array with one multiplier per row, into
+    ``codes`` ``(m, k_padded)`` (uint8 or int16): ``q = clamp(rint(x * inv[i]), -levels, levels)``
+    (El-Kurdi et al., 2022, eq. 2 with ``inv = (2**b / 2 - 1) / QS``; round half to even, float32),
+    stored offset-binary (``q + 128``). Columns from ``k`` on hold the code 0 (128)."""
     m, k = x.shape
-    codes = np.full((m, k_padded), 128, np.uint8)
     top = np.float32(levels)
     for i in prange(m):
         row = x[i]
@@ -132,8 +140,8 @@ def quantize_rows_symmetric(x, inv, levels, k_padded):
         out = codes[i]
         for t in range(k):
             q = min(max(np.rint(row[t] * s), -top), top)
-            out[t] = np.uint8(np.int32(q) + 128)
-    return codes
+            out[t] = np.int32(q) + 128
+        out[k:] = 128
 
 
 _quantize_rows_serial = njit(cache=True)(quantize_rows.py_func)
@@ -214,13 +222,14 @@ def affine_rows(
     a_tile,
     c_tile,
     out,
-    offset,
+    wide,
 ):
     """Rows ``[i_start, i_end)`` of one panel (columns ``j0 .. j0 + width``, the panel's int8
     weights at ``b_addr``) through the fused micro-kernel: full tiles are written straight into
     ``out``; a last partial row tile goes through the zero-padded ``a_tile``, a partial panel
-    through ``c_tile``. ``offset``: the bytes run through
-    :func:`bertq.kernels.simd.microkernel_affine_wide`'s ``byte - 128`` kernel."""
+    through ``c_tile``. ``wide``: 8-bit codes, through
+    :func:`bertq.kernels.simd.microkernel_affine_wide` (``a`` and the panel as int16 bytes on the
+    ``vpmaddubsw`` paths)."""
     m, lda = a.shape
     n = out.shape[1]
     cols = (_address(col_sums) + 4 * j0, _address(w_scale) + 4 * j0, _address(bias) + 4 * j0)
@@ -234,7 +243,7 @@ def affine_rows(
         scales = (_address(a_scale) + 4 * i0, _address(a_zero) + 4 * i0)
         full = height == rows and width == nr
         target, ld = (_address(out) + 4 * (i0 * n + j0), n) if full else (_address(c_tile), nr)
-        if offset:
+        if wide:
             microkernel_affine_wide(
                 path, a_addr, lda, b_addr, kq, target, ld, scales[0], scales[1], cols[0], cols[1], cols[2]
             )
@@ -249,7 +258,7 @@ def affine_rows(
 
 
 @njit(cache=True, parallel=True)
-def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out, offset):
+def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, bias, n, out, wide):
     """``out = affine(a @ W)``; ``a_scale``/``a_zero`` padded to whole row tiles and
     ``col_sums``/``w_scale``/``bias`` to whole panels. Full tiles are written straight into ``out``."""
     m, lda = a.shape
@@ -282,7 +291,7 @@ def _gemm_affine(path, rows, nr, a, a_scale, a_zero, panels, col_sums, w_scale, 
                 a_tile,
                 c_tile,
                 out,
-                offset,
+                wide,
             )
 
 
@@ -327,8 +336,9 @@ class QuantizedActivations:
     zero: np.ndarray
     wide: bool = False
     """8-bit codes over ``[0, 255]`` (:func:`quantize_rows_symmetric`'s offset-binary ones, zero
-    point 128, or static asymmetric ones): they need weights in ``[-127, 127]`` and run through
-    :func:`bertq.kernels.simd.microkernel_affine_wide` on the ``vpmaddubsw`` paths."""
+    point 128, or static asymmetric ones), run through
+    :func:`bertq.kernels.simd.microkernel_affine_wide`; ``codes`` may then be int16 (what that
+    kernel reads on the ``vpmaddubsw`` paths: :func:`wide_code_dtype`)."""
 
     @property
     def m(self) -> int:
@@ -349,22 +359,31 @@ def quantize_activations(x: np.ndarray, k_padded: int) -> QuantizedActivations:
     return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), _padded(zero, m_pad, np.int32))
 
 
+def wide_code_dtype(path: str) -> type:
+    """The dtype in which 8-bit activation codes reach ``path``'s kernel without a conversion."""
+    return np.int16 if wide_int16(PATHS[path]) else np.uint8
+
+
 def quantize_activations_symmetric(
-    x: np.ndarray, scale: np.ndarray, inv: np.ndarray, levels: int, k_padded: int
+    x: np.ndarray, scale: np.ndarray, inv: np.ndarray, levels: int, k_padded: int, dtype=np.uint8
 ) -> QuantizedActivations:
     """Signed symmetric codes of ``x`` ``(m, k)`` with the per-row dequantization ``scale`` and
     multiplier ``inv`` (both float32, length ``m``) computed by the caller: dynamic per-sequence
-    scales (El-Kurdi et al., 2022, eqs. 1-2) repeat one value over a sequence's rows."""
+    scales (El-Kurdi et al., 2022, eqs. 1-2) repeat one value over a sequence's rows. ``dtype``
+    (uint8 or int16, :func:`wide_code_dtype`) is how the codes are stored."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] > k_padded:
         raise ValueError(f"input of shape {x.shape} does not fit {k_padded} padded columns")
     if not 1 <= levels <= 127:
         raise ValueError(f"symmetric codes need 1 <= levels <= 127, got {levels}")
+    if np.dtype(dtype) not in (np.uint8, np.int16):
+        raise TypeError(f"8-bit codes are stored as uint8 or int16, not {np.dtype(dtype)}")
     m = x.shape[0]
     scale, inv = (np.ascontiguousarray(v, dtype=np.float32).reshape(-1) for v in (scale, inv))
     if scale.shape != (m,) or inv.shape != (m,):
         raise ValueError(f"expected {m} row scales, got {scale.shape} and {inv.shape}")
-    codes = quantize_rows_symmetric(x, inv, levels, k_padded)
+    codes = np.empty((m, k_padded), dtype)
+    quantize_rows_symmetric(x, inv, levels, codes)
     m_pad = -(-m // MAX_TILE_ROWS) * MAX_TILE_ROWS
     zero = np.full(m_pad, 128, np.int32)
     return QuantizedActivations(codes, _padded(scale, m_pad, np.float32), zero, wide=True)
@@ -388,15 +407,15 @@ def linear_int8(x, w: PackedInt8, w_scale: np.ndarray, bias: np.ndarray | None =
     n_pad = w.panels.shape[0] * w.spec.nr
     w_scale = _padded(np.broadcast_to(w_scale, (w.n,)), n_pad, np.float32)
     bias = _padded(np.zeros(w.n, np.float32) if bias is None else bias, n_pad, np.float32)
-    zero, offset = a.zero, False
-    if a.wide:
-        if not w.symmetric:
-            raise ValueError("8-bit activation codes need weights in [-127, 127]; this one holds -128")
-        zero = a.zero - np.int32(wide_offset(w.spec))
-        offset = w.spec.dot == "maddubs"
+    codes, panels = a.codes, w.panels
+    if a.wide and wide_int16(w.spec):
+        codes = (codes if codes.dtype == np.int16 else codes.astype(np.int16)).view(np.uint8)
+        panels = w.panels16
+    elif codes.dtype != np.uint8:
+        raise TypeError(f"int16 activation codes are for the wide kernel of a vpmaddubsw path, not {w.path!r}")
     out = np.empty((a.m, w.n), np.float32)
     _gemm_affine(
-        w.spec, w.spec.rows, w.spec.nr, a.codes, a.scale, zero, w.panels, w.col_sums, w_scale, bias, w.n, out, offset
+        w.spec, w.spec.rows, w.spec.nr, codes, a.scale, a.zero, panels, w.col_sums, w_scale, bias, w.n, out, a.wide
     )
     return out
 

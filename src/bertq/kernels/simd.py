@@ -11,7 +11,9 @@ four multiply-accumulates per 32-bit lane:
 - ``avx512bw`` / ``avx2``: ``vpmaddubsw`` (u8 x s8 pairs summed into *saturating* int16) then
   ``vpmaddwd`` against ones. Exact as long as a pair sum fits int16, which holds for activations
   in ``[0, 127]``: ``2 * 127 * 128 = 32512``. That is why activations are quantized to unsigned
-  7 bits on every path (the ``reduce_range`` of fbgemm / torch's x86 dynamic quantization);
+  7 bits on every path (the ``reduce_range`` of fbgemm / torch's x86 dynamic quantization).
+  8-bit codes (:func:`microkernel_affine_wide`) go through ``vpmaddwd`` on int16 operands there,
+  two ``k`` per lane, which issues as many multiplies per multiply-accumulate;
 - ``portable``: a plain numba loop, for CPUs without these (or non-x86).
 
 LLVM does not emit ``vpmaddubsw``/``vpdpbusd`` for a plain loop, so the x86 micro-kernels are
@@ -155,21 +157,22 @@ def microkernel_affine(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w
 
 
 def microkernel_affine_wide(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
-    """:func:`microkernel_affine` for activation bytes over the whole range ``[0, 255]`` (8-bit
-    codes: symmetric ones stored offset-binary, ``q + 128``, or static asymmetric ones) and weights
-    in ``[-127, 127]``.
+    """:func:`microkernel_affine` for activation codes over the whole byte range ``[0, 255]``
+    (8-bit codes: symmetric ones stored offset-binary, ``q + 128``, or static asymmetric ones).
 
     On the ``vpdpbusd`` paths and the portable one a byte is an exact unsigned operand, so this
     is :func:`microkernel_affine`. On the ``vpmaddubsw`` paths a byte above 127 could overflow a
-    pair sum, so the kernel multiplies ``q = byte - 128`` instead, as ``|q| (sign(q) w)`` (the
-    ``vpsignb`` identity): every pair sum stays within ``2 * 128 * 127 < 2**15``. The caller
-    passes the zero point less :func:`wide_offset` of the path.
+    pair sum, so there (:func:`wide_int16`) ``a`` holds the codes as int16 and ``b`` the panel as
+    int16, two consecutive ``k`` per 32-bit lane, and ``vpmaddwd`` multiplies them into int32
+    pair sums: exact for any int8 weight, ``kq`` counting pairs of ``k`` and ``lda`` in bytes.
+    It issues as many multiplies per multiply-accumulate as the 7-bit kernel (one ``vpmaddwd``
+    per 16 against ``vpmaddubsw`` + ``vpmaddwd`` per 32), with no per-product sign fix-up.
     """
 
 
-def wide_offset(path: KernelPath) -> int:
-    """What :func:`microkernel_affine_wide` subtracts from each activation byte on ``path``."""
-    return 128 if path.dot == "maddubs" else 0
+def wide_int16(path: KernelPath) -> bool:
+    """Whether :func:`microkernel_affine_wide` on ``path`` reads int16 codes and int16 panels."""
+    return path.dot == "maddubs"
 
 
 @overload(microkernel, jit_options={"cache": True})
@@ -203,7 +206,7 @@ def _affine_overload(path, wide: bool):
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, True)
     else:
-        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True, wide=wide and spec.dot == "maddubs")
+        kernel = _simd_kernel(spec.lanes, spec.rows, spec.vectors, spec.dot, True, wide=wide and wide_int16(spec))
 
         def impl(path, a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias):
             kernel(a, lda, b, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, 0)
@@ -412,27 +415,12 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                     prefix + ("pmaddw.d.512" if bits == 512 else "pmadd.wd"),
                 )
                 ones = ir.Constant(vi16, [1] * (2 * lanes))
-                flip, zeros = ir.Constant(vi8, [-128] * (4 * lanes)), ir.Constant(vi8, [0] * (4 * lanes))
-
-                psign = None
-                if wide and bits == 256:
-                    psign = cgutils.get_or_insert_function(
-                        module, ir.FunctionType(vi8, [vi8, vi8]), "llvm.x86.avx2.psign.b"
-                    )
-
-                def operands(av, bv):
-                    a8, b8 = builder.bitcast(av, vi8), builder.bitcast(bv, vi8)
-                    if not wide:
-                        return a8, b8
-                    q = builder.xor(a8, flip)  # byte - 128, as a signed byte
-                    if psign is not None:  # vpsignb: |q| and sign(q) w in one instruction each
-                        return builder.call(psign, [q, q]), builder.call(psign, [b8, q])
-                    negative = builder.icmp_signed("<", q, zeros)  # AVX-512BW has no vpsignb
-                    magnitude = builder.select(negative, builder.sub(zeros, q), q)
-                    return magnitude, builder.select(negative, builder.sub(zeros, b8), b8)
 
                 def mac(acc, av, bv):
-                    pairs = builder.call(maddubs, list(operands(av, bv)))
+                    if wide:  # int16 codes x int16 weights, pair sums in int32
+                        pairs = builder.call(maddwd, [builder.bitcast(av, vi16), builder.bitcast(bv, vi16)])
+                        return builder.add(acc, pairs)
+                    pairs = builder.call(maddubs, [builder.bitcast(av, vi8), builder.bitcast(bv, vi8)])
                     return builder.add(acc, builder.call(maddwd, [pairs, ones]))
 
             def splat(value, vec_type):
