@@ -13,6 +13,7 @@ transformers = pytest.importorskip("transformers")
 from bertq import QuantizationConfig, load_quantized, quantize, quantized_model, save_quantized, to_engine  # noqa: E402
 from bertq.engine.model import load_engine_model  # noqa: E402
 from bertq.models.checkpoint import build_model, load_state  # noqa: E402
+from bertq.models.tokens import current_mask  # noqa: E402
 from bertq.quantization import model as pipeline  # noqa: E402
 
 CONFIG = dict(
@@ -82,6 +83,31 @@ def test_api_gives_the_pipelines_weights_and_logits(finetuned, tmp_path, config)
         if config.method == "lq":
             integer = to_engine(qmodel, "int8")(input_ids=ids, attention_mask=mask).logits
             torch.testing.assert_close(integer, fake, rtol=0, atol=0)
+
+
+def test_dynamic_int8_from_the_api_is_per_sequence_over_real_tokens(finetuned):
+    _, model = finetuned
+    qmodel = quantize(model, QuantizationConfig("lq", 8))
+    ids, mask = _ids()
+    mask[0, 6:], mask[1, 9:] = 0, 0  # padding, whose hidden states the scales must not see
+    settings = {"tm_iqr": {"scale": 1.0}}
+    engine, twin = to_engine(qmodel, "i8", dynamic=settings), to_engine(qmodel, "i8_twin", dynamic=settings)
+    clipped = [m for m in engine.modules() if getattr(m, "iqr_scale", None) == 1.0]
+    assert len(clipped) == CONFIG["num_hidden_layers"]  # FF2 of every layer
+    seen = []
+    clipped[0].register_forward_pre_hook(lambda module, args: seen.append(current_mask()))
+    with torch.no_grad():
+        batch = engine(input_ids=ids, attention_mask=mask).logits
+        torch.testing.assert_close(batch, twin(ids, mask).logits, rtol=0, atol=0)
+        for i in range(len(ids)):
+            n = int(mask[i].sum())
+            alone = engine(input_ids=ids[i : i + 1, :n], attention_mask=mask[i : i + 1, :n]).logits
+            torch.testing.assert_close(alone, batch[i : i + 1], rtol=1e-4, atol=1e-5)
+    assert torch.equal(seen[0], mask != 0) and current_mask() is None  # published for the pass only
+    with pytest.raises(ValueError, match=r"dynamic\.bits"):
+        to_engine(qmodel, "i8", dynamic={"bits": 9})
+    with pytest.raises(ValueError, match="dynamic settings are for the i8"):
+        to_engine(qmodel, "int8", dynamic={})
 
 
 def test_save_and_load_round_trip(finetuned, tmp_path):

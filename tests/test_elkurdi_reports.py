@@ -134,7 +134,8 @@ def test_table1_words_per_second(tmp_path):
     csv = pd.read_csv(tmp_path / "t.csv")
     ours = csv[csv["source"] == "ours"].set_index("backend")
     assert len(ours) == 4  # lq is not a dynamic variant
-    iqr = ours.loc["bertq dynamic int8 engine, IQR IQR"]
+    iqr = ours.loc["bertq dynamic int8 engine (TM-IQR)"]
+    assert ours.loc["bertq dynamic int8 engine (I8)", "method"] == "none"
     assert iqr["words_per_second"] == pytest.approx(1.96 * 512)
     assert iqr["words_per_second_per_core"] == pytest.approx(1.96 * 512 / 2)
     assert ours.loc["torch fp32", "words_per_second"] == pytest.approx(512)

@@ -129,15 +129,33 @@ def quantized_model(model):
     return quantized
 
 
-def to_engine(model, backend: str = "int8", **options):
+DYNAMIC_BACKENDS = ("i8", "i8_twin")
+
+
+def to_engine(model, backend: str = "int8", *, dynamic=None, **options):
     """A copy of a quantized model on bertq's integer engine (:mod:`bertq.engine`): every quantized
     linear runs on ``backend`` (``int8``: int8 codes x 7-bit activations on the CPU kernels;
     ``codebook``: packed codes on the lookup-table kernels; ``fake``: their torch twin, bit for
-    bit); ``options`` go to the modules (e.g. ``path`` for the kernel instruction path)."""
+    bit; ``i8``: El-Kurdi et al.'s dynamic int8, 8-bit symmetric activations per sequence over its
+    real tokens, with ``dynamic`` a :class:`~bertq.quantization.dynamic.DynamicConfig` or its dict,
+    ``{"bits": 8, "tm_iqr": {"sites": [...], "scale": 1.5}}``; ``i8_twin``: its torch twin);
+    ``options`` go to the modules (e.g. ``path`` for the kernel instruction path)."""
+    from .engine.dynamic import apply_tm_iqr
     from .engine.model import quantize_modules
+    from .models.tokens import publish_attention_mask
+    from .quantization.dynamic import DynamicConfig
 
     quantized = quantized_model(model)
-    return quantize_modules(copy.deepcopy(model), quantized, backend, **options).eval()
+    if backend not in DYNAMIC_BACKENDS:
+        if dynamic is not None:
+            raise ValueError(f"dynamic settings are for the {' and '.join(DYNAMIC_BACKENDS)} backends, not {backend!r}")
+        return quantize_modules(copy.deepcopy(model), quantized, backend, **options).eval()
+    config = dynamic if isinstance(dynamic, DynamicConfig) else DynamicConfig.from_dict(dynamic)
+    config.check("dynamic")
+    engine = quantize_modules(copy.deepcopy(model), quantized, backend, bits=config.bits, **options)
+    apply_tm_iqr(engine, config)
+    publish_attention_mask(engine)
+    return engine.eval()
 
 
 def save_quantized(model, directory: str | Path) -> None:

@@ -20,7 +20,7 @@ from ..models.sites import linear_input_site, select, site_names
 from ..models.tokens import current_mask
 from ..quantization.dynamic import DynamicConfig, row_scales, sequence_ranges, symmetric_codes
 from ..quantization.tensor import QuantizedWeight
-from .linear import Int8Twin, Int8Weight, _check_shape, _gather_index, exact_matmul, register
+from .linear import SHARED_INPUT, Int8Twin, Int8Weight, _check_shape, _gather_index, exact_matmul, register
 
 
 class _DynamicInput(nn.Module):
@@ -70,34 +70,22 @@ class DynamicIntegerLinear(Int8Weight, _DynamicInput):
         return self._run(self._codes(x), x)
 
     def _codes(self, x: torch.Tensor):
-        """The input's signed codes; Q, K and V read one tensor and share them (see
-        :data:`_LAST_CODES`)."""
-        global _LAST_CODES
+        """The input's signed codes; Q, K and V read one tensor and share them
+        (:data:`~bertq.engine.linear.SHARED_INPUT`)."""
         from ..kernels.int8_gemm import quantize_activations_symmetric, wide_code_dtype
 
-        key = (self.levels, self.iqr_scale, (self.packed.k_padded, self.path), current_mask())
-        tensor, version, last_key, value = _LAST_CODES
-        shareable = self.gather is None
-        if shareable and tensor is x and version == x._version and _same(last_key, key):
+        mask = current_mask()
+        key = ("per-sequence symmetric", self.levels, self.iqr_scale, self.packed.k_padded, self.path, mask)
+        value = None if self.gather is not None else SHARED_INPUT.get(x, key)
+        if value is not None:
             return value
         rows, scale, inv = self.rows(x)
         value = quantize_activations_symmetric(
             rows.numpy(), scale.numpy(), inv.numpy(), self.levels, self.packed.k_padded, wide_code_dtype(self.path)
         )
-        if shareable:
-            _LAST_CODES = (x, x._version, key, value)
+        if self.gather is None:
+            SHARED_INPUT.put(x, key, value)
         return value
-
-
-_LAST_CODES: tuple = (None, -1, None, None)
-"""``(tensor, version, (levels, iqr_scale, k_padded, mask), codes)`` of the last input quantized
-without an OCS gather, as in :mod:`bertq.engine.linear`: the strong reference keeps the tensor's
-identity, torch bumps ``_version`` on any in-place change, and the settings and token mask must be
-the same objects, so a hit is always the same codes."""
-
-
-def _same(a: tuple | None, b: tuple) -> bool:
-    return a is not None and all(x is y or x == y for x, y in zip(a[:3], b[:3])) and a[3] is b[3]
 
 
 @register(nn.Linear, "i8_twin")

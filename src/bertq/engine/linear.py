@@ -41,27 +41,48 @@ def _gather_index(qt: QuantizedWeight) -> torch.Tensor | None:
     return torch.as_tensor(np.concatenate([np.arange(qt.in_channels), qt.split_index]), dtype=torch.long)
 
 
-_LAST_INPUT: tuple = (None, -1, -1, None)
-"""``(tensor, version, k_padded, QuantizedActivations)`` of the last input quantized without an
-OCS gather. Q, K and V of an attention block read one hidden-state tensor: the second and third
-reuse the first one's codes. The strong reference keeps the tensor (and so its identity) alive,
-and torch bumps ``_version`` on any in-place change, so a hit is always the same values."""
+class SharedInput:
+    """The codes of the last input a linear quantized without an OCS gather. Q, K and V of an
+    attention block read one hidden-state tensor: the second and third reuse the first one's
+    codes. The strong reference keeps the tensor (and so its identity) alive, torch bumps
+    ``_version`` on any in-place change, and the key (the quantizer's settings, and the token mask
+    by identity) must match, so a hit is always the same codes."""
+
+    def __init__(self):
+        self._entry: tuple = (None, -1, (), None)
+
+    def get(self, x: torch.Tensor, key: tuple):
+        tensor, version, last_key, value = self._entry
+        hit = tensor is x and version == x._version and len(key) == len(last_key)
+        return value if hit and all(_same(a, b) for a, b in zip(key, last_key)) else None
+
+    def put(self, x: torch.Tensor, key: tuple, value) -> None:
+        self._entry = (x, x._version, key, value)
+
+
+def _same(a, b) -> bool:
+    """Tensors (token masks) by identity, settings by value."""
+    tensors = isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor)
+    return a is b or (not tensors and a == b)
+
+
+SHARED_INPUT = SharedInput()
+"""One for every kernel-backed linear: the key names the kind of codes."""
 
 
 def _quantized_input(x: torch.Tensor, gather: torch.Tensor | None, k_padded: int):
-    global _LAST_INPUT
     from ..kernels.int8_gemm import quantize_activations
 
-    if gather is None:
-        tensor, version, kp, value = _LAST_INPUT
-        if tensor is x and version == x._version and kp == k_padded:
-            return value
+    key = ("per-token 7-bit", k_padded)
+    value = None if gather is not None else SHARED_INPUT.get(x, key)
+    if value is not None:
+        return value
     x2 = x.reshape(-1, x.shape[-1])
     if gather is not None:
         x2 = x2.index_select(1, gather)
     value = quantize_activations(x2.detach().float().contiguous().numpy(), k_padded)
     if gather is None:
-        _LAST_INPUT = (x, x._version, k_padded, value)
+        SHARED_INPUT.put(x, key, value)
     return value
 
 

@@ -29,6 +29,23 @@ def real_tokens(attention_mask: torch.Tensor | None) -> Iterator[None]:
         _MASK.reset(token)
 
 
+def publish_attention_mask(model: torch.nn.Module) -> None:
+    """Make ``model``, which does not set :func:`real_tokens` itself (a transformers BERT), publish
+    the ``attention_mask`` it is called with (keyword or second positional argument) for the
+    length of each forward pass, exceptions included."""
+    entered = []
+
+    def enter(module, args, kwargs):
+        mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+        entered.append(_MASK.set(None if mask is None else mask != 0))
+
+    def leave(module, args, kwargs, output):
+        _MASK.reset(entered.pop())
+
+    model.register_forward_pre_hook(enter, with_kwargs=True)
+    model.register_forward_hook(leave, with_kwargs=True, always_call=True)
+
+
 def current_mask() -> torch.Tensor | None:
     """The boolean ``(batch, tokens)`` mask of the forward pass in flight, or ``None``."""
     return _MASK.get()

@@ -181,8 +181,9 @@ def table1(throughput: pd.DataFrame, variants: dict, out_md, out_csv, models=Non
     md = [
         "# Table 1: throughput cost of TM-IQR clipping\n",
         f"Reproduces Table 1 of {CITE}: words per second (tokens of the timed batch per second), on one "
-        "machine, bertq's dynamic int8 engine without and with TM-IQR (Method none / IQR) beside torch fp32 "
-        "and torch's dynamic int8 timed in the same job (interleaved), and per core. The paper timed "
+        "machine, bertq's dynamic int8 engine without and with TM-IQR (I8 and TM-IQR: the paper's Method none "
+        "and IQR) beside torch fp32 and torch's dynamic int8 timed in the same job (interleaved), and per core. "
+        "The paper timed "
         f"{TABLE1_TOKENS}-token inputs on a 48-core Xeon 8260 (batch 48); our sequence length and threads are "
         "the study's `throughput` settings, given per row.\n",
     ]
@@ -198,7 +199,7 @@ def table1(throughput: pd.DataFrame, variants: dict, out_md, out_csv, models=Non
                 continue
             wps = float(r["sequences_per_second"]) * float(r["sequence_length"])
             threads = int(r["threads"])
-            label = backend if mode is None else f"bertq dynamic int8 engine, IQR {mode}"
+            label = backend if mode is None else f"bertq dynamic int8 engine ({'TM-IQR' if mode == 'IQR' else 'I8'})"
             rec = dict(model=model, backend=label, variant=r.get("method", ""), method=mode or "none",
                        cpu=r.get("cpu", ""), kernel_path=r.get("kernel_path", "") if mode else "",
                        threads=threads, batch_size=int(r["batch_size"]), sequence_length=int(r["sequence_length"]),
