@@ -29,6 +29,18 @@ def test_ratios_are_baseline_over_candidate():
     assert ratios(t, "base", "median_seconds")["fast"] == 3.0
 
 
+def test_paired_ratio_is_the_median_of_ratios_within_rounds():
+    from bertq.bench.timing import paired
+
+    # per round baseline / candidate, then the median; a slow spell (rounds 4-5) hits both
+    t = {
+        "base": {"seconds": [1.0, 1.0, 1.0, 3.0, 3.0]},
+        "fast": {"seconds": [0.5, 0.5, 0.5, 1.5, 1.5]},
+        "odd": {"seconds": [1.0, 0.5, 2.0, 1.0, 3.0]},
+    }
+    assert paired(t, "base") == {"base": 1.0, "fast": 2.0, "odd": 1.0}  # odd: 1, 2, 0.5, 3, 1
+
+
 def test_bert_linear_shapes():
     assert linear_shapes(768) == {"attention": (768, 768), "intermediate": (768, 3072), "output": (3072, 768)}
 

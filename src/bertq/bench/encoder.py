@@ -14,7 +14,7 @@ import torch
 
 from ..models.encoder import BertClassifier, EncoderConfig
 from ..models.sources import PAPER_SIZES
-from .timing import ratios, time_round_robin
+from .timing import paired, ratios, time_round_robin
 
 
 def bert_config(size: str) -> EncoderConfig:
@@ -92,4 +92,7 @@ def bench_encoder(
         "vs_torch_dynamic_int8": ratios(t, "torch dynamic int8"),
         "vs_torch_fp32_median": ratios(t, "torch fp32", "median_seconds"),
         "vs_torch_dynamic_int8_median": ratios(t, "torch dynamic int8", "median_seconds"),
+        "vs_torch_fp32_paired": paired(t, "torch fp32"),
+        "vs_torch_dynamic_int8_paired": paired(t, "torch dynamic int8"),
+        **({"vs_i8_paired": paired(t, "bertq I8 engine")} if dynamic else {}),
     }

@@ -26,6 +26,7 @@ from torch import nn
 from ..models.checkpoint import build_model
 from ..pipeline.layout import FP32
 from ..pipeline.provenance import cpu_info
+from .timing import paired_ratios
 
 TORCH_FP32 = "torch fp32"
 TORCH_DYNAMIC_INT8 = "torch dynamic int8"
@@ -122,13 +123,6 @@ def spread(values: Sequence[float]) -> dict:
         "q3": float(q3),
         "iqr": float(q3 - q1),
     }
-
-
-def paired_ratios(baseline: Sequence[float], seconds: Sequence[float]) -> list[float]:
-    """The speed-up over the baseline in each round: baseline seconds / seconds, round by round."""
-    if len(baseline) != len(seconds):
-        raise ValueError(f"{len(baseline)} baseline rounds against {len(seconds)}")
-    return [b / s for b, s in zip(baseline, seconds)]
 
 
 def summarize(labels: Sequence[tuple[str, str, int]], seconds: Sequence[Sequence[float]], batch_size: int) -> list:

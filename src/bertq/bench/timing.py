@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def time_round_robin(
@@ -38,9 +38,25 @@ def time_round_robin(
             "median_seconds": statistics.median(s),
             "repeats": repeats,
             "calls_per_sample": loops[name],
+            "seconds": s,
         }
         for name, s in samples.items()
     }
+
+
+def paired_ratios(baseline: Sequence[float], seconds: Sequence[float]) -> list[float]:
+    """The speed-up over the baseline in each round: baseline seconds / seconds, round by round."""
+    if len(baseline) != len(seconds):
+        raise ValueError(f"{len(baseline)} baseline rounds against {len(seconds)}")
+    return [b / s for b, s in zip(baseline, seconds)]
+
+
+def paired(timings: dict[str, dict], baseline: str) -> dict[str, float]:
+    """The median over rounds of each candidate's :func:`paired_ratios` to ``baseline``: on a
+    machine whose speed drifts (a shared VM's does by 20% within seconds), the two calls of one
+    round see the same spell, so this is steadier than a ratio of medians."""
+    base = timings[baseline]["seconds"]
+    return {name: statistics.median(paired_ratios(base, t["seconds"])) for name, t in timings.items()}
 
 
 def ratios(timings: dict[str, dict], baseline: str, stat: str = "best_seconds") -> dict[str, float]:
