@@ -1,6 +1,7 @@
 """Codebook weights (:class:`CodebookTensor`) and the lookup-table kernels against brute force:
 gathered levels and int64 matmuls, on every instruction path this CPU runs."""
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -93,7 +94,15 @@ def test_gemv_decodes_nibbles_in_registers(path, m):
     packed = pack_codebook(w, path)
     assert packed.nibbles is not None and m <= GEMV_MAX_ROWS
     x = rng.standard_normal((m, 300)).astype(np.float32)
-    np.testing.assert_array_equal(linear_codebook_gemv(x, packed), _a8_reference(x, w, None))
+    expected = _a8_reference(x, w, None)
+    np.testing.assert_array_equal(linear_codebook_gemv(x, packed), expected)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # one call: quantization and the serial kernel fused
+    try:
+        np.testing.assert_array_equal(linear_codebook_gemv(x, packed), expected)
+        np.testing.assert_array_equal(linear_codebook_a8(x, packed), expected)
+    finally:
+        numba.set_num_threads(threads)
 
 
 def test_gemv_needs_one_table_per_panel_and_simd():

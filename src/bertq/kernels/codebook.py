@@ -33,13 +33,14 @@ from .int8_gemm import (
     QuantizedActivations,
     _address,
     _padded,
+    _quantize_rows_serial,
     affine_rows,
     default_path,
     quantize_activations,
     resolve_path,
 )
 from .packing import pack_codes
-from .simd import PATHS, KernelPath, lut4_kernel_affine, nibble_decode
+from .simd import PATHS, KernelPath, lut4_kernel_affine, nibble_decode, nibble_quads
 
 
 def check_codebook(codes: np.ndarray, codebook: np.ndarray, bits: int) -> None:
@@ -147,6 +148,9 @@ def pack_codebook(codes: np.ndarray, codebook: np.ndarray, bits: int, path: str 
     k, n = codes.shape
     group_size = n // codebook.shape[0]
     kq, n_panels = -(-k // 4), -(-n // spec.nr)
+    nibble_form = bits <= 4 and spec.dot != "scalar"
+    if nibble_form:  # whole block steps of the 4-bit layout (an extra zero k-quad at most)
+        kq = -(-kq // nibble_quads(spec.vectors)) * nibble_quads(spec.vectors)
     n_pad = n_panels * spec.nr
     levels, level_scale = int8_levels(codebook)
     g_of = np.minimum(np.arange(n_pad) // group_size, codebook.shape[0] - 1)
@@ -170,7 +174,7 @@ def pack_codebook(codes: np.ndarray, codebook: np.ndarray, bits: int, path: str 
     col_sums[n:] = 0
     nibbles = tables = None
     one_table = all(len({int(g) for g in g_of[p * spec.nr : (p + 1) * spec.nr]}) == 1 for p in range(n_panels))
-    if bits <= 4 and one_table and spec.dot != "scalar":
+    if nibble_form and one_table:
         nibbles, tables = _nibble_layout(panel_order, lut, spec)
     return PackedCodebook(
         stream, lut, float_lut, w_scale, col_sums, bits, k, n, kq, n_panels, spec.name, nibbles, tables
@@ -178,13 +182,15 @@ def pack_codebook(codes: np.ndarray, codebook: np.ndarray, bits: int, path: str 
 
 
 def _nibble_layout(panel_order: np.ndarray, lut: np.ndarray, spec: KernelPath):
-    """Codes of each B vector (``4 * lanes`` bytes) as ``2 * lanes`` bytes: byte ``j`` holds code
-    ``j`` in its low nibble and code ``j + 2 * lanes`` in its high nibble. Tables: the panel's 16
-    int8 levels repeated in every 128-bit lane (``vpshufb`` looks up within a lane)."""
+    """Codes of the panel's B vectors (``4 * lanes`` bytes each, in the order the kernel reads
+    them) two by two in blocks of ``4 * lanes`` bytes: byte ``j`` holds code ``j`` of the first in
+    its low nibble and code ``j`` of the second in its high nibble
+    (:func:`bertq.kernels.simd.lut4_kernel_affine`). Tables: the panel's 16 int8 levels repeated in
+    every 128-bit lane (``vpshufb`` looks up within a lane)."""
     n_panels, kq, nr, _ = panel_order.shape
     per_vec = 4 * spec.lanes
-    vecs = panel_order.reshape(n_panels, kq, spec.vectors, per_vec)
-    nibbles = (vecs[..., : per_vec // 2] | (vecs[..., per_vec // 2 :] << 4)).astype(np.uint8)
+    pairs = panel_order.reshape(n_panels, kq * spec.vectors // 2, 2, per_vec)
+    nibbles = (pairs[:, :, 0] | (pairs[:, :, 1] << 4)).astype(np.uint8)
     tables = np.zeros((n_panels, per_vec), np.int8)
     for p in range(n_panels):
         row = np.zeros(16, np.int8)
@@ -244,8 +250,8 @@ def _gemm_codebook(
         if use_nibbles:
             nibble_decode(
                 path,
-                _address(nibbles) + p * nibbles.shape[1] * nibbles.shape[2] * nibbles.shape[3],
-                kq * nibbles.shape[2],
+                _address(nibbles) + p * nibbles.shape[1] * nibbles.shape[2],
+                2 * nibbles.shape[1],
                 _address(tables) + p * tables.shape[1],
                 _address(panel),
             )
@@ -283,8 +289,8 @@ def _gemv_nibbles(path, rows, nr, a, a_scale, a_zero, nibbles, tables, col_sums,
     """Few rows x 4-bit codes decoded in registers (``lut4_kernel_affine``). ``a`` and the
     activation parameters are padded to whole row tiles, ``out`` to whole tiles and panels."""
     m_pad, lda = a.shape
-    n_panels, kq = nibbles.shape[0], nibbles.shape[1]
-    per_panel = nibbles.shape[1] * nibbles.shape[2] * nibbles.shape[3]
+    n_panels, kq = nibbles.shape[0], lda // 4
+    per_panel = nibbles.shape[1] * nibbles.shape[2]
     ldc = out.shape[1]
     for p in prange(n_panels):
         j0 = p * nr
@@ -311,6 +317,22 @@ _gemv_nibbles_serial = njit(cache=True)(_gemv_nibbles.py_func)
 """For one thread: the same loop without the parallel region, whose launch a GEMV feels."""
 
 
+@njit(cache=True)
+def _gemv_from_float(path, rows, nr, x, k_padded, nibbles, tables, col_sums, w_scale, bias, out):
+    """One thread, float rows in: :func:`~bertq.kernels.int8_gemm.quantize_activations`'s codes
+    (the same function), padded to ``out``'s rows, then :func:`_gemv_nibbles_serial`; one call
+    from Python instead of two and their glue, which a batch-1 GEMV of microseconds feels."""
+    m, m_pad = x.shape[0], out.shape[0]
+    q, s, z = _quantize_rows_serial(x, k_padded)
+    codes = np.zeros((m_pad, k_padded), np.uint8)
+    codes[:m] = q
+    scale = np.zeros(m_pad, np.float32)
+    scale[:m] = s
+    zero = np.zeros(m_pad, np.int32)
+    zero[:m] = z
+    _gemv_nibbles_serial(path, rows, nr, codes, scale, zero, nibbles, tables, col_sums, w_scale, bias, out)
+
+
 @njit(cache=True, parallel=True)
 def _gemm_codebook_f32(x, stream, bits, float_lut, nr, kq, n_panels, k, bias, n, out):
     """Weight-only: each panel decoded to float32 ``(k, nr)`` and multiplied by BLAS."""
@@ -333,7 +355,7 @@ def _gemm_codebook_f32(x, stream, bits, float_lut, nr, kq, n_panels, k, bias, n,
                 out[r, j0 + c] = y[r, c] + bias[j0 + c]
 
 
-_NO_NIBBLES = np.zeros((0, 0, 0, 0), np.uint8)
+_NO_NIBBLES = np.zeros((0, 0, 0), np.uint8)
 _NO_TABLES = np.zeros((0, 0), np.int8)
 
 GEMV_MAX_ROWS = 8
@@ -363,9 +385,10 @@ def linear_codebook_a8(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | None
     """``x @ W + bias`` with 7-bit per-token activations and the int8 form of the codebook,
     decoding packed codes panel by panel; small batches of 4-bit single-table weights go to
     :func:`linear_codebook_gemv`."""
+    m = x.m if isinstance(x, QuantizedActivations) else (np.shape(x) or (0,))[0]
+    if w.nibbles is not None and m <= GEMV_MAX_ROWS:
+        return linear_codebook_gemv(x, w, bias)
     a = _activations(x, w)
-    if w.nibbles is not None and a.m <= GEMV_MAX_ROWS:
-        return linear_codebook_gemv(a, w, bias)
     spec = w.spec
     out = np.empty((a.m, w.n), np.float32)
     nibbles = w.nibbles if w.nibbles is not None else _NO_NIBBLES
@@ -399,6 +422,19 @@ def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | No
         raise ValueError(
             "in-register decoding needs codes of at most 4 bits, one codebook per panel and a SIMD kernel path"
         )
+    serial = numba.get_num_threads() == 1
+    if serial and not isinstance(x, QuantizedActivations):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != w.k:
+            raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
+        m = x.shape[0]
+        rows = next(r for r in (1, 2, 4, 8) if r >= min(m, GEMV_MAX_ROWS))
+        out = np.empty((-(-m // rows) * rows, w.n_panels * w.spec.nr), np.float32)
+        spec = w.spec
+        _gemv_from_float(
+            spec, rows, spec.nr, x, w.k_padded, w.nibbles, w.tables, w.col_sums, w.w_scale, _bias(w, bias), out
+        )
+        return out if out.shape == (m, w.n) else np.ascontiguousarray(out[:m, : w.n])
     a = _activations(x, w)
     m = a.m
     rows = next(r for r in (1, 2, 4, 8) if r >= min(m, GEMV_MAX_ROWS))
@@ -409,7 +445,7 @@ def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | No
     a_scale, a_zero = a.scale[:m_pad], a.zero[:m_pad]
     n_pad = w.n_panels * w.spec.nr
     out = np.empty((m_pad, n_pad), np.float32)
-    kernel = _gemv_nibbles_serial if numba.get_num_threads() == 1 else _gemv_nibbles
+    kernel = _gemv_nibbles_serial if serial else _gemv_nibbles
     kernel(
         w.spec, rows, w.spec.nr, codes, a_scale, a_zero, w.nibbles, w.tables, w.col_sums, w.w_scale, _bias(w, bias), out
     )

@@ -122,9 +122,14 @@ class PathType(types.Type):
         super().__init__(name=f"KernelPath({path_name})")
 
 
+@cache
+def _path_type(name: str) -> PathType:
+    return PathType(name)
+
+
 @typeof_impl.register(KernelPath)
 def _typeof_path(value, context):
-    return PathType(value.name)
+    return _path_type(value.name)  # cached: building a numba type costs microseconds per call
 
 
 register_model(PathType)(models.OpaqueModel)
@@ -226,8 +231,16 @@ def _microkernel_affine_wide_overload(path, a, lda, b, kq, c, ldc, a_scale, a_ze
 
 def lut4_kernel_affine(path, rows, a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col_sums, w_scale, bias, table):
     """:func:`microkernel_affine` for ``rows`` (1, 2, 4 or 8) rows, with the panel given as 4-bit
-    codes (``2 * lanes`` bytes per vector, see ``bertq.kernels.codebook``) that are decoded in
-    registers: nibbles split, then ``vpshufb`` into the panel's 16-entry int8 ``table``."""
+    codes decoded in registers: each block of ``4 * lanes`` bytes holds two consecutive B vectors
+    (low nibbles the first, high nibbles the second; ``bertq.kernels.codebook``), split with one
+    mask and one shift, then ``vpshufb`` into the panel's 16-entry int8 ``table``. ``kq`` must be
+    a multiple of :func:`nibble_quads`."""
+
+
+def nibble_quads(vectors: int) -> int:
+    """k-quads per block step of the 4-bit layout: 1, or 2 when a k-quad has an odd number of
+    vectors (two vectors share a block)."""
+    return 1 if vectors % 2 == 0 else 2
 
 
 LUT4_ROWS = (1, 2, 4, 8)
@@ -254,8 +267,9 @@ def _lut4_overload(path, rows, a, lda, nibbles, kq, c, ldc, a_scale, a_zero, col
 
 
 def nibble_decode(path, nibbles, n_vectors, table, out):
-    """Decode ``n_vectors`` vectors of 4-bit codes (``2 * lanes`` bytes each) into int8 levels
-    (``4 * lanes`` bytes each) at ``out``, with the 16-entry ``table`` (``vpshufb``)."""
+    """Decode ``n_vectors`` (even) vectors of 4-bit codes, two per block of ``4 * lanes`` bytes (see
+    :func:`lut4_kernel_affine`), into int8 levels (``4 * lanes`` bytes each) at ``out``, with the
+    16-entry ``table`` (``vpshufb``)."""
 
 
 @overload(nibble_decode, jit_options={"cache": True})
@@ -266,17 +280,17 @@ def _nibble_decode_overload(path, nibbles, n_vectors, table, out):
     if spec.dot == "scalar":
         from numba import carray
 
-        half = 2 * spec.lanes
+        width = 4 * spec.lanes
 
         def scalar_impl(path, nibbles, n_vectors, table, out):
-            src = carray(_as_ptr_u8(nibbles), (n_vectors * half,))
-            lut = carray(_as_ptr_i8(table), (2 * half,))
-            dst = carray(_as_ptr_i8(out), (n_vectors * 2 * half,))
-            for v in range(n_vectors):
-                for j in range(half):
-                    byte = src[v * half + j]
-                    dst[v * 2 * half + j] = lut[byte & 15]
-                    dst[v * 2 * half + half + j] = lut[byte >> 4]
+            src = carray(_as_ptr_u8(nibbles), (n_vectors // 2 * width,))
+            lut = carray(_as_ptr_i8(table), (width,))
+            dst = carray(_as_ptr_i8(out), (n_vectors * width,))
+            for b in range(n_vectors // 2):
+                for j in range(width):
+                    byte = src[b * width + j]
+                    dst[2 * b * width + j] = lut[byte & 15]
+                    dst[(2 * b + 1) * width + j] = lut[byte >> 4]
 
         return scalar_impl
     decode = _nibble_decoder(spec.lanes)
@@ -290,7 +304,7 @@ def _nibble_decode_overload(path, nibbles, n_vectors, table, out):
 @cache
 def _nibble_decoder(lanes: int):
     i8 = ir.IntType(8)
-    vnib, vbyte = ir.VectorType(i8, 2 * lanes), ir.VectorType(i8, 4 * lanes)
+    vbyte = ir.VectorType(i8, 4 * lanes)
     name = "llvm.x86.avx512.pshuf.b.512" if lanes == 16 else "llvm.x86.avx2.pshuf.b"
 
     @intrinsic
@@ -300,16 +314,19 @@ def _nibble_decoder(lanes: int):
         def codegen(context, builder, signature, args):
             nib_addr, n, t_addr, out_addr = args
             pshufb = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vbyte, [vbyte, vbyte]), name)
-            src = builder.inttoptr(nib_addr, vnib.as_pointer())
+            src = builder.inttoptr(nib_addr, vbyte.as_pointer())
             dst = builder.inttoptr(out_addr, vbyte.as_pointer())
             lut = builder.load(builder.inttoptr(t_addr, vbyte.as_pointer()), align=1)
-            low = ir.Constant(vnib, [15] * (2 * lanes))
-            four = ir.Constant(vnib, [4] * (2 * lanes))
-            concat = ir.Constant(ir.VectorType(ir.IntType(32), 4 * lanes), list(range(4 * lanes)))
-            with cgutils.for_range(builder, n) as loop:
+            low = ir.Constant(vbyte, [15] * (4 * lanes))
+            four = ir.Constant(vbyte, [4] * (4 * lanes))
+            two = ir.Constant(n.type, 2)
+            with cgutils.for_range(builder, builder.udiv(n, two)) as loop:
                 raw = builder.load(builder.gep(src, [loop.index]), align=1)
-                codes = builder.shuffle_vector(builder.and_(raw, low), builder.lshr(raw, four), concat)
-                builder.store(builder.call(pshufb, [lut, codes]), builder.gep(dst, [loop.index]), align=1)
+                first = builder.mul(loop.index, two)
+                builder.store(builder.call(pshufb, [lut, builder.and_(raw, low)]), builder.gep(dst, [first]), align=1)
+                high = builder.and_(builder.lshr(raw, four), low)
+                second = builder.add(first, ir.Constant(n.type, 1))
+                builder.store(builder.call(pshufb, [lut, high]), builder.gep(dst, [second]), align=1)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -432,49 +449,55 @@ def _simd_kernel(lanes: int, rows: int, vectors: int, dot: str, affine: bool, lu
                 for _ in range(rows)
             ]
             a_ptr = builder.inttoptr(a_addr, i8.as_pointer())
+            quads = 1  # k-quads per loop step
             if lut4:
-                # B vectors from 4-bit codes: 2 * lanes bytes per vector, low nibbles first
-                vnib = ir.VectorType(i8, 2 * lanes)
-                b_ptr = builder.inttoptr(b_addr, vnib.as_pointer())
+                # B vectors from 4-bit codes, two vectors per block of 4 * lanes bytes (low
+                # nibbles the first, high nibbles the second): with an odd number of vectors per
+                # k-quad a step covers two k-quads
+                quads = nibble_quads(vectors)
+                b_ptr = builder.inttoptr(b_addr, vi8.as_pointer())
                 table = builder.load(builder.inttoptr(t_addr, vi8.as_pointer()), align=1)
                 pshufb = cgutils.get_or_insert_function(
                     module,
                     ir.FunctionType(vi8, [vi8, vi8]),
                     "llvm.x86.avx512.pshuf.b.512" if bits == 512 else "llvm.x86.avx2.pshuf.b",
                 )
-                low_mask = ir.Constant(vnib, [15] * (2 * lanes))
-                shift = ir.Constant(vnib, [4] * (2 * lanes))
-                concat = ir.Constant(ir.VectorType(i32, 4 * lanes), list(range(4 * lanes)))
+                low_mask = ir.Constant(vi8, [15] * (4 * lanes))
+                shift = ir.Constant(vi8, [4] * (4 * lanes))
+                blocks = quads * vectors // 2
 
-                def load_b(q, p):
-                    raw = builder.load(
-                        builder.gep(
-                            b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)), ir.Constant(idx, p))]
-                        ),
-                        align=1,
-                    )
-                    codes = builder.shuffle_vector(builder.and_(raw, low_mask), builder.lshr(raw, shift), concat)
-                    return builder.bitcast(builder.call(pshufb, [table, codes]), vi32)
+                def load_step(step):
+                    out = []
+                    for j in range(blocks):
+                        at = builder.add(builder.mul(step, ir.Constant(idx, blocks)), ir.Constant(idx, j))
+                        raw = builder.load(builder.gep(b_ptr, [at]), align=1)
+                        for codes in (builder.and_(raw, low_mask), builder.and_(builder.lshr(raw, shift), low_mask)):
+                            out.append(builder.bitcast(builder.call(pshufb, [table, codes]), vi32))
+                    return out
             else:
                 b_ptr = builder.inttoptr(b_addr, vi32.as_pointer())
 
-                def load_b(q, p):
-                    return builder.load(
-                        builder.gep(
-                            b_ptr, [builder.add(builder.mul(q, ir.Constant(idx, vectors)), ir.Constant(idx, p))]
-                        ),
-                        align=1,
-                    )
+                def load_step(step):
+                    base = builder.mul(step, ir.Constant(idx, vectors))
+                    return [
+                        builder.load(builder.gep(b_ptr, [builder.add(base, ir.Constant(idx, p))]), align=1)
+                        for p in range(vectors)
+                    ]
 
-            with cgutils.for_range(builder, kq_v) as loop:
-                q = loop.index
-                b_vecs = [load_b(q, p) for p in range(vectors)]
-                for i in range(rows):
-                    offset = builder.add(builder.mul(ir.Constant(idx, i), lda_v), builder.mul(q, ir.Constant(idx, 4)))
-                    word = builder.load(builder.bitcast(builder.gep(a_ptr, [offset]), i32.as_pointer()), align=1)
-                    av = splat(word, vi32)
-                    for p in range(vectors):
-                        builder.store(mac(builder.load(accs[i][p]), av, b_vecs[p]), accs[i][p])
+            steps = kq_v if quads == 1 else builder.udiv(kq_v, ir.Constant(idx, quads))
+            with cgutils.for_range(builder, steps) as loop:
+                b_all = load_step(loop.index)
+                for s in range(quads):
+                    q = builder.add(builder.mul(loop.index, ir.Constant(idx, quads)), ir.Constant(idx, s))
+                    b_vecs = b_all[s * vectors : (s + 1) * vectors]
+                    for i in range(rows):
+                        offset = builder.add(
+                            builder.mul(ir.Constant(idx, i), lda_v), builder.mul(q, ir.Constant(idx, 4))
+                        )
+                        word = builder.load(builder.bitcast(builder.gep(a_ptr, [offset]), i32.as_pointer()), align=1)
+                        av = splat(word, vi32)
+                        for p in range(vectors):
+                            builder.store(mac(builder.load(accs[i][p]), av, b_vecs[p]), accs[i][p])
             if affine:
                 c_ptr = builder.inttoptr(c_addr, f32.as_pointer())
                 sa = builder.inttoptr(sa_addr, f32.as_pointer())
