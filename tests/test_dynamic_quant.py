@@ -21,6 +21,7 @@ from bertq.quantization.dynamic import (
     row_scales,
     sequence_ranges,
     tm_iqr_threshold,
+    token_maxima,
 )
 from bertq.quantization.model import quantize_state
 
@@ -48,6 +49,19 @@ def _heavy_tailed(rng, shape):
     x = rng.standard_t(1.5, size=shape).astype(np.float32)
     x[rng.integers(0, shape[0], 2), rng.integers(0, shape[1], 2)] = 60.0  # a few outlier tokens
     return x
+
+
+@pytest.mark.parametrize("channels", [1, 15, 16, 37, 768])
+def test_token_maxima_are_max_abs_on_every_route(channels):
+    rng = np.random.default_rng(channels)
+    x = _heavy_tailed(rng, (9, channels)) if channels > 1 else rng.standard_normal((9, 1)).astype(np.float32)
+    x[1] = 0.0  # an all-zero token
+    x[2] = -np.abs(x[2]) - 1  # an all-negative one
+    expected = np.abs(x).max(axis=1)
+    t = torch.from_numpy(x)
+    np.testing.assert_array_equal(token_maxima(t).numpy(), expected)  # the vectorised CPU pass
+    np.testing.assert_array_equal(token_maxima(t.T.contiguous().T).numpy(), expected)  # strided: torch
+    np.testing.assert_array_equal(token_maxima(t.double()).numpy(), expected)
 
 
 @pytest.mark.parametrize("kind", ["normal", "heavy"])

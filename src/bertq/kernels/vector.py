@@ -45,6 +45,15 @@ def _vector_range(typingctx, address, n_vectors):
     return sig, codegen
 
 
+@njit(cache=True)
+def row_absmax(x, out):
+    """``out[i] = max |x[i]|`` for a C-contiguous float32 ``(m, k)`` array: one vectorised pass
+    per row (:func:`range_with_zero`), where ``max(max x, -min x)`` in torch takes two."""
+    for i in range(x.shape[0]):
+        lo, hi = range_with_zero(x[i])
+        out[i] = max(hi, -lo)
+
+
 @njit(inline="always")
 def range_with_zero(row):
     """``(min(row, 0), max(row, 0))`` of a contiguous float32 vector."""

