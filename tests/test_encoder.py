@@ -81,3 +81,31 @@ def test_span_extractor_matches_transformers():
     # A classifier's checkpoint builds a classifier.
     cls_state = transformers.BertForSequenceClassification(hf_config).state_dict()
     assert isinstance(build_inference_model(EncoderConfig.from_dict(hf_config.to_dict()), cls_state), BertClassifier)
+
+
+def test_fused_attention_equals_the_explicit_steps_and_yields_to_observers():
+    torch.manual_seed(0)
+    config = EncoderConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=16,
+    )
+    model = BertClassifier(config).eval()
+    ids = torch.randint(0, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    attention = model.bert.encoder.layer[0].attention.self
+    assert attention.fused()
+    with torch.no_grad():
+        fused = model(ids, mask)
+        seen = []
+        handle = attention.probs_site.register_forward_hook(lambda m, i, o: seen.append(o))
+        assert not attention.fused()  # an observer of the probabilities gets them
+        explicit = model(ids, mask)
+        handle.remove()
+    assert attention.fused() and seen[0].shape == (3, 4, 9, 9)
+    torch.testing.assert_close(fused, explicit, rtol=1e-5, atol=1e-6)
+    assert torch.all(seen[0][1, :, :, 5:] == 0)  # padded keys get no probability
