@@ -34,8 +34,9 @@ def targets(batch: dict, long: dict, path: str) -> list[dict]:
     fp32, dyn = batch["vs_torch_fp32_paired"], batch["vs_torch_dynamic_int8_paired"]
     out = [
         results.target(
-            f"TM-IQR costs <= 2% of I8's throughput (BERT-Base, {name}; 1 - TM-IQR/I8 speed, median over rounds)",
-            1.0 - r["vs_i8_paired"]["bertq TM-IQR engine"],
+            f"TM-IQR costs <= 2% of I8's throughput (BERT-Base, {name}; 1 - TM-IQR/I8 speed, the median over "
+            "rounds of the two timed alone, call by call)",
+            r["tm_iqr_cost"],
             0.02,
             at_most=True,
         )
