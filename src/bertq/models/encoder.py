@@ -126,7 +126,9 @@ class _SelfAttention(nn.Module):
         """Whether nothing replaces or observes the scores, the probabilities and their products
         (no quantizer, no hook): then one fused kernel, ``scaled_dot_product_attention``, computes
         ``softmax(Q K^T / sqrt(d) + mask) V`` block by block without materialising the scores,
-        about 3x faster on CPU than the three steps."""
+        faster on CPU than the three steps. The two orders of summation may differ in the last
+        bit, so a pass that observes the scores or probabilities can see other values downstream,
+        in that bit, than one that does not."""
         parts = (self.scores_site, self.probs_site, self.scores_product, self.context_product)
         return all(
             type(m) in (Site, MatMul) and not (m._forward_hooks or m._forward_pre_hooks) for m in parts
