@@ -56,7 +56,9 @@ def task_label(task: str) -> str:
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method.upper())
+    """The paper's name of a method, else the variant's key in capitals with dashes (``tm_iqr`` is
+    drawn as TM-IQR)."""
+    return METHOD_LABELS.get(method, method.upper().replace("_", "-"))
 
 
 PAPER_TABLE2: dict[str, dict[str, dict[str, float | None]]] = {
