@@ -369,10 +369,14 @@ def _activations(x, w: PackedCodebook) -> QuantizedActivations:
         if x.k_padded != w.k_padded:
             raise ValueError(f"activations have {x.k_padded} padded columns, the weight {w.k_padded}")
         return x
-    x = np.asarray(x)
+    return quantize_activations(_float_rows(x, w), w.k_padded)
+
+
+def _float_rows(x, w: PackedCodebook) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != w.k:
         raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
-    return quantize_activations(x, w.k_padded)
+    return x
 
 
 def _bias(w: PackedCodebook, bias) -> np.ndarray:
@@ -423,32 +427,25 @@ def linear_codebook_gemv(x: np.ndarray, w: PackedCodebook, bias: np.ndarray | No
             "in-register decoding needs codes of at most 4 bits, one codebook per panel and a SIMD kernel path"
         )
     serial = numba.get_num_threads() == 1
-    if serial and not isinstance(x, QuantizedActivations):
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != w.k:
-            raise ValueError(f"input of shape {x.shape} does not match a weight with {w.k} input rows")
+    fused = serial and not isinstance(x, QuantizedActivations)  # quantize and multiply in one call
+    if fused:
+        x = _float_rows(x, w)
         m = x.shape[0]
-        rows = next(r for r in (1, 2, 4, 8) if r >= min(m, GEMV_MAX_ROWS))
-        out = np.empty((-(-m // rows) * rows, w.n_panels * w.spec.nr), np.float32)
-        spec = w.spec
-        _gemv_from_float(
-            spec, rows, spec.nr, x, w.k_padded, w.nibbles, w.tables, w.col_sums, w.w_scale, _bias(w, bias), out
-        )
-        return out if out.shape == (m, w.n) else np.ascontiguousarray(out[:m, : w.n])
-    a = _activations(x, w)
-    m = a.m
+    else:
+        a = _activations(x, w)
+        m = a.m
     rows = next(r for r in (1, 2, 4, 8) if r >= min(m, GEMV_MAX_ROWS))
-    m_pad = -(-m // rows) * rows
-    codes = a.codes
-    if m_pad != m:
-        codes = np.concatenate([codes, np.zeros((m_pad - m, codes.shape[1]), np.uint8)])
-    a_scale, a_zero = a.scale[:m_pad], a.zero[:m_pad]
-    n_pad = w.n_panels * w.spec.nr
+    m_pad, n_pad = -(-m // rows) * rows, w.n_panels * w.spec.nr
     out = np.empty((m_pad, n_pad), np.float32)
-    kernel = _gemv_nibbles_serial if serial else _gemv_nibbles
-    kernel(
-        w.spec, rows, w.spec.nr, codes, a_scale, a_zero, w.nibbles, w.tables, w.col_sums, w.w_scale, _bias(w, bias), out
-    )
+    spec, weight = w.spec, (w.nibbles, w.tables, w.col_sums, w.w_scale, _bias(w, bias), out)
+    if fused:
+        _gemv_from_float(spec, rows, spec.nr, x, w.k_padded, *weight)
+    else:
+        codes = a.codes
+        if m_pad != m:
+            codes = np.concatenate([codes, np.zeros((m_pad - m, codes.shape[1]), np.uint8)])
+        kernel = _gemv_nibbles_serial if serial else _gemv_nibbles
+        kernel(spec, rows, spec.nr, codes, a.scale[:m_pad], a.zero[:m_pad], *weight)
     return out if (m_pad, n_pad) == (m, w.n) else np.ascontiguousarray(out[:m, : w.n])
 
 
