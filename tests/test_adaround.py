@@ -19,8 +19,8 @@ from bertq.quantization.adaround import (
     adaround_model,
     beta_at,
     inverse_rectified_sigmoid,
-    rectified_sigmoid,
     reconstruction_error,
+    rectified_sigmoid,
     rounding_regularizer,
 )
 from bertq.quantization.methods import quantize_weight
