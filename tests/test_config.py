@@ -167,6 +167,8 @@ def test_method_variants_name_their_algorithm_and_bits():
         "bits": [4, 2],
         "embedding_bits": None,
         "centroid_finetune": None,
+        "qat": None,
+        "adaround": None,
         "params": {"granularity": "tensor"},
         "scope": "encoder",
         "activations": None,
@@ -179,6 +181,8 @@ def test_method_variants_name_their_algorithm_and_bits():
         "bits": [3, 1],
         "embedding_bits": None,
         "centroid_finetune": None,
+        "qat": None,
+        "adaround": None,
         "params": {"granularity": "tensor", "iterations": 3, "seed": 0},
         "scope": "encoder",
         "activations": None,
@@ -191,6 +195,8 @@ def test_method_variants_name_their_algorithm_and_bits():
         "bits": [4, 2],
         "embedding_bits": None,
         "centroid_finetune": None,
+        "qat": None,
+        "adaround": None,
         "params": {"granularity": 128},
         "scope": "encoder",
         "activations": None,
@@ -246,3 +252,52 @@ def test_dynamic_and_engine_settings_are_checked_by_key(entry, message):
     entry = {"method": "lq", **entry}
     with pytest.raises(bq.ConfigError, match=message):
         bq.validate(_methods(v=entry))
+
+
+def test_training_steps_resolve_with_defaults_and_enter_the_record():
+    cfg = bq.validate(
+        _methods(
+            w4a8_qat={"method": "mse", "bits": [4], "activations": {}, "qat": {"learning_rate": 1e-4}},
+            w4_ada={"method": "mse", "bits": [4], "adaround": {"sequences": 8}},
+            w4={"method": "mse", "bits": [4]},
+        )
+    )
+    qat = bq.method_variant(cfg, "w4a8_qat")["qat"]
+    assert qat["learning_rate"] == 1e-4 and qat["attention_dropout"] == 0.1 and qat["weight_decay"] == 0.0
+    ada = bq.method_variant(cfg, "w4_ada")["adaround"]
+    assert ada["sequences"] == 8 and ada["iterations"] == 10000 and ada["weight"] == 0.01 and ada["warmup"] == 0.2
+    assert bq.variant_record(cfg, "w4a8_qat")["qat"] == qat and "adaround" not in bq.variant_record(cfg, "w4a8_qat")
+    assert "qat" not in bq.variant_record(cfg, "w4") and "adaround" not in bq.variant_record(cfg, "w4")
+    assert [bq.training_step(cfg, m) for m in ("w4a8_qat", "w4_ada", "w4")] == ["qat", "adaround", None]
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"method": "kmeans", "qat": {}}, r"methods.v.qat: kmeans gives a codebook; qat learns on a linear grid"),
+        ({"method": "ocs", "adaround": {}}, r"methods.v.adaround: ocs gives split \(OCS\) channels"),
+        ({"qat": {}, "adaround": {}}, r"methods.v: qat and adaround cannot both follow one quantization"),
+        ({"qat": {"epochs": 0}}, r"config key quantization.methods.v.qat.epochs"),
+        ({"qat": {"lr": 1e-4}}, r"config key quantization.methods.v.qat: Additional properties"),
+        ({"adaround": {"warmup": 1.0}}, r"config key quantization.methods.v.adaround.warmup"),
+        ({"adaround": {"sequences": 100000}}, r"methods.v.adaround.sequences: 100000 calibration sequences"),
+        ({"dynamic": {}, "qat": {}}, r"methods.v: dynamic quantization cannot be combined with qat"),
+        (
+            {"method": "float", "bits": [32], "activations": {}, "qat": {}},
+            r"method float quantizes no weights, so it takes no .qat.",
+        ),
+    ],
+)
+def test_training_steps_are_checked_by_key(entry, message, tmp_path):
+    glue = tmp_path / "RTE"
+    glue.mkdir()
+    (glue / "train.tsv").write_text("index\tsentence1\tsentence2\tlabel\n" + "0\ta\tb\tentailment\n" * 20)
+    (glue / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
+    entry = {"method": "mse", "bits": [4], **entry}
+    with pytest.raises(bq.ConfigError, match=message):
+        bq.validate({**_methods(v=entry), "data": {"glue_dir": str(tmp_path)}})
+
+
+def test_training_steps_need_classification_tasks():
+    with pytest.raises(bq.ConfigError, match=r"methods.v.qat: runs on classification tasks; tasks\[1\] is squad"):
+        bq.validate({**_methods(v={"method": "mse", "bits": [4], "qat": {}}), "tasks": ["rte", "squad"]})

@@ -9,7 +9,7 @@ rule calibrate:
     benchmark:
         "benchmarks/calibrate/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
     wildcard_constraints:
-        method=_alternatives(ACTIVATION_METHODS),
+        method=_alternatives(CALIBRATED_METHODS),
     conda:
         "../../envs/bertq.yaml"
     resources:
@@ -21,6 +21,23 @@ rule calibrate:
         code=job_code("calibrate"),
     script:
         "../scripts/calibrate.py"
+
+
+use rule calibrate as calibrate_before_qat with:
+    input:
+        unpack(calibrate_before_tuning_inputs),
+    output:
+        ranges=RANGES_BEFORE_TUNING,
+    log:
+        "logs/calibrate/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.log",
+    benchmark:
+        "benchmarks/calibrate/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.tsv"
+    wildcard_constraints:
+        method=_alternatives([m for m in QAT_METHODS if m in ACTIVATION_METHODS]),
+    params:
+        activations=activation_spec,
+        threads=1,
+        code=job_code("calibrate_before_qat"),
 
 
 rule capture:

@@ -20,6 +20,7 @@ from bertq.pipeline.layout import (
     MANIFEST,
     QUANTIZED,
     RANGES,
+    RANGES_BEFORE_TUNING,
     REPORTS,
     SUMMARY,
     THROUGHPUT,
@@ -47,11 +48,18 @@ SEEDS = list(config["seeds"])
 METHODS = list(config["quantization"]["methods"])
 VARIANTS = {m: bq.method_variant(config, m) for m in METHODS}
 FLOAT_METHODS = [m for m in METHODS if VARIANTS[m]["method"] == bq.FLOAT]
-TUNED_METHODS = [m for m in METHODS if VARIANTS[m]["centroid_finetune"] is not None]
+STEPS = {m: bq.training_step(config, m) for m in METHODS}
+TUNED_METHODS = [m for m in METHODS if STEPS[m] is not None]
+"""Variants trained after quantization: their quantize job writes BEFORE_TUNING."""
+CENTROID_METHODS = [m for m in METHODS if STEPS[m] == "centroid_finetune"]
+QAT_METHODS = [m for m in METHODS if STEPS[m] == "qat"]
+ADAROUND_METHODS = [m for m in METHODS if STEPS[m] == "adaround"]
 PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS and m not in FLOAT_METHODS]
 ACTIVATION_METHODS = [m for m in METHODS if VARIANTS[m]["activations"] is not None]
 KEPT_METHODS = [m for m in PTQ_METHODS if m in ACTIVATION_METHODS]
 """Weight-quantized variants with activation ranges: their checkpoints are kept (quantize_kept)."""
+CALIBRATED_METHODS = [m for m in ACTIVATION_METHODS if m not in QAT_METHODS]
+"""Variants whose evaluated ranges are calibrated (a QAT variant's are trained from calibrated ones)."""
 SOURCES = {m: parse_source(s["source"], s.get("layers")) for m, s in config["models"].items()}
 TOKENIZERS = {bq.tokenizer_id(config["models"][m]["source"]): tokenizer_location(SOURCES[m]) for m in MODELS}
 
@@ -237,6 +245,30 @@ def centroid_params(wc):
     return bq.canonical(bq.centroid_finetune_params(config, wc.method, wc.model, wc.task))
 
 
+def qat_params(wc):
+    return bq.canonical(bq.qat_params(config, wc.method))
+
+
+def adaround_params(wc):
+    return bq.canonical(bq.adaround_params(config, wc.method))
+
+
+def tuning_inputs(wc):
+    """What a training step after quantization reads: the PTQ checkpoint and its summary, the
+    fine-tuned model, the task's data, and for a QAT variant with activations its calibrated ranges."""
+    fields = dict(wc.items())
+    files = {
+        "quantized": BEFORE_TUNING_CHECKPOINT.format(**fields),
+        "summary": BEFORE_TUNING_SUMMARY.format(**fields),
+        "model": FINETUNED_MODEL.format(**fields),
+        "config": FINETUNED_CONFIG.format(**fields),
+        "tokenized": tokenized_for(wc),
+    }
+    if wc.method in QAT_METHODS and wc.method in ACTIVATION_METHODS:
+        files["ranges"] = RANGES_BEFORE_TUNING.format(**fields)
+    return files
+
+
 # Evaluation (evaluate.smk) and throughput (throughput.smk).
 
 
@@ -251,6 +283,13 @@ def model_files(fields):
 
 def calibrate_inputs(wc):
     return {**model_files(dict(wc.items())), "tokenized": tokenized_for(wc)}
+
+
+def calibrate_before_tuning_inputs(wc):
+    """A QAT variant calibrates its PTQ model (the checkpoint before training)."""
+    files = {**model_files(dict(wc.items())), "tokenized": tokenized_for(wc)}
+    files["quantized"] = BEFORE_TUNING_CHECKPOINT.format(**dict(wc.items()))
+    return files
 
 
 def evaluate_inputs(wc):

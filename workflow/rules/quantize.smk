@@ -49,7 +49,25 @@ use rule quantize as quantize_before_tuning with:
     benchmark:
         "benchmarks/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.tsv"
     wildcard_constraints:
-        method=_alternatives(TUNED_METHODS),
+        method=_alternatives(CENTROID_METHODS),
+
+
+use rule quantize as quantize_before_training with:
+    output:
+        # kept: QAT and AdaRound read them again when only their own settings change
+        checkpoint=BEFORE_TUNING_CHECKPOINT,
+        summary=BEFORE_TUNING_SUMMARY,
+    log:
+        "logs/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.log",
+    benchmark:
+        "benchmarks/quantize/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.tsv"
+    wildcard_constraints:
+        method=_alternatives(QAT_METHODS + ADAROUND_METHODS),
+    params:
+        method=method_spec,
+        cost=cost_params,
+        activations=activation_cost,
+        code=job_code("quantize_before_training"),
 
 
 rule centroid_finetune:
@@ -69,7 +87,7 @@ rule centroid_finetune:
     benchmark:
         "benchmarks/centroid_finetune/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
     wildcard_constraints:
-        method=_alternatives(TUNED_METHODS),
+        method=_alternatives(CENTROID_METHODS),
     retries: 1
     conda:
         "../../envs/bertq.yaml"
@@ -84,6 +102,79 @@ rule centroid_finetune:
         code=job_code("centroid_finetune"),
     script:
         "../scripts/centroid_finetune.py"
+
+
+rule adaround:
+    """Nagel et al. (2020), as Bondarenko et al. (2021, Table 7): learned rounding of the PTQ weights."""
+    input:
+        unpack(tuning_inputs),
+    output:
+        # kept: re-creating it costs an optimisation per layer
+        checkpoint=QUANTIZED_CHECKPOINT,
+        summary=QUANTIZED_SUMMARY,
+    log:
+        "logs/adaround/{model}/{task}/seed{seed}/{method}/w{bits}.log",
+    benchmark:
+        "benchmarks/adaround/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
+    wildcard_constraints:
+        method=_alternatives(ADAROUND_METHODS),
+    conda:
+        "../../envs/bertq.yaml"
+    threads: config["finetune"]["threads"]
+    resources:
+        mem_mb=resources_of("adaround", "mem_mb"),
+        runtime=resources_of("adaround", "runtime"),
+        gpu=resources_of("adaround", "gpu"),
+    params:
+        settings=adaround_params,
+        device=config["finetune"]["device"],
+        code=job_code("adaround"),
+    script:
+        "../scripts/adaround.py"
+
+
+rule qat:
+    """Bondarenko et al. (2021), sec. 4: quantization-aware training with learned ranges, from the
+    PTQ model."""
+    input:
+        unpack(tuning_inputs),
+    output:
+        # kept: re-creating it costs a training run
+        checkpoint=QUANTIZED_CHECKPOINT,
+        summary=QUANTIZED_SUMMARY,
+    log:
+        "logs/qat/{model}/{task}/seed{seed}/{method}/w{bits}.log",
+    benchmark:
+        "benchmarks/qat/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
+    wildcard_constraints:
+        method=_alternatives([m for m in QAT_METHODS if m not in ACTIVATION_METHODS]),
+    retries: 1
+    conda:
+        "../../envs/bertq.yaml"
+    threads: config["finetune"]["threads"]
+    resources:
+        mem_mb=resources_of("qat", "mem_mb"),
+        runtime=resources_of("qat", "runtime"),
+        gpu=resources_of("qat", "gpu"),
+    params:
+        hyper=qat_params,
+        device=config["finetune"]["device"],
+        code=job_code("qat"),
+    script:
+        "../scripts/qat.py"
+
+
+use rule qat as qat_activations with:
+    output:
+        checkpoint=QUANTIZED_CHECKPOINT,
+        summary=QUANTIZED_SUMMARY,
+        ranges=RANGES,
+    wildcard_constraints:
+        method=_alternatives([m for m in QAT_METHODS if m in ACTIVATION_METHODS]),
+    params:
+        hyper=qat_params,
+        device=config["finetune"]["device"],
+        code=job_code("qat_activations"),
 
 
 rule baseline_cost:

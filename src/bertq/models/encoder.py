@@ -1,7 +1,8 @@
 """A BERT encoder for inference, written out so its matmuls can be counted and swapped.
 
 Parameter names match Hugging Face's ``BertForSequenceClassification`` state dict, so a fine-tuned
-checkpoint loads as is. It is the forward of Devlin et al. (2019) in eval mode (no dropout);
+checkpoint loads as is. It is the forward of Devlin et al. (2019), with HF BERT's dropout in
+training mode (quantization-aware training runs it); in eval mode (no dropout)
 ``tests/test_encoder.py`` checks it against transformers to float precision. Keeping it here
 lets evaluation and timing jobs run without importing transformers, lets the cost module count
 every matmul of one forward pass, and gives the integer kernels one place to plug in.
@@ -34,6 +35,8 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-12
     hidden_act: str = "gelu"
     num_labels: int = 2
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
 
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:
@@ -65,6 +68,7 @@ class _Embeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.sum_site = Site("embeddings.sum")
         self.output_site = Site("embeddings.output")
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
     def forward(self, input_ids, token_type_ids):
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
@@ -73,7 +77,7 @@ class _Embeddings(nn.Module):
             + self.position_embeddings(positions)[None]
             + self.token_type_embeddings(token_type_ids)
         )
-        return self.output_site(self.LayerNorm(self.sum_site(x)))
+        return self.dropout(self.output_site(self.LayerNorm(self.sum_site(x))))
 
 
 class MatMul(nn.Module):
@@ -103,6 +107,7 @@ class _SelfAttention(nn.Module):
         self.probs_site = Site("attention.probs")
         self.context_site = Site("attention.context")
         self.scores_product, self.context_product = MatMul("scores"), MatMul("context")
+        self.dropout = nn.Dropout(c.attention_probs_dropout_prob)
 
     def split(self, x):
         b, t, h = x.shape
@@ -113,12 +118,14 @@ class _SelfAttention(nn.Module):
         k = self.split(self.key_site(self.key(x)))
         v = self.split(self.value_site(self.value(x)))
         if self.fused():
-            context = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask)
+            p = self.dropout.p if self.training else 0.0
+            context = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask, dropout_p=p)
         else:
             # The scores are quantized before the padding mask is added, so that a padded key keeps
             # its -inf-like score (and zero probability) whatever the scores' quantization range.
             scores = self.scores_site(self.scores_product(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1]))
-            context = self.context_product(self.probs_site((scores + additive_mask).softmax(dim=-1)), v)
+            probs = self.probs_site((scores + additive_mask).softmax(dim=-1))
+            context = self.context_product(self.dropout(probs), v)
         b, _, t, _ = context.shape
         return self.context_site(context.transpose(1, 2).reshape(b, t, -1))
 
@@ -137,7 +144,8 @@ class _SelfAttention(nn.Module):
 
 class _Output(nn.Module):
     """``LayerNorm(dense(x) + residual)``, with a site at each of the three (``block`` is
-    ``attention`` or ``ffn``)."""
+    ``attention`` or ``ffn``). In training, dropout acts on the output after its site (and the
+    embeddings' after theirs): a site's quantizer sees the values inference sees."""
 
     def __init__(self, c: EncoderConfig, width: int, block: str):
         super().__init__()
@@ -146,9 +154,11 @@ class _Output(nn.Module):
         self.output_site = Site(f"{block}.output")
         self.residual_site = Site(f"{block}.residual_sum")
         self.norm_site = Site(f"{block}.norm")
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
     def forward(self, x, residual):
-        return self.norm_site(self.LayerNorm(self.residual_site(self.output_site(self.dense(x)) + residual)))
+        y = self.dropout(self.output_site(self.dense(x)))
+        return self.norm_site(self.LayerNorm(self.residual_site(y + residual)))
 
 
 class _Attention(nn.Module):
@@ -227,7 +237,7 @@ class _BertModel(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        dtype = self.bert.embeddings.word_embeddings.weight.dtype
+        dtype = self.bert.embeddings.LayerNorm.weight.dtype  # not the table: it may be parametrized (QAT)
         additive = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
         with real_tokens(attention_mask):
             x = self.bert.embeddings(input_ids, token_type_ids)
@@ -256,10 +266,11 @@ class BertClassifier(_BertModel):
         super().__init__(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.head_site = Site("head.output")
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         pooled = self.bert.pooler(self.encode(input_ids, attention_mask, token_type_ids))
-        return self.head_site(self.classifier(pooled))
+        return self.head_site(self.classifier(self.dropout(pooled)))
 
 
 class BertSpanExtractor(_BertModel):

@@ -20,10 +20,12 @@ from ..data.tasks import TASKS
 from ..models.sites import KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
+from ..quantization.adaround import AdaRoundConfig
 from ..quantization.dynamic import DynamicConfig
 from ..quantization.granularity import check_granularity
 from ..quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
 from ..reports import registry as report_registry
+from ..training.qat import QAT_DEFAULTS
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -194,6 +196,8 @@ VARIANT_KEYS = (
     "bits",
     "embedding_bits",
     "centroid_finetune",
+    "qat",
+    "adaround",
     "scope",
     "activations",
     "dynamic",
@@ -224,6 +228,8 @@ def method_variant(config: dict, variant: str) -> dict:
         "bits": list(entry.get("bits", default_bits)),
         "embedding_bits": entry.get("embedding_bits"),
         "centroid_finetune": entry.get("centroid_finetune"),
+        "qat": None if entry.get("qat") is None else {**QAT_DEFAULTS, **entry["qat"]},
+        "adaround": None if entry.get("adaround") is None else AdaRoundConfig.from_dict(entry["adaround"]).to_dict(),
         "params": {**METHOD_PARAMS.get(method, {}), **params},
         "scope": entry.get("scope", "encoder"),
         "activations": None if activations is None else ActivationConfig.from_dict(activations).to_dict(),
@@ -237,7 +243,21 @@ def variant_record(config: dict, variant: str) -> dict:
     """What the reports know of a variant: its resolved entry without the fine-tuning settings."""
     v = method_variant(config, variant)
     keys = ("method", "bits", "embedding_bits", "params", "scope", "activations", "dynamic", "engine", "leave_one_out")
-    return {k: v[k] for k in keys}
+    record = {k: v[k] for k in keys}
+    for step in ("qat", "adaround"):  # present only where set, so other variants' records stay as they were
+        if v[step] is not None:
+            record[step] = v[step]
+    return record
+
+
+TRAINING_STEPS = ("centroid_finetune", "qat", "adaround")
+"""Keys of a method entry that train the variant after quantization (at most one each)."""
+
+
+def training_step(config: dict, variant: str) -> str | None:
+    """Which of :data:`TRAINING_STEPS` follows a variant's quantization, if any."""
+    entry = config["quantization"]["methods"][variant]
+    return next((k for k in TRAINING_STEPS if entry.get(k) is not None), None)
 
 
 def activation_cost(config: dict, variant: str) -> dict | None:
@@ -282,6 +302,16 @@ def _add_leave_one_out(config: dict) -> None:
         if name in methods:
             raise ConfigError(f"config key quantization.methods.{name}: the name is taken by leave_one_out's variants")
         methods[name] = {"method": FLOAT, "bits": [32], "activations": {**base, **extra}, "leave_one_out": marker}
+
+
+def qat_params(config: dict, variant: str) -> dict:
+    """A QAT entry's hyper-parameters (:data:`~bertq.training.qat.QAT_DEFAULTS` where it gives none)."""
+    return method_variant(config, variant)["qat"]
+
+
+def adaround_params(config: dict, variant: str) -> dict:
+    """An AdaRound entry's settings (the paper's where it gives none)."""
+    return method_variant(config, variant)["adaround"]
 
 
 def centroid_finetune_params(config: dict, variant: str, model: str, task: str) -> dict:
@@ -352,9 +382,54 @@ def _check_method(config: dict, variant: str) -> None:
     try:
         # A dry run on a tiny weight catches values the method itself rejects (an unknown prior).
         params = {k: v for k, v in method_variant(config, variant)["params"].items() if k != "granularity"}
-        quantize_weight(method, np.ones((4, 2)), bits[0], **params)
+        probe = quantize_weight(method, np.ones((4, 2)), bits[0], **params)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"config key {key}: {exc}") from None
+    _check_training(config, variant, probe)
+
+
+def _check_training(config: dict, variant: str, probe) -> None:
+    """At most one training step after quantization; QAT and AdaRound learn on a linear grid (steps
+    and rounding of codes, not codebooks or OCS splits), on classification tasks of BERT encoders,
+    and AdaRound's calibration sequences must exist in every task's training split."""
+    from ..data.loading import train_size
+    from ..quantization.tensor import QuantizedTensor
+
+    key = f"quantization.methods.{variant}"
+    entry = config["quantization"]["methods"][variant]
+    steps = [k for k in TRAINING_STEPS if entry.get(k) is not None]
+    if len(steps) > 1:
+        raise ConfigError(f"config key {key}: {' and '.join(steps)} cannot both follow one quantization")
+    step = steps[0] if steps else None
+    if step not in ("qat", "adaround"):
+        return
+    method = entry.get("method", variant)
+    if not isinstance(probe, QuantizedTensor) or probe.n_split:
+        raise ConfigError(
+            f"config key {key}.{step}: {method} gives "
+            + ("split (OCS) channels" if isinstance(probe, QuantizedTensor) else "a codebook")
+            + f"; {step} learns on a linear grid (lq, mse or aciq)"
+        )
+    for i, task in enumerate(config["tasks"]):
+        if TASKS[task].is_span:
+            raise ConfigError(f"config key {key}.{step}: runs on classification tasks; tasks[{i}] is {task}")
+    for name, model in config["models"].items():
+        known = known_config(parse_source(model["source"], model.get("layers")))
+        if known is not None and known.get("model_type", "bert") != "bert":
+            raise ConfigError(
+                f"config key {key}.{step}: models.{name} is {known.get('model_type')}; {step} trains bertq's "
+                "BERT encoder (bertq.models.encoder)"
+            )
+    if step == "adaround":
+        need = entry["adaround"].get("sequences", AdaRoundConfig().sequences)
+        data = config["data"]
+        for i, task in enumerate(config["tasks"]):
+            have = train_size(TASKS[task], data["glue_dir"], data["dev_fraction"], data["split_seed"])
+            if have is not None and need > have:
+                raise ConfigError(
+                    f"config key {key}.adaround.sequences: {need} calibration sequences, but tasks[{i}] "
+                    f"({task}) has {have} training examples"
+                )
 
 
 def _check_float(config: dict, variant: str) -> None:
@@ -434,7 +509,7 @@ def _check_dynamic(config: dict, variant: str) -> None:
         raise ConfigError(
             message if message.startswith("config key") else f"config key {key}.dynamic: {message}"
         ) from None
-    for other in ("activations", "centroid_finetune"):
+    for other in ("activations", "centroid_finetune", "qat", "adaround"):
         if entry.get(other) is not None:
             raise ConfigError(f"config key {key}: dynamic quantization cannot be combined with {other}")
     if entry.get("method", variant) == FLOAT:

@@ -210,6 +210,37 @@ def _centroid_finetune(c: Call) -> dict:
     )
 
 
+def _adaround(c: Call) -> dict:
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        quantized=c.input.quantized,
+        tokenized=c.input.tokenized,
+        settings=c.params["settings"],
+        seed=c.wildcards["seed"],
+        checkpoint=c.files["checkpoint"],
+        base_summary=c.input.summary,
+        device=c.params["device"],
+        threads=c.threads,
+    )
+
+
+def _qat(c: Call) -> dict:
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        quantized=c.input.quantized,
+        ranges=c.input.get("ranges"),
+        spec=c.task,
+        tokenized_path=c.input.tokenized,
+        params=c.params["hyper"],
+        seed=c.wildcards["seed"],
+        checkpoint=c.files["checkpoint"],
+        ranges_out=c.files.get("ranges"),
+        base_summary=c.input.summary,
+        device=c.params["device"],
+        threads=c.threads,
+    )
+
+
 def _baseline_cost(c: Call) -> dict:
     cost = c.params["cost"]
     return dict(
@@ -323,9 +354,13 @@ JOBS: dict[str, Job] = {
     "quantize": _QUANTIZE,
     "quantize_kept": _QUANTIZE,
     "quantize_before_tuning": _QUANTIZE,
+    "quantize_before_training": _QUANTIZE,
     "centroid_finetune": Job(
         "bertq.training.centroids:run_centroid_finetune", _centroid_finetune, files=("checkpoint",), record="summary"
     ),
+    "adaround": Job("bertq.quantization.adaround_job:run_adaround", _adaround, files=("checkpoint",), record="summary"),
+    "qat": Job("bertq.training.qat:run_qat", _qat, files=("checkpoint",), record="summary"),
+    "qat_activations": Job("bertq.training.qat:run_qat", _qat, files=("checkpoint", "ranges"), record="summary"),
     "baseline_cost": Job(
         "bertq.quantization.job:run_baseline_cost",
         _baseline_cost,
@@ -334,6 +369,7 @@ JOBS: dict[str, Job] = {
     ),
     "float_cost": Job("bertq.quantization.job:run_baseline_cost", _baseline_cost, record="summary"),
     "calibrate": Job("bertq.quantization.calibration:run_calibrate", _calibrate, record="ranges"),
+    "calibrate_before_qat": Job("bertq.quantization.calibration:run_calibrate", _calibrate, record="ranges"),
     "capture": Job("bertq.evaluation.capture:run_capture", _capture, files=("capture",), record="summary"),
     "evaluate": Job("bertq.evaluation.job:run_evaluate", _evaluate, record="evaluation"),
     "timed_checkpoint": Job("bertq.pipeline.workflow:keep_file", _timed_checkpoint, files=("checkpoint",)),

@@ -17,7 +17,11 @@ FP32 = ("fp32", 32)
 """The (method, bits) label of the unquantized model."""
 BASELINE = QUANTIZED.format(model="{model}", task="{task}", seed="{seed}", method=FP32[0], bits=FP32[1])
 RANGES = "results/ranges/{model}/{task}/seed{seed}/{method}/w{bits}.json"
-"""A variant's calibrated activation ranges (:mod:`bertq.quantization.calibration`)."""
+"""A variant's calibrated activation ranges (:mod:`bertq.quantization.calibration`), or for a QAT
+variant its trained ones."""
+RANGES_BEFORE_TUNING = "results/ranges/{model}/{task}/seed{seed}/{method}/w{bits}.ptq.json"
+"""A QAT variant's calibrated ranges, where its training starts (kept: training reads them again
+when only its hyper-parameters change)."""
 CAPTURE = "results/capture/{model}/{task}/seed{seed}"
 """The fp32 model's FFN activations on the first dev sequences: ``.safetensors`` and ``.json``."""
 EVALUATED = "results/eval/{model}/{task}/seed{seed}/{method}/w{bits}.json"

@@ -262,6 +262,8 @@ def adaround_model(
     n = ids.shape[0]
     parts = _chunked(n, chunk)
     real = mask.bool()
+    device = next(model.parameters()).device
+    ids, mask, types = ids.to(device), mask.to(device), types.to(device)
     additive = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
     generator = torch.Generator().manual_seed(seed)
     tensors, results = dict(qm.tensors), {}
@@ -294,7 +296,7 @@ def adaround_model(
         with torch.no_grad():
             x_fp = torch.cat([layer_fp(x_fp[p], additive[p]) for p in parts])
             x_q = torch.cat([layer_q(x_q[p], additive[p]) for p in parts])
-    ones = torch.ones(n, 1)
+    ones = torch.ones(n, 1, device=x_q.device)
     learn(
         "bert.pooler.dense",
         model.bert.pooler.dense,

@@ -51,6 +51,38 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return _RoundStraightThrough.apply(x)
 
 
+class _AsymmetricFakeQuant(torch.autograd.Function):
+    """``s (clamp(round(x/s) + z, 0, n) - z)`` with the gradients autograd derives from the authors'
+    formulation (``round`` straight through, ``clamp`` passing inside ``[0, n]``), in a few passes:
+    with ``m`` the inside mask, ``dx = g m``, ``ds = sum(g (x_hat - x m)) / s`` (that is
+    ``round(x/s) - x/s`` inside and ``clamp(...) - z`` outside), ``dz = -s sum(g (1 - m))``. ``s`` and
+    ``z`` are a scalar or per channel (the last dimension); their gradients are summed to that shape."""
+
+    @staticmethod
+    def forward(ctx, x, s, z, top):
+        codes = torch.round(x / s).add_(z)
+        clamped = codes.clamp(0, top)
+        inside = clamped == codes
+        out = clamped.sub_(z).mul_(s)
+        ctx.save_for_backward(x, out, inside, s)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out, inside, s = ctx.saved_tensors
+        gx = g * inside
+        if s.dim() == 0:
+            g_out = torch.dot(g.reshape(-1), out.reshape(-1))
+            gx_x = torch.dot(gx.reshape(-1), x.reshape(-1))
+            outside = g.sum() - gx.sum()
+        else:
+            channels = s.shape[-1]
+            g_out = (g * out).reshape(-1, channels).sum(0)
+            gx_x = (gx * x).reshape(-1, channels).sum(0)
+            outside = g.reshape(-1, channels).sum(0) - gx.reshape(-1, channels).sum(0)
+        return gx, (g_out - gx_x) / s, -s * outside, None
+
+
 class LearnedWeightQuantizer(nn.Module):
     """A parametrization ``weight -> w_hat`` (:mod:`torch.nn.utils.parametrize`) of a linear's or an
     embedding's weight, with a trainable step per group of output channels. ``output_dim`` is the
@@ -112,8 +144,7 @@ class LearnedActivationQuantizer(nn.Module):
 
     def forward(self, x):
         s, z = self.grid()
-        codes = torch.clamp(round_ste(x / s) + z, 0, levels(self.bits))
-        return s * (codes - z)
+        return _AsymmetricFakeQuant.apply(x, s.to(x.dtype), z.to(x.dtype), levels(self.bits))
 
     def site_range(self) -> SiteRange:
         """The range whose grid is the trained one: ``lo = -z s``, ``hi = (2**b - 1 - z) s``."""

@@ -35,6 +35,7 @@ from bertq.reports.bondarenko_paper import (  # noqa: F401
     TABLE5,
     TABLE6,
     TABLE6_PTQ,
+    TABLE6_QAT,
     TABLE7,
     TABLE9,
     TABLE12,
@@ -45,6 +46,7 @@ from bertq.reports.bondarenko_paper import (  # noqa: F401
     is_mixed_precision,
     is_peg,
     is_w8a8,
+    is_w8a8_qat,
     is_w8a32,
     is_w32a8,
     low_bit_class,
@@ -116,11 +118,28 @@ def estimator_label(a: dict | None) -> str:
     return f"{name} (bs {bs}, nb {nb})"
 
 
+def training_label(record: dict) -> str:
+    """A variant's training after quantization in words: ``QAT (lr 5e-05, bs 32, 3 epochs, attn.
+    dropout 0.1)``, ``AdaRound (1024 seq., 10000 it.)``, or nothing."""
+    if record.get("qat"):
+        q = record["qat"]
+        return (
+            f"QAT (lr {q.get('learning_rate')}, bs {q.get('batch_size')}, {q.get('epochs')} epochs, "
+            f"attn. dropout {q.get('attention_dropout')})"
+        )
+    if record.get("adaround"):
+        a = record["adaround"]
+        return f"AdaRound ({a.get('sequences')} seq., {a.get('iterations')} it.)"
+    return ""
+
+
 def describe(record: dict | None) -> str:
-    """``W min-max, A running min-max (bs 4, nb 16)``."""
+    """``W min-max, A running min-max (bs 4, nb 16)``, and the training after quantization."""
     if not record:
         return ""
-    return f"W {weights_label(record)}, A {estimator_label(activations(record))}"
+    text = f"W {weights_label(record)}, A {estimator_label(activations(record))}"
+    trained_by = training_label(record)
+    return f"{text}, {trained_by}" if trained_by else text
 
 
 def paper_setting(task: str) -> str:
@@ -690,18 +709,19 @@ def table5(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
 
 
 def table6(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None) -> list[Path]:
-    """Table 6, its post-training rows: FP32, W8A8 PTQ (best per task, as Table 1), W8A{8,16} MP-PTQ
-    and W8A8 PEG-PTQ (each the single variant of its class with the best mean score)."""
+    """Table 6: FP32, W8A8 PTQ (best per task, as Table 1), W8A{8,16} MP-PTQ, W8A8 PEG-PTQ and W8A8
+    QAT (each the single variant of its class with the best mean score)."""
     tasks, models, names, paper_of = _context(summary, tasks, models)
     ts = _scores(summary)
     md = _intro(
-        "Table 6: 8-bit post-training quantization, the proposed methods",
-        "Table 6 (PTQ rows)",
+        "Table 6: 8-bit quantization, the proposed methods",
+        "Table 6",
         summary,
         tasks,
-        "W8A8 PTQ is the best W8A8 variant per task (Table 1); MP-PTQ and PEG-PTQ are each the one "
-        "variant of the class with the best mean score (the paper: Table 4's *†‡ setup; K = 6 with "
-        "permutation on the FFN's input, output and sum).",
+        "W8A8 PTQ is the best W8A8 variant per task (Table 1); MP-PTQ, PEG-PTQ and QAT are each the "
+        "one variant of the class with the best mean score (the paper: Table 4's *†‡ setup; K = 6 with "
+        "permutation on the FFN's input, output and sum; QAT with learned ranges from the W8A8 PTQ "
+        "setup).",
     )
     records: list[dict] = []
     for model in models:
@@ -714,18 +734,20 @@ def table6(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
         t.ours("W8A8 PTQ", best, ", ".join(used) if len(used) < 3 else f"{len(used)} variants (best per task)")
         t.paper("W8A8 PTQ", TABLE6[TABLE6_PTQ["W8A8"]], TABLE6_PTQ["W8A8"])
         for cls, predicate, row in (
-            ("MP-PTQ", is_mixed_precision, "W8A{8,16} MP-PTQ"),
-            ("PEG-PTQ", is_peg, "W8A8 PEG-PTQ"),
+            ("MP-PTQ", lambda r, b: is_mixed_precision(r), "W8A{8,16} MP-PTQ"),
+            ("PEG-PTQ", lambda r, b: is_peg(r), "W8A8 PEG-PTQ"),
+            ("QAT", is_w8a8_qat, "W8A8 QAT"),
         ):
-            p = best_variant(ts, model, points(ts, variants, model, lambda r, b, f=predicate: f(r)), tasks)
+            p = best_variant(ts, model, points(ts, variants, model, predicate), tasks)
             cells = point_row(ts, model, p, tasks) if p else {}
             t.ours(row, cells, p[0] if p else "none", config=describe(variants.get(p[0])) if p else "")
-            t.paper(row, TABLE6[TABLE6_PTQ[cls]], TABLE6_PTQ[cls])
+            paper_row = {**TABLE6_PTQ, **TABLE6_QAT}[cls]
+            t.paper(row, TABLE6[paper_row], paper_row)
         md.append(t.markdown("Method"))
     md.append(f"## Paper ({CITE}, Table 6, {PAPER_MODEL})\n")
     md.append(
         _paper_table(
-            "As printed, QAT and the literature's rows too (Q8BERT: * fp32 softmax, GELU and "
+            "As printed, with the literature's rows (Q8BERT: * fp32 softmax, GELU and "
             "LayerNorm, † dynamic activation quantization, MRPC/QQP F1 and STS-B Pearson, GLUE "
             "without MNLI; Q-BERT: ψ group-wise weights, last layer fp32):",
             TABLE6,
@@ -738,7 +760,8 @@ def table6(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
 
 def table7(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None) -> list[Path]:
     """Tables 7/12: low-bit PTQ (W8A32 with 6/4/2-bit token embeddings, W6A32, W4A32 with MSE
-    weights) per task, with the memory reduction (fp32 size over the variant's size)."""
+    weights), W4A32 AdaRound and the QAT rows (W4A32, W4A8, W4A8 with 2-bit token embeddings) per
+    task, with the memory reduction (fp32 size over the variant's size)."""
     tasks, models, names, paper_of = _context(summary, tasks, models)
     ts = _scores(summary)
     md = _intro(
@@ -746,8 +769,9 @@ def table7(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
         "Tables 7 and 12",
         summary,
         tasks,
-        "Activations fp32; memory reduction is the fp32 model's size over the variant's (ours: "
-        "the sizes bertq stores; the paper's from Table 7, where it has the row).",
+        "Activations fp32 but in the W4A8 QAT rows (8-bit per tensor, ranges learned); memory "
+        "reduction is the fp32 model's size over the variant's (ours: the sizes bertq stores; the "
+        "paper's from Table 7, where it has the row).",
     )
     records: list[dict] = []
     for model in models:

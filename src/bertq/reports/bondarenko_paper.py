@@ -211,8 +211,14 @@ LOW_BIT_ROWS = {
     "W8A32 e2": "W8A32, 2-bit embd. PTQ",
     "W6A32": "W6A32 PTQ",
     "W4A32": "W4A32 PTQ",
+    "W4A32 AdaRound": "W4A32 AdaRound (PTQ)",
+    "W4A32 QAT": "W4A32 QAT",
+    "W4A8 QAT": "W4A8 QAT",
+    "W4A8 e2 QAT": "W4A8, 2-bit embd. QAT",
 }
-"""Our low-bit PTQ classes -> the paper's rows of Tables 7 and 12."""
+"""Our low-bit classes -> the paper's rows of Tables 7 and 12."""
+TABLE6_QAT = {"QAT": "Our W8A8 QAT"}
+"""Our Table 6 training-based row (class) -> the paper's."""
 
 
 def memory_reduction(row: str) -> float | None:
@@ -222,6 +228,12 @@ def memory_reduction(row: str) -> float | None:
 
 
 # --- the classes of variants (records of quantization.methods entries; no pandas: the config reads them) ---
+
+
+def trained(record: dict) -> str | None:
+    """The variant's training step after quantization that the tables tell apart (``qat`` or
+    ``adaround``), or None: post-training quantization alone."""
+    return next((k for k in ("qat", "adaround") if record.get(k) is not None), None)
 
 
 def activations(record: dict) -> dict | None:
@@ -271,6 +283,7 @@ def is_w8a32(record: dict, bits: int | None = None) -> bool:
         and activations(record) is None
         and record.get("embedding_bits") is None
         and not record.get("leave_one_out")
+        and trained(record) is None
     )
 
 
@@ -280,20 +293,35 @@ def is_w32a8(record: dict) -> bool:
 
 
 def is_w8a8(record: dict, bits: int | None = None) -> bool:
-    """W8A8 (Table 1): 8-bit weights and 8-bit per-tensor activations."""
-    return _weights_at(record, 8, bits) and per_tensor_activations(record) and record.get("embedding_bits") in (None, 8)
+    """W8A8 PTQ (Table 1): 8-bit weights and 8-bit per-tensor activations, no training."""
+    return (
+        _weights_at(record, 8, bits)
+        and per_tensor_activations(record)
+        and record.get("embedding_bits") in (None, 8)
+        and trained(record) is None
+    )
+
+
+def is_w8a8_qat(record: dict, bits: int | None = None) -> bool:
+    """W8A8 QAT (Table 6): W8A8 trained with learned ranges."""
+    return (
+        _weights_at(record, 8, bits)
+        and per_tensor_activations(record)
+        and record.get("embedding_bits") in (None, 8)
+        and trained(record) == "qat"
+    )
 
 
 def is_mixed_precision(record: dict) -> bool:
     """MP-PTQ (Table 4): activations with some sites at other bits (16)."""
     a = activations(record)
-    return bool(a and a.get("site_bits")) and not record.get("leave_one_out")
+    return bool(a and a.get("site_bits")) and not record.get("leave_one_out") and trained(record) is None
 
 
 def is_peg(record: dict) -> bool:
     """PEG-PTQ (Table 5): per-embedding-group activation ranges."""
     a = activations(record)
-    return bool(a and a.get("peg")) and not record.get("leave_one_out")
+    return bool(a and a.get("peg")) and not record.get("leave_one_out") and trained(record) is None
 
 
 def is_leave_one_out(record: dict) -> bool:
@@ -302,9 +330,23 @@ def is_leave_one_out(record: dict) -> bool:
 
 
 def low_bit_class(record: dict, bits: int | None = None) -> str | None:
-    """The Table 7/12 PTQ class (:data:`~bertq.reports.bondarenko_paper.LOW_BIT_ROWS`): ``W8A32 e6``
-    (8-bit weights, 6-bit token embeddings; e4, e2), ``W6A32``, ``W4A32`` (MSE weights), else None."""
-    if activations(record) is not None or record.get("leave_one_out"):
+    """The Table 7/12 class (:data:`~bertq.reports.bondarenko_paper.LOW_BIT_ROWS`): ``W8A32 e6``
+    (8-bit weights, 6-bit token embeddings; e4, e2), ``W6A32``, ``W4A32`` (MSE weights), ``W4A32
+    AdaRound``, ``W4A32 QAT``, ``W4A8 QAT`` (8-bit per-tensor activations) and ``W4A8 e2 QAT``
+    (2-bit token embeddings), else None."""
+    if record.get("leave_one_out"):
+        return None
+    step, embedding = trained(record), record.get("embedding_bits")
+    if step == "adaround":
+        plain = activations(record) is None and embedding is None
+        return "W4A32 AdaRound" if plain and _weights_at(record, 4, bits) else None
+    if step == "qat":
+        if not _weights_at(record, 4, bits):
+            return None
+        if activations(record) is None:
+            return "W4A32 QAT" if embedding is None else None
+        return {None: "W4A8 QAT", 2: "W4A8 e2 QAT"}.get(embedding) if per_tensor_activations(record) else None
+    if activations(record) is not None:
         return None
     embedding = record.get("embedding_bits")
     if embedding in (6, 4, 2) and _weights_at(record, 8, bits):

@@ -105,6 +105,15 @@ def labels_of(result: dict, path, names=LABELS) -> dict:
     return {n: labels[n] for n in names}
 
 
+TUNING_STEPS = {"centroid_finetune": "train_seconds", "qat": "train_seconds", "adaround": "seconds"}
+"""A summary's training step after quantization (its record key) and the key of its seconds."""
+
+
+def tuning_seconds(cost: dict):
+    """The seconds of a variant's training step after quantization ('' without one)."""
+    return next((cost[step][key] for step, key in TUNING_STEPS.items() if step in cost), "")
+
+
 def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_csv, tidy_csv=None) -> None:
     cost_by_key = {}
     for path in costs:
@@ -135,7 +144,7 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
                 "quantization_ratio": cost["quantization_ratio"],
                 "mean_layer_mse": cost["mean_layer_mse"],
                 "quantization_seconds": cost.get("quantization_seconds", ""),
-                "tuning_seconds": cost.get("centroid_finetune", {}).get("train_seconds", ""),
+                "tuning_seconds": tuning_seconds(cost),
             }
         )
         tidy += _tidy_rows(labels, ev, cost, metrics, models)

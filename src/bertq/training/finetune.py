@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..data.tasks import TaskSpec
+from ..models.device import pick_device
 from ..models.sources import ModelSource, load_for_task, tokenizer_location
 from .objectives import INPUT_KEYS, load_objective
 
@@ -32,14 +33,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("finetune.device is 'cuda' but no CUDA device is available")
-    return torch.device(device)
 
 
 def _param_groups(model, weight_decay: float):
@@ -81,7 +74,7 @@ def train(
 ):
     """The training loop of every fine-tuning job: AdamW over ``param_groups`` (a group's ``lr``
     scales with the schedule like the others), linear decay after warm-up, gradient clipping, AMP
-    on CUDA. Returns ``(log, steps, amp dtype, seconds)``."""
+    on CUDA unless ``params["amp"]`` is false. Returns ``(log, steps, amp dtype, seconds)``."""
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
@@ -92,7 +85,7 @@ def train(
     optimizer = torch.optim.AdamW(param_groups, lr=params["learning_rate"])
     schedule = get_linear_schedule_with_warmup(optimizer, int(params["warmup_ratio"] * total_steps), total_steps)
     amp_dtype = None
-    if dev.type == "cuda":
+    if dev.type == "cuda" and params.get("amp", True):
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 

@@ -1,0 +1,214 @@
+"""Quantization-aware training with learned ranges (Bondarenko et al., 2021, section 4; App. B.3-B.4).
+
+A variant's post-training quantized model is its start: every quantized weight gets a
+:class:`~bertq.quantization.learned.LearnedWeightQuantizer` whose step starts at the PTQ step
+(the latent weight starts at the fine-tuned fp32 weight), every calibrated activation site a
+:class:`~bertq.quantization.learned.LearnedActivationQuantizer` whose grid starts at the calibrated
+range ("we initialize all quantization parameters from the PTQ setup"). The network then trains on
+the task with fake quantization in the forward pass and straight-through gradients: Adam (AdamW
+without weight decay) over weights and quantization parameters alike, a linear warm-up over the
+first 10% of the steps then linear decay to zero, sequences of at most 128 tokens (the tokenised
+data's), the attention dropout of the entry (the paper's search space: learning rate, batch size,
+epochs, attention dropout; Tables 10-11). No mixed precision: rounding to an 8-bit grid needs
+float32 values.
+
+The result is what post-training quantization writes: the weights as codes and steps
+(:func:`~bertq.quantization.model.save_quantized`) and the activation ranges whose grids are the
+trained ones (:func:`~bertq.quantization.activation.save_ranges`), so evaluation, size, ACE and the
+integer engine take it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils import parametrize
+
+from ..models.sites import site_modules
+from ..quantization.activation import SiteRange
+from ..quantization.learned import LearnedActivationQuantizer, LearnedWeightQuantizer
+from ..quantization.model import QuantizedModel
+from ..quantization.tensor import QuantizedTensor
+
+QAT_DEFAULTS = {
+    "learning_rate": 2e-5,
+    "batch_size": 32,
+    "epochs": 3,
+    "attention_dropout": 0.1,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "max_train_examples": None,
+}
+"""A QAT entry's hyper-parameters when it gives none (Tables 10-11 search learning rate, batch size,
+epochs and attention dropout per task; these are the fine-tuning defaults of BERT)."""
+
+
+def attach_learned_quantizers(model: nn.Module, quantized: QuantizedModel, ranges: dict[str, SiteRange]) -> dict:
+    """Give ``model`` (a bertq BERT, fp32 weights) a trainable weight quantizer on every weight of
+    ``quantized`` and a trainable activation quantizer at every site of ``ranges``, in place.
+    Returns ``{"weights": {weight name: quantizer}, "sites": {site name: quantizer}}``."""
+    weights = {}
+    for name, module in model.named_modules():
+        qt = quantized.tensors.get(f"{name}.weight")
+        if qt is None:
+            continue
+        if not isinstance(qt, QuantizedTensor):
+            raise TypeError(f"{name}: QAT learns the step of a linear grid; a codebook weight has none")
+        if qt.n_split:
+            raise ValueError(f"{name}: QAT learns one weight per code; OCS split channels have none")
+        if not isinstance(module, (nn.Linear, nn.Embedding)):
+            raise TypeError(f"{name}: cannot train the quantized weight of a {type(module).__name__}")
+        output_dim = 0 if isinstance(module, nn.Linear) else 1
+        quantizer = LearnedWeightQuantizer(qt.scale, qt.bits, module.weight.shape[output_dim], output_dim)
+        parametrize.register_parametrization(module, "weight", quantizer, unsafe=True)
+        weights[f"{name}.weight"] = quantizer
+    missing = sorted(set(quantized.tensors) - set(weights))
+    if missing:
+        raise ValueError(f"quantized weights with no module in the model: {missing[:5]}")
+    modules = site_modules(model)
+    unknown = sorted(set(ranges) - set(modules))
+    if unknown:
+        raise ValueError(f"ranges for sites this model does not have: {unknown[:5]}")
+    sites = {}
+    for name, r in ranges.items():
+        path, module = modules[name]
+        sites[name] = LearnedActivationQuantizer(module.kind, r)
+        parent, _, child = path.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, sites[name])
+    return {"weights": weights, "sites": sites}
+
+
+def trained_result(
+    model: nn.Module, quantized: QuantizedModel, attached: dict
+) -> tuple[QuantizedModel, dict[str, SiteRange]]:
+    """The trained weights as a :class:`QuantizedModel` (settings of ``quantized``) and the trained
+    activation ranges."""
+    tensors = {}
+    for name, quantizer in attached["weights"].items():
+        module = model.get_submodule(name[: -len(".weight")])
+        tensors[name] = quantizer.quantized(module.parametrizations.weight.original)
+    qm = QuantizedModel(
+        quantized.method,
+        quantized.bits,
+        dict(quantized.params),
+        tensors,
+        dict(quantized.layer_mse),
+        quantized.total_params,
+        quantized.embedding_bits,
+        quantized.scope,
+    )
+    return qm, {name: q.site_range() for name, q in attached["sites"].items()}
+
+
+class Supervised(nn.Module):
+    """A bertq classifier with the loss of ``BertForSequenceClassification`` (cross-entropy, or the
+    mean squared error for one regression output), called as the training loop calls a model."""
+
+    def __init__(self, model: nn.Module, regression: bool):
+        super().__init__()
+        self.model, self.regression = model, regression
+
+    def forward(self, input_ids, attention_mask, token_type_ids, labels):
+        logits = self.model(input_ids, attention_mask, token_type_ids)
+        if self.regression:
+            loss = F.mse_loss(logits.squeeze(-1), labels.float())
+        else:
+            loss = F.cross_entropy(logits, labels)
+        return SimpleNamespace(loss=loss, logits=logits)
+
+
+def qat_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Matrices (latent weights) with ``weight_decay``; biases, LayerNorm and every quantization
+    parameter (vectors) without."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def run_qat(
+    finetuned_dir: str | Path,
+    quantized: str | Path,
+    ranges: str | Path | None,
+    spec,
+    tokenized_path: str | Path,
+    params: dict,
+    seed: int,
+    *,
+    checkpoint: str | Path,
+    ranges_out: str | Path | None,
+    base_summary: str | Path,
+    device: str = "cpu",
+    threads: int = 1,
+    progress: bool = False,
+) -> dict:
+    """Train a PTQ variant (``quantized``, and its calibrated ``ranges`` when its activations are
+    quantized) on its task from the fine-tuned checkpoint; write the trained checkpoint (and
+    ranges) and return the quantize summary extended by the training record."""
+    from ..models.checkpoint import build_model, load_state
+    from ..quantization.activation import load_ranges, save_ranges
+    from ..quantization.model import load_quantized, save_quantized, to_input_major
+    from ..quantization.quantizer import mse
+    from .finetune import pick_device, seed_everything, train
+    from .objectives import load_objective
+
+    if spec.is_span:
+        raise ValueError(f"{spec.name}: QAT trains sequence classifiers (bertq's encoder has no span training)")
+    torch.set_num_threads(threads)
+    dev = pick_device(device)
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    seed_everything(seed)
+    params = {**QAT_DEFAULTS, **params}
+    qm = load_quantized(quantized)
+    site_ranges = load_ranges(ranges) if ranges is not None else {}
+    objective = load_objective(spec, tokenized_path, params)
+    rng = np.random.default_rng(seed)
+    if params.get("max_train_examples"):
+        objective.subsample(rng, params["max_train_examples"])
+    model = build_model(finetuned_dir)
+    for layer in model.bert.encoder.layer:
+        layer.attention.self.dropout.p = float(params["attention_dropout"])
+    attached = attach_learned_quantizers(model, qm, site_ranges)
+    wrapped = Supervised(model, spec.is_regression).to(dev)
+    log, steps, _, seconds = train(
+        wrapped,
+        objective,
+        qat_param_groups(wrapped, params["weight_decay"]),
+        {**params, "amp": False},
+        rng,
+        dev,
+        desc=f"QAT {spec.name}",
+        progress=progress,
+    )
+    model.eval().cpu()
+    tuned, tuned_ranges = trained_result(model, qm, attached)
+    state = load_state(finetuned_dir)
+    for name, qt in tuned.tensors.items():
+        tuned.layer_mse[name] = mse(to_input_major(name, state[name].astype(np.float64)), qt.dequantize())
+    save_quantized(tuned, checkpoint)
+    if ranges_out is not None:
+        save_ranges(tuned_ranges, ranges_out, {"qat": {"from": str(ranges)}})
+    result = json.loads(Path(base_summary).read_text())
+    result["quantized_by"] = result.pop("provenance", None)
+    result.update(
+        {k: v for k, v in tuned.summary().items() if k in ("size_bits", "size_bytes", "mean_layer_mse", "layer_mse")}
+    )
+    result["qat"] = {
+        "steps": steps,
+        "train_seconds": seconds,
+        "train_examples": objective.train_examples,
+        "final_loss": log[-1]["loss"] if log else None,
+        "params": params,
+        "device": str(dev),
+        "learned_sites": len(tuned_ranges),
+        "learned_weights": len(tuned.tensors),
+    }
+    return result
