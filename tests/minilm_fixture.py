@@ -3,27 +3,11 @@
 trained one epoch on cached hidden states. Shared by the tests that need real weights on real
 sentences (activation quantization, dynamic int8)."""
 
-import json
-
 import numpy as np
 import torch
-from safetensors.numpy import load_file
 
-from bertq.models.encoder import BertClassifier, EncoderConfig
-from bertq.models.sources import packaged_path
-
-
-def packaged_classifier() -> tuple[EncoderConfig, dict]:
-    """The packaged MiniLM's weights under BertForSequenceClassification's names, with a
-    2-label classifier (initialised from seed 0)."""
-    path = packaged_path()
-    raw = load_file(str(path / "model.safetensors"))
-    state = {f"bert.{k}": v for k, v in raw.items() if k != "embeddings.position_ids"}
-    config = EncoderConfig.from_dict({**json.loads((path / "config.json").read_text()), "num_labels": 2})
-    rng = np.random.default_rng(0)
-    state["classifier.weight"] = (rng.standard_normal((2, config.hidden_size)) * 0.02).astype(np.float32)
-    state["classifier.bias"] = np.zeros(2, np.float32)
-    return config, state
+from bertq.bench.minilm import packaged_classifier  # noqa: F401 (the tests import it from here)
+from bertq.models.encoder import BertClassifier
 
 
 def finetune_top(model: BertClassifier, split, seed: int = 0) -> None:
