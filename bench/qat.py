@@ -17,19 +17,24 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
-import torch
+# ``python bench/qat.py`` puts bench/ first on the path, where bench/kernels.py would stand in for the
+# ``kernels`` package that transformers looks for: take it off.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from bertq.bench import results
-from bertq.bench.minilm import packaged_classifier
-from bertq.bench.timing import paired, time_round_robin
-from bertq.models.encoder import BertClassifier, EncoderConfig
-from bertq.models.sources import packaged_path
-from bertq.quantization.activation import ActivationConfig, calibrate
-from bertq.quantization.adaround import AdaRoundConfig, adaround_model
-from bertq.quantization.model import quantize_state
-from bertq.training.qat import Supervised, attach_learned_quantizers
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from bertq.bench import results  # noqa: E402
+from bertq.bench.minilm import packaged_classifier  # noqa: E402
+from bertq.bench.timing import paired, time_round_robin  # noqa: E402
+from bertq.models.encoder import BertClassifier, EncoderConfig  # noqa: E402
+from bertq.models.sources import packaged_path  # noqa: E402
+from bertq.quantization.activation import ActivationConfig, calibrate  # noqa: E402
+from bertq.quantization.adaround import AdaRoundConfig, adaround_model  # noqa: E402
+from bertq.quantization.model import quantize_state  # noqa: E402
+from bertq.training.qat import Supervised, attach_learned_quantizers  # noqa: E402
 
 TARGET = 2.0
 BATCH, TOKENS = 32, 128

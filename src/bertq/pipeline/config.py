@@ -413,13 +413,7 @@ def _check_training(config: dict, variant: str, probe) -> None:
     for i, task in enumerate(config["tasks"]):
         if TASKS[task].is_span:
             raise ConfigError(f"config key {key}.{step}: runs on classification tasks; tasks[{i}] is {task}")
-    for name, model in config["models"].items():
-        known = known_config(parse_source(model["source"], model.get("layers")))
-        if known is not None and known.get("model_type", "bert") != "bert":
-            raise ConfigError(
-                f"config key {key}.{step}: models.{name} is {known.get('model_type')}; {step} trains bertq's "
-                "BERT encoder (bertq.models.encoder)"
-            )
+    _check_bert_models(config, f"{key}.{step}", f"{step} trains bertq's BERT encoder")
     if step == "adaround":
         need = entry["adaround"].get("sequences", AdaRoundConfig().sequences)
         data = config["data"]
@@ -514,12 +508,17 @@ def _check_dynamic(config: dict, variant: str) -> None:
             raise ConfigError(f"config key {key}: dynamic quantization cannot be combined with {other}")
     if entry.get("method", variant) == FLOAT:
         raise ConfigError(f"config key {key}: dynamic quantization runs on quantized linears; method float has none")
+    _check_bert_models(config, f"{key}.dynamic", "dynamic per-sequence scales need the BERT encoder")
+
+
+def _check_bert_models(config: dict, key: str, why: str) -> None:
+    """Every model whose type is known must be a BERT (:mod:`bertq.models.encoder`): ``why`` says
+    what of the config key ``key`` needs it."""
     for name, model in config["models"].items():
         known = known_config(parse_source(model["source"], model.get("layers")))
         if known is not None and known.get("model_type", "bert") != "bert":
             raise ConfigError(
-                f"config key {key}.dynamic: models.{name} is {known.get('model_type')}; dynamic per-sequence "
-                "scales need the BERT encoder (bertq.models.encoder)"
+                f"config key {key}: models.{name} is {known.get('model_type')}; {why} (bertq.models.encoder)"
             )
 
 

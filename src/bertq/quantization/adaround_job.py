@@ -4,7 +4,6 @@ format, with a record of what each layer gained."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,8 +16,8 @@ from ..models.checkpoint import build_model, load_state
 from ..models.device import pick_device
 from .adaround import AdaRoundConfig, adaround_model
 from .calibration import CALIBRATION_SPLIT, calibration_batches
-from .model import QuantizedModel, load_quantized, save_quantized, to_input_major
-from .quantizer import mse
+from .job import trained_summary
+from .model import QuantizedModel, load_quantized, save_quantized
 
 
 def run_adaround(
@@ -48,16 +47,11 @@ def run_adaround(
     started = time.perf_counter()
     tensors, results = adaround_model(model, qm, batch, config, seed=seed)
     seconds = time.perf_counter() - started
-    state = load_state(finetuned_dir)
-    layer_mse = {n: mse(to_input_major(n, state[n].astype(np.float64)), t.dequantize()) for n, t in tensors.items()}
     tuned = QuantizedModel(
-        qm.method, qm.bits, dict(qm.params), tensors, layer_mse, qm.total_params, qm.embedding_bits, qm.scope
+        qm.method, qm.bits, dict(qm.params), tensors, dict(qm.layer_mse), qm.total_params, qm.embedding_bits, qm.scope
     )
     save_quantized(tuned, checkpoint)
-    result = json.loads(Path(base_summary).read_text())
-    result["quantized_by"] = result.pop("provenance", None)
-    result.update({k: v for k, v in tuned.summary().items() if k in ("mean_layer_mse", "layer_mse")})
-    result["adaround"] = {
+    record = {
         "settings": config.to_dict(),
         "split": CALIBRATION_SPLIT,
         "tokens": int(np.asarray(batch["attention_mask"]).sum()),
@@ -65,4 +59,4 @@ def run_adaround(
         "device": str(dev),
         "layers": {name: asdict(r) for name, r in results.items()},
     }
-    return result
+    return trained_summary(base_summary, tuned, load_state(finetuned_dir), "adaround", record)

@@ -40,6 +40,30 @@ def run_quantize(
     return result
 
 
+def trained_summary(base_summary: str | Path, tuned, state: dict, step: str, record: dict) -> dict:
+    """The quantize job's summary of a variant's PTQ start (``base_summary``) after the training step
+    ``step`` (``centroid_finetune``, ``qat``, ``adaround``) changed its weights to ``tuned`` (a
+    :class:`~bertq.quantization.model.QuantizedModel`): each weight's error against the fp32 weight
+    in ``state`` and the size counted again, the quantize job's provenance kept as ``quantized_by``
+    (the training job adds its own), and ``record`` under ``step``."""
+    import json
+
+    import numpy as np
+
+    from .model import to_input_major
+    from .quantizer import mse
+
+    for name, qt in tuned.tensors.items():
+        tuned.layer_mse[name] = mse(to_input_major(name, state[name].astype(np.float64)), qt.dequantize())
+    result = json.loads(Path(base_summary).read_text())
+    result["quantized_by"] = result.pop("provenance", None)
+    result.update(
+        {k: v for k, v in tuned.summary().items() if k in ("size_bits", "size_bytes", "mean_layer_mse", "layer_mse")}
+    )
+    result[step] = record
+    return result
+
+
 def run_baseline_cost(
     finetuned_dir: str | Path, *, cost_sequence_length: int, activation_bits: int, activations: dict | None = None
 ) -> dict:

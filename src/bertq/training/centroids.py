@@ -14,7 +14,6 @@ centroid the *sum* of its members' gradients; a gradient hook divides by the mem
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +142,7 @@ def run_centroid_finetune(
     summary it came with updated (size now counts each codebook) and extended by the training record."""
     from ..models.checkpoint import load_state
     from ..models.sources import load_for_task, parse_source
-    from ..quantization.model import to_input_major
-    from ..quantization.quantizer import mse
+    from ..quantization.job import trained_summary
     from .finetune import pick_device, seed_everything, train
     from .objectives import load_objective
 
@@ -173,15 +171,8 @@ def run_centroid_finetune(
         model, objective, groups, params, rng, dev, desc=f"centroid fine-tune {spec.name}", progress=progress
     )
     tuned = trained_codebooks(qm, centroids)
-    for name, qt in tuned.tensors.items():  # layer MSE against the fp32 weights, as after quantization
-        tuned.layer_mse[name] = mse(to_input_major(name, state[name].astype(np.float64)), qt.dequantize())
     save_quantized(tuned, checkpoint)
-    result = json.loads(Path(base_summary).read_text())
-    result["quantized_by"] = result.pop("provenance", None)  # the quantize job's; this job adds its own
-    result.update(
-        {k: v for k, v in tuned.summary().items() if k in ("size_bits", "size_bytes", "mean_layer_mse", "layer_mse")}
-    )
-    result["centroid_finetune"] = {
+    record = {
         "steps": steps,
         "train_seconds": seconds,
         "train_examples": objective.train_examples,
@@ -190,4 +181,4 @@ def run_centroid_finetune(
         "device": str(dev),
         "amp": str(amp) if amp else None,
     }
-    return result
+    return trained_summary(base_summary, tuned, state, "centroid_finetune", record)

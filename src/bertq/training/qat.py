@@ -20,7 +20,6 @@ integer engine take it unchanged.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -154,8 +153,8 @@ def run_qat(
     ranges) and return the quantize summary extended by the training record."""
     from ..models.checkpoint import build_model, load_state
     from ..quantization.activation import load_ranges, save_ranges
-    from ..quantization.model import load_quantized, save_quantized, to_input_major
-    from ..quantization.quantizer import mse
+    from ..quantization.job import trained_summary
+    from ..quantization.model import load_quantized, save_quantized
     from .finetune import pick_device, seed_everything, train
     from .objectives import load_objective
 
@@ -190,18 +189,10 @@ def run_qat(
     )
     model.eval().cpu()
     tuned, tuned_ranges = trained_result(model, qm, attached)
-    state = load_state(finetuned_dir)
-    for name, qt in tuned.tensors.items():
-        tuned.layer_mse[name] = mse(to_input_major(name, state[name].astype(np.float64)), qt.dequantize())
     save_quantized(tuned, checkpoint)
     if ranges_out is not None:
         save_ranges(tuned_ranges, ranges_out, {"qat": {"from": str(ranges)}})
-    result = json.loads(Path(base_summary).read_text())
-    result["quantized_by"] = result.pop("provenance", None)
-    result.update(
-        {k: v for k, v in tuned.summary().items() if k in ("size_bits", "size_bytes", "mean_layer_mse", "layer_mse")}
-    )
-    result["qat"] = {
+    record = {
         "steps": steps,
         "train_seconds": seconds,
         "train_examples": objective.train_examples,
@@ -211,4 +202,4 @@ def run_qat(
         "learned_sites": len(tuned_ranges),
         "learned_weights": len(tuned.tensors),
     }
-    return result
+    return trained_summary(base_summary, tuned, load_state(finetuned_dir), "qat", record)
