@@ -17,7 +17,7 @@ from ..models.device import pick_device
 from .adaround import AdaRoundConfig, adaround_model
 from .calibration import CALIBRATION_SPLIT, calibration_batches
 from .job import trained_summary
-from .model import QuantizedModel, load_quantized, save_quantized
+from .model import load_quantized, save_quantized
 
 
 def run_adaround(
@@ -47,9 +47,7 @@ def run_adaround(
     started = time.perf_counter()
     tensors, results = adaround_model(model, qm, batch, config, seed=seed)
     seconds = time.perf_counter() - started
-    tuned = QuantizedModel(
-        qm.method, qm.bits, dict(qm.params), tensors, dict(qm.layer_mse), qm.total_params, qm.embedding_bits, qm.scope
-    )
+    tuned = qm.with_tensors(tensors)
     save_quantized(tuned, checkpoint)
     record = {
         "settings": config.to_dict(),

@@ -9,6 +9,7 @@ quantization ratio is quantized weights over all parameters; Hu et al. report 99
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -82,6 +83,12 @@ class QuantizedModel:
         """Storage in bits: codes at their bit-width, scales, OCS duplicates, the rest at 32 bits."""
         quantized = sum(t.storage_bits() for t in self.tensors.values())
         return quantized + 32 * (self.total_params - self.quantized_params)
+
+    def with_tensors(self, tensors: dict[str, QuantizedWeight]) -> QuantizedModel:
+        """The same quantization (method, bits, parameters, scope) with ``tensors`` in place of its
+        weights: what a training step after quantization writes (its layer errors are recounted by
+        :func:`bertq.quantization.job.trained_summary`)."""
+        return dataclasses.replace(self, tensors=tensors, params=dict(self.params), layer_mse=dict(self.layer_mse))
 
     def dequantized_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``state`` with every quantized weight replaced by its dequantized effective weight."""

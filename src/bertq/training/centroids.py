@@ -112,15 +112,7 @@ def trained_codebooks(quantized: QuantizedModel, centroids: dict[str, nn.Paramet
     for name, qt in quantized.tensors.items():
         cw = qt.as_codebook()
         tensors[name] = CodebookTensor(cw.codes, centroids[name].detach().float().cpu().numpy(), cw.bits)
-    return QuantizedModel(
-        quantized.method,
-        quantized.bits,
-        dict(quantized.params),
-        tensors,
-        dict(quantized.layer_mse),
-        quantized.total_params,
-        quantized.embedding_bits,
-    )
+    return quantized.with_tensors(tensors)
 
 
 def run_centroid_finetune(

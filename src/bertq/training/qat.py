@@ -93,17 +93,7 @@ def trained_result(
     for name, quantizer in attached["weights"].items():
         module = model.get_submodule(name[: -len(".weight")])
         tensors[name] = quantizer.quantized(module.parametrizations.weight.original)
-    qm = QuantizedModel(
-        quantized.method,
-        quantized.bits,
-        dict(quantized.params),
-        tensors,
-        dict(quantized.layer_mse),
-        quantized.total_params,
-        quantized.embedding_bits,
-        quantized.scope,
-    )
-    return qm, {name: q.site_range() for name, q in attached["sites"].items()}
+    return quantized.with_tensors(tensors), {name: q.site_range() for name, q in attached["sites"].items()}
 
 
 class Supervised(nn.Module):
