@@ -8,7 +8,17 @@ cheap (no torch until something needs it)::
 
 __version__ = "0.1.0"
 
-_API = ("QuantizationConfig", "quantize", "quantized_model", "to_engine", "save_quantized", "load_quantized")
+_API = (
+    "QuantizationConfig",
+    "quantize",
+    "quantized_model",
+    "to_engine",
+    "save_quantized",
+    "load_quantized",
+    "from_transformers",
+    "adaround",
+    "qat",
+)
 __all__ = list(_API)
 
 

@@ -10,6 +10,12 @@
     save_quantized(qmodel, "out/")      # safetensors: bit-packed codes + codebooks or scales
     qmodel = load_quantized("out/")
 
+Training-based quantization (Bondarenko et al., 2021) starts from the same config::
+
+    qmodel = adaround(hf_model, QuantizationConfig("mse", 4), calibration, AdaRoundConfig(iterations=1000))
+    qmodel = qat(from_transformers(hf_model), QuantizationConfig("mse", 4), train,
+                 {"learning_rate": 1e-4, "epochs": 1}, activations={"estimator": "running_minmax"})
+
 The same weights are quantized as in the pipeline (:func:`bertq.quantization.model.quantize_state`:
 embedding tables and encoder linears, never the task head), so the model evaluates as the
 pipeline's does; :attr:`QUANTIZED_ATTRIBUTE` on it holds the
@@ -207,3 +213,142 @@ def load_quantized(directory: str | Path):
         )
     _set_dequantized(model, quantized)
     return model
+
+
+def from_transformers(model):
+    """bertq's own encoder (:class:`~bertq.models.encoder.BertClassifier`, or the span extractor of
+    a question-answering model) with the weights of a transformers BERT, in eval mode: the model
+    the pipeline evaluates, whose activation sites :func:`qat` quantizes."""
+    from .models.encoder import EncoderConfig, build_inference_model
+
+    if getattr(getattr(model, "config", None), "model_type", None) != "bert":
+        raise TypeError(f"from_transformers takes a transformers BERT with a task head, not {type(model).__name__}")
+    state = {k: v for k, v in _float_state(model).items() if not k.endswith("position_ids")}
+    try:
+        return build_inference_model(EncoderConfig.from_dict(model.config.to_dict()), state)
+    except ValueError as exc:
+        raise TypeError(f"{type(model).__name__}: not a BERT with a classification or span head ({exc})") from None
+
+
+def _bertq_classifier(model, what: str):
+    """A float copy of ``model`` as bertq's BERT classifier, which the training steps run on."""
+    from .models.encoder import BertClassifier, _BertModel
+
+    bert = copy.deepcopy(model) if isinstance(model, _BertModel) else from_transformers(model)
+    if not isinstance(bert, BertClassifier):
+        raise TypeError(f"{what} trains sequence classifiers; {type(model).__name__} is not one")
+    return bert
+
+
+def _linear_grid(model, config: QuantizationConfig, what: str):
+    """``(copy of model, its QuantizedModel)`` for a method that gives a linear grid."""
+    from .quantization.model import quantize_state
+    from .quantization.tensor import QuantizedTensor
+
+    if not isinstance(config, QuantizationConfig):
+        raise TypeError(f"config must be a QuantizationConfig, got {type(config).__name__}")
+    target = copy.deepcopy(model)
+    quantized = quantize_state(
+        _float_state(target), config.method, config.bits, config.method_params(), config.embedding_bits
+    )
+    for name, qt in quantized.tensors.items():
+        if not isinstance(qt, QuantizedTensor) or qt.n_split:
+            kind = "split (OCS) channels" if isinstance(qt, QuantizedTensor) else "a codebook"
+            raise ValueError(
+                f"QuantizationConfig.method: {what} learns on a linear grid (lq, mse or aciq); "
+                f"{config.method} gives {name} {kind}"
+            )
+    return target, quantized
+
+
+def adaround(model, config: QuantizationConfig, calibration: dict, settings=None, *, seed: int = 0, device="cpu"):
+    """``model`` (a transformers ``BertForSequenceClassification`` or bertq's classifier) quantized
+    with ``config`` on a linear grid, then the rounding of every linear learned by AdaRound
+    (Nagel et al., 2020; :mod:`bertq.quantization.adaround`) on every sequence of ``calibration``
+    (a padded batch: ``input_ids``, ``attention_mask``, optional ``token_type_ids``; the paper
+    takes 1024 training sequences). ``settings``: an
+    :class:`~bertq.quantization.adaround.AdaRoundConfig` or its dict (default: the paper's; its
+    ``sequences`` is the count the pipeline draws, here ``calibration`` gives them). Returns a
+    copy as :func:`quantize` does, with each layer's
+    :class:`~bertq.quantization.adaround.LayerResult` in ``model.bertq_adaround``."""
+    import torch
+
+    from .data.tokenized import padded_arrays
+    from .models.device import pick_device
+    from .quantization.adaround import AdaRoundConfig, adaround_model
+
+    settings = settings if isinstance(settings, AdaRoundConfig) else AdaRoundConfig.from_dict(settings or {})
+    settings.check("settings")
+    target, quantized = _linear_grid(model, config, "AdaRound")
+    bert = _bertq_classifier(model, "AdaRound").to(pick_device(device))
+    batch = padded_arrays(calibration)
+    torch.manual_seed(seed)
+    tensors, results = adaround_model(bert, quantized, batch, settings, seed=seed)
+    _set_dequantized(target, quantized.with_tensors(tensors))
+    target.bertq_adaround = results
+    return target
+
+
+def qat(
+    model,
+    config: QuantizationConfig,
+    train: dict,
+    settings: dict | None = None,
+    *,
+    activations=None,
+    seed: int = 0,
+    device="cpu",
+    progress: bool = False,
+):
+    """Quantization-aware training with learned ranges (Bondarenko et al., 2021, section 4;
+    :mod:`bertq.training.qat`): ``model`` (a transformers ``BertForSequenceClassification`` or
+    bertq's classifier) quantized with ``config`` on a linear grid and, with ``activations`` (an
+    :class:`~bertq.quantization.activation.ActivationConfig` or its dict; bertq's classifier only,
+    see :func:`from_transformers`), its activations calibrated on sequences of ``train``; then
+    trained on ``train`` (a padded batch with ``labels``: class ids, or scores for a one-output
+    regressor) with ``settings`` over :data:`~bertq.training.qat.QAT_DEFAULTS` (learning rate,
+    batch size, epochs, attention dropout, ...). Returns a trained copy as :func:`quantize` does;
+    with ``activations`` its sites quantize with the trained ranges (``model.bertq_ranges``).
+    ``model.bertq_training`` records the run."""
+    from .data.tokenized import TokenizedSplit
+    from .models.checkpoint import model_from_state
+    from .models.device import pick_device
+    from .models.encoder import _BertModel
+    from .quantization.activation import ActivationConfig, apply_ranges, calibrate
+    from .quantization.calibration import calibration_batches
+    from .training.finetune import seed_everything
+    from .training.qat import QAT_DEFAULTS, LabelledSequences, train_quantized
+
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(QAT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"qat settings: unknown {unknown}; known: {sorted(QAT_DEFAULTS)}")
+    if activations is not None and not isinstance(model, _BertModel):
+        raise TypeError(
+            "activation quantization runs on bertq's encoder, whose sites it quantizes: "
+            "pass bertq.from_transformers(model)"
+        )
+    target, quantized = _linear_grid(model, config, "QAT")
+    bert = _bertq_classifier(model, "QAT")
+    split = TokenizedSplit.from_padded(train)
+    regression = bert.config.num_labels == 1
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    ranges = {}
+    if activations is not None:
+        act = activations if isinstance(activations, ActivationConfig) else ActivationConfig.from_dict(activations)
+        act.check()
+        start = model_from_state(bert.config, quantized.dequantized_state(_float_state(bert)))
+        ranges = calibrate(start, calibration_batches(split, act.batch_size, act.batches, seed), act)
+    objective = LabelledSequences(split, regression)
+    if settings.get("max_train_examples") and settings["max_train_examples"] < len(split):
+        objective.train = split.subset(np.sort(rng.choice(len(split), settings["max_train_examples"], replace=False)))
+    tuned, tuned_ranges, record = train_quantized(
+        bert, quantized, ranges, objective, settings, rng, pick_device(device), progress=progress
+    )
+    _set_dequantized(target, tuned)
+    if activations is not None:
+        apply_ranges(target, tuned_ranges)
+        target.bertq_ranges = tuned_ranges
+    target.bertq_training = record
+    return target.eval()

@@ -7,7 +7,7 @@ Sequences are stored ragged (concatenated ids plus offsets) and padded per batch
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,16 @@ class TokenizedSplit:
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    @classmethod
+    def from_padded(cls, batch: dict) -> TokenizedSplit:
+        """The sequences of a padded batch with ``labels`` (see :func:`padded_arrays`), each cut to
+        its real tokens."""
+        arrays = padded_arrays(batch, labels=True)
+        real = arrays["attention_mask"].astype(bool)
+        offsets = np.concatenate([[0], np.cumsum(real.sum(1))]).astype(np.int64)
+        ids, types = arrays["input_ids"][real], arrays["token_type_ids"][real]
+        return cls(ids.astype(np.int32), types.astype(np.int8), offsets, arrays["labels"])
 
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
@@ -57,6 +67,35 @@ class TokenizedSplit:
         order = np.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
             yield self.batch(order[start : start + batch_size])
+
+
+def padded_arrays(batch: dict, labels: bool = False) -> dict[str, np.ndarray]:
+    """A padded batch as a tokenizer gives it (``input_ids``, ``attention_mask``, optional
+    ``token_type_ids``, and ``labels`` when asked; arrays or tensors, padding on the right) as
+    numpy arrays, ``token_type_ids`` zeros when absent; a malformed one is an error naming the key
+    or row."""
+    if not isinstance(batch, Mapping):
+        kind = type(batch).__name__
+        raise TypeError(f"expected a padded batch (a mapping of input_ids, attention_mask, ...), not {kind}")
+    need = ("input_ids", "attention_mask") + (("labels",) if labels else ())
+    missing = [k for k in need if k not in batch]
+    if missing:
+        raise ValueError(f"the batch has no {missing} (it has {sorted(batch)})")
+    keys = [*need, *(["token_type_ids"] if batch.get("token_type_ids") is not None else [])]
+    arrays = {k: np.asarray(batch[k].cpu() if hasattr(batch[k], "cpu") else batch[k]) for k in keys}
+    ids, mask = arrays["input_ids"], arrays["attention_mask"]
+    arrays.setdefault("token_type_ids", np.zeros_like(ids))
+    if ids.ndim != 2 or mask.shape != ids.shape or arrays["token_type_ids"].shape != ids.shape:
+        raise ValueError(f"input_ids, attention_mask and token_type_ids must share one 2-D shape, not {ids.shape}")
+    lengths = (mask != 0).sum(1)
+    wrong = (mask != (np.arange(ids.shape[1]) < lengths[:, None])).any(1)
+    if wrong.any():
+        raise ValueError(f"attention_mask row {int(np.flatnonzero(wrong)[0])}: 1s first, then 0s (right padding)")
+    if (lengths == 0).any():
+        raise ValueError(f"attention_mask row {int(np.flatnonzero(lengths == 0)[0])}: no real token")
+    if labels and len(arrays["labels"]) != len(ids):
+        raise ValueError(f"{len(arrays['labels'])} labels for {len(ids)} sequences")
+    return {k: v.astype(np.int64) if k != "labels" else v for k, v in arrays.items()}
 
 
 def tokenize_examples(tokenizer, examples, max_length: int) -> TokenizedSplit:

@@ -40,11 +40,15 @@ class SequenceObjective:
     def train_examples(self) -> int:
         return len(self.train)
 
+    @property
+    def regression(self) -> bool:
+        return self.spec.is_regression
+
     def lengths(self) -> np.ndarray:
         return self.train.lengths()
 
     def targets(self, batch: dict, device) -> dict[str, torch.Tensor]:
-        dtype = torch.float32 if self.spec.is_regression else torch.long
+        dtype = torch.float32 if self.regression else torch.long
         return {"labels": torch.as_tensor(batch["labels"], device=device, dtype=dtype)}
 
     def evaluate(self, model, batch_size: int, device) -> dict:

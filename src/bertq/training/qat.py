@@ -20,6 +20,7 @@ integer engine take it unchanged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from ..data.tokenized import TokenizedSplit
 from ..models.sites import site_modules
 from ..quantization.activation import SiteRange
 from ..quantization.learned import LearnedActivationQuantizer, LearnedWeightQuantizer
@@ -122,6 +124,75 @@ def qat_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+@dataclass
+class LabelledSequences:
+    """Training sequences with their labels (class ids, or one score each for a regressor): what
+    the training loop needs of an objective, built from arrays rather than a task's files."""
+
+    train: TokenizedSplit
+    regression: bool
+
+    @property
+    def train_examples(self) -> int:
+        return len(self.train)
+
+    def lengths(self) -> np.ndarray:
+        return self.train.lengths()
+
+    def targets(self, batch: dict, device) -> dict[str, torch.Tensor]:
+        dtype = torch.float32 if self.regression else torch.long
+        return {"labels": torch.as_tensor(batch["labels"], device=device, dtype=dtype)}
+
+
+def train_quantized(
+    model: nn.Module,
+    quantized: QuantizedModel,
+    ranges: dict[str, SiteRange],
+    objective,
+    params: dict,
+    rng: np.random.Generator,
+    device: torch.device,
+    *,
+    desc: str = "QAT",
+    progress: bool = False,
+) -> tuple[QuantizedModel, dict[str, SiteRange], dict]:
+    """QAT of ``model`` (a bertq BERT classifier, fp32 weights, changed in place) from the PTQ
+    start ``quantized`` and ``ranges`` on ``objective`` (a task's
+    :class:`~bertq.training.objectives.SequenceObjective` or :class:`LabelledSequences`) with
+    ``params`` over :data:`QAT_DEFAULTS`. Returns the trained weights, the trained ranges and a
+    record of the run."""
+    from .finetune import train
+
+    params = {**QAT_DEFAULTS, **params}
+    for layer in model.bert.encoder.layer:
+        layer.attention.self.dropout.p = float(params["attention_dropout"])
+    attached = attach_learned_quantizers(model, quantized, ranges)
+    wrapped = Supervised(model, objective.regression).to(device)
+    log, steps, _, seconds = train(
+        wrapped,
+        objective,
+        qat_param_groups(wrapped, params["weight_decay"]),
+        {**params, "amp": False},
+        rng,
+        device,
+        desc=desc,
+        progress=progress,
+    )
+    model.eval().cpu()
+    tuned, tuned_ranges = trained_result(model, quantized, attached)
+    record = {
+        "steps": steps,
+        "train_seconds": seconds,
+        "train_examples": objective.train_examples,
+        "final_loss": log[-1]["loss"] if log else None,
+        "params": params,
+        "device": str(device),
+        "learned_sites": len(tuned_ranges),
+        "learned_weights": len(tuned.tensors),
+    }
+    return tuned, tuned_ranges, record
+
+
 def run_qat(
     finetuned_dir: str | Path,
     quantized: str | Path,
@@ -145,7 +216,7 @@ def run_qat(
     from ..quantization.activation import load_ranges, save_ranges
     from ..quantization.job import trained_summary
     from ..quantization.model import load_quantized, save_quantized
-    from .finetune import pick_device, seed_everything, train
+    from .finetune import pick_device, seed_everything
     from .objectives import load_objective
 
     if spec.is_span:
@@ -156,40 +227,22 @@ def run_qat(
         torch.use_deterministic_algorithms(True, warn_only=True)
     seed_everything(seed)
     params = {**QAT_DEFAULTS, **params}
-    qm = load_quantized(quantized)
-    site_ranges = load_ranges(ranges) if ranges is not None else {}
     objective = load_objective(spec, tokenized_path, params)
     rng = np.random.default_rng(seed)
     if params.get("max_train_examples"):
         objective.subsample(rng, params["max_train_examples"])
-    model = build_model(finetuned_dir)
-    for layer in model.bert.encoder.layer:
-        layer.attention.self.dropout.p = float(params["attention_dropout"])
-    attached = attach_learned_quantizers(model, qm, site_ranges)
-    wrapped = Supervised(model, spec.is_regression).to(dev)
-    log, steps, _, seconds = train(
-        wrapped,
+    tuned, tuned_ranges, record = train_quantized(
+        build_model(finetuned_dir),
+        load_quantized(quantized),
+        load_ranges(ranges) if ranges is not None else {},
         objective,
-        qat_param_groups(wrapped, params["weight_decay"]),
-        {**params, "amp": False},
+        params,
         rng,
         dev,
         desc=f"QAT {spec.name}",
         progress=progress,
     )
-    model.eval().cpu()
-    tuned, tuned_ranges = trained_result(model, qm, attached)
     save_quantized(tuned, checkpoint)
     if ranges_out is not None:
         save_ranges(tuned_ranges, ranges_out, {"qat": {"from": str(ranges)}})
-    record = {
-        "steps": steps,
-        "train_seconds": seconds,
-        "train_examples": objective.train_examples,
-        "final_loss": log[-1]["loss"] if log else None,
-        "params": params,
-        "device": str(dev),
-        "learned_sites": len(tuned_ranges),
-        "learned_weights": len(tuned.tensors),
-    }
     return trained_summary(base_summary, tuned, load_state(finetuned_dir), "qat", record)
