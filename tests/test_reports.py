@@ -346,6 +346,21 @@ def test_throughput_figure_legend_covers_no_panel(tmp_path, monkeypatch):
     plt.close(fig)
 
 
+def test_throughput_figure_with_one_bit_width_keeps_its_markers_beside_the_tick(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    seen = {}
+    monkeypatch.setattr(figures, "save", lambda fig, png, svg: seen.setdefault("fig", fig) and [])
+    t = make_throughput()
+    one = t[(t["bits"].isna()) | (t["bits"] == 4) | ~t["backend"].astype(str).str.startswith("bertq")]
+    figures.throughput_figure(one, tmp_path / "t.png", tmp_path / "t.svg", models=["big"])
+    (ax,) = [ax for ax in seen["fig"].axes if ax.get_visible()]
+    lo, hi = ax.get_xlim()
+    xs = [float(x) for line in ax.lines for x in line.get_xdata() if np.isfinite(float(x)) and 3 < float(x) < 5]
+    assert xs and hi - lo >= 1.5 and all(lo + 0.5 < x < hi - 0.5 for x in xs), (lo, hi, xs)
+    plt.close(seen["fig"])
+
+
 def test_build_reports_files_and_index(tmp_path):
     make_summary().to_csv(tmp_path / "summary.csv", index=False)
     make_throughput().to_csv(tmp_path / "throughput.csv", index=False)

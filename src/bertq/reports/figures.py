@@ -286,7 +286,9 @@ def throughput_figure(throughput: pd.DataFrame, out_png, out_svg, models=None) -
             title = labels(g)[model] if "model_label" in g else model
             ax.set_title(title + (f" ({', '.join(map(str, paths))})" if len(paths) else ""))
             if len(engine):
-                ax.set_xticks(sorted({int(b) for b in engine["bits"]}))
+                ticks = sorted({int(b) for b in engine["bits"]})
+                ax.set_xticks(ticks)
+                ax.set_xlim(ticks[0] - 0.75, ticks[-1] + 0.75)  # one bit-width: its dodged markers stay beside the tick
             ax.set_xlabel("weight bits")
             ax.set_ylabel("speed-up over torch fp32 (×)")
             ax.set_ylim(0, ax.get_ylim()[1] * 1.08)  # headroom above the highest point
