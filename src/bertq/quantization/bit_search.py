@@ -1,0 +1,186 @@
+"""AQ-BERT's differentiable bit-width search (Zhao et al., 2021, "Automatic Mixed-Precision
+Quantization Search of BERT", sections 3.2-3.6).
+
+Every searched linear splits its output neurons into ``G`` equal subgroups; subgroup ``j`` of layer
+``i`` picks one of ``K`` bit-widths ``b_k`` (0 bits prunes it: its weights, its bias and its MACs
+are gone). The choice is relaxed (eq. 11) by a Gumbel-softmax sample ``O^{i,j}`` over the logits
+``log beta^{i,j}``, and the layer's weight is the mixture ``sum_k O_k Q_{b_k}(W_j)`` of the
+subgroup's weights quantized at each width:
+
+- ``Q_b`` is asymmetric min-max quantization of the subgroup (eqs. 7-8):
+  ``q = (2**b - 1) / (max - min)``, ``Q(a) = round(q (a - min))``, with the value ``Q(a)/q + min``
+  (eq. 9 prints ``Q(a)/q``; the offset is what eq. 8 subtracts, as in Q-BERT) and the
+  straight-through gradient of eq. 10;
+- the size of an assignment is ``C_O = sum_{i,j} b_{k(i,j)} n_{i,j}`` bits (eq. 5; ``n`` the
+  subgroup's weights), its expectation under the logits' softmax ``p`` is
+  ``E[C_O] = sum_{i,j,k} p_k b_k n_{i,j}`` (eq. 6), and the size loss (eq. 4) is ``log E[C_O]``
+  above ``(1 + eps) V``, ``-log E[C_O]`` below ``(1 - eps) V`` and 0 between, judged on the size
+  ``C_O`` of the current argmax assignment (the paper's condition);
+- the temperature anneals exponentially after ``N_0`` warm-up epochs (eq. 12):
+  ``t = t_0 exp(-eta (epoch - N_0))``.
+
+The relaxation samples with :func:`torch.nn.functional.gumbel_softmax` (eq. 11 with
+``log beta`` as its logits).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+MAX_BITS = 8
+"""The widest choice: the engine's int8 codes."""
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The bit-widths a subgroup may take (0 prunes it) and the subgroups per layer (``G``)."""
+
+    bits: tuple[int, ...] = (0, 2, 4, 8)
+    groups: int = 128
+
+    def check(self, key: str = "search") -> None:
+        bits = list(self.bits)
+        if not bits or any(isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= MAX_BITS for b in bits):
+            raise ValueError(f"{key}.bits: bit-widths are integers from 0 (pruned) to {MAX_BITS}, not {bits}")
+        if len(set(bits)) != len(bits):
+            raise ValueError(f"{key}.bits: {bits} repeats a width")
+        if max(bits) == 0:
+            raise ValueError(f"{key}.bits: {bits} has no usable width (0 prunes; give at least one of 1-{MAX_BITS})")
+        if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 1:
+            raise ValueError(f"{key}.groups: a positive number of subgroups per layer, not {self.groups!r}")
+
+    def check_layer(self, name: str, out_features: int, key: str = "search") -> None:
+        if out_features % self.groups:
+            raise ValueError(
+                f"{key}.groups: {self.groups} subgroups do not divide {name}'s {out_features} output neurons"
+            )
+
+
+def temperature(epoch: float, t0: float, eta: float, warmup_epochs: float) -> float:
+    """Eq. 12: ``t_0`` through the warm-up, then ``t_0 exp(-eta (epoch - N_0))``."""
+    return t0 * math.exp(-eta * max(0.0, epoch - warmup_epochs))
+
+
+def minmax_quantize(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Eqs. 7-10 per row of ``w`` (one row per subgroup): the values on the ``bits``-bit grid over
+    the row's ``[min, max]``, with straight-through gradients; 0 bits gives zeros (pruned)."""
+    if bits == 0:
+        return torch.zeros_like(w)
+    lo = w.detach().amin(-1, keepdim=True)
+    hi = w.detach().amax(-1, keepdim=True)
+    q = (2**bits - 1) / torch.clamp(hi - lo, min=torch.finfo(w.dtype).tiny)
+    value = torch.round(q * (w.detach() - lo)) / q + lo
+    return w + (value - w).detach()
+
+
+def subgroup_rows(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(out, in)`` as ``(groups, out/groups * in)``: a row per subgroup of output neurons."""
+    return weight.reshape(groups, -1)
+
+
+class MixedPrecisionLinear(nn.Module):
+    """A linear layer whose ``G`` subgroups of output neurons each choose a bit-width of ``space``:
+    relaxed by a Gumbel-softmax sample at :attr:`temperature` in training mode (eq. 11), the
+    argmax choice in eval mode (or a fixed :attr:`assignment`)."""
+
+    def __init__(self, linear: nn.Linear, space: SearchSpace, name: str = "linear"):
+        super().__init__()
+        space.check()
+        space.check_layer(name, linear.out_features)
+        self.space, self.name = space, name
+        self.weight = nn.Parameter(linear.weight.detach().clone())
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone())
+        self.logits = nn.Parameter(torch.zeros(space.groups, len(space.bits)))  # log beta: uniform start
+        self.register_buffer("widths", torch.tensor(space.bits, dtype=torch.float32), persistent=False)
+        self.temperature = 1.0
+        self.assignment: torch.Tensor | None = None
+
+    @property
+    def group_weights(self) -> int:
+        """``n``: weights per subgroup."""
+        return self.weight.numel() // self.space.groups
+
+    def probabilities(self) -> torch.Tensor:
+        """``p^{i,j}_k``: the softmax of the logits, ``(G, K)``."""
+        return F.softmax(self.logits, -1)
+
+    def choice(self) -> torch.Tensor:
+        """The index of each subgroup's chosen width: the fixed assignment, else the argmax."""
+        return self.assignment if self.assignment is not None else self.logits.detach().argmax(-1)
+
+    def chosen_bits(self) -> torch.Tensor:
+        return self.widths[self.choice()]
+
+    def mixture(self) -> torch.Tensor:
+        """``(G, K)`` weights of the widths: a Gumbel-softmax sample in training, else one-hot."""
+        if self.training and self.assignment is None:
+            return F.gumbel_softmax(self.logits, tau=self.temperature)
+        return F.one_hot(self.choice(), len(self.space.bits)).to(self.weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        o = self.mixture()
+        rows = subgroup_rows(self.weight, self.space.groups)
+        weight = sum(o[:, k : k + 1] * minmax_quantize(rows, b) for k, b in enumerate(self.space.bits))
+        weight = weight.reshape_as(self.weight)
+        bias = self.bias
+        if bias is not None and 0 in self.space.bits:  # a pruned subgroup has no bias either
+            kept = 1.0 - o[:, self.space.bits.index(0)]
+            bias = bias * torch.repeat_interleave(kept, self.weight.shape[0] // self.space.groups)
+        return F.linear(x, weight, bias)
+
+    def expected_bits(self) -> torch.Tensor:
+        """Eq. 6 for this layer: ``sum_{j,k} p_k b_k n``, differentiable in the logits."""
+        return (self.probabilities() * self.widths).sum() * self.group_weights
+
+    def assigned_bits(self) -> float:
+        """Eq. 5 for this layer: the bits of the chosen assignment."""
+        return float(self.chosen_bits().sum()) * self.group_weights
+
+
+def searched_layers(model: nn.Module) -> dict[str, MixedPrecisionLinear]:
+    return {name: m for name, m in model.named_modules() if isinstance(m, MixedPrecisionLinear)}
+
+
+def expected_size(layers, fixed_bits: float = 0.0) -> torch.Tensor:
+    """``E[C_O]`` (eq. 6) in bits, plus what the search does not choose (``fixed_bits``)."""
+    return fixed_bits + sum(layer.expected_bits() for layer in layers)
+
+
+def assigned_size(layers, fixed_bits: float = 0.0) -> float:
+    """``C_O`` (eq. 5) of the current assignment in bits, plus ``fixed_bits``."""
+    return fixed_bits + sum(layer.assigned_bits() for layer in layers)
+
+
+def size_loss(expected: torch.Tensor, assigned: float, target: float, tolerance: float) -> torch.Tensor:
+    """Eq. 4: ``log E[C]`` when the assignment is above ``(1 + eps) V``, ``-log E[C]`` below
+    ``(1 - eps) V``, zero inside the band (sizes in any one unit)."""
+    if assigned > (1 + tolerance) * target:
+        return torch.log(expected)
+    if assigned < (1 - tolerance) * target:
+        return -torch.log(expected)
+    return expected.new_zeros(())
+
+
+def size_range(layers, fixed_bits: float = 0.0) -> tuple[float, float]:
+    """The smallest and largest size (bits) an assignment can have: every subgroup at the
+    narrowest, or at the widest, width."""
+    lo = fixed_bits + sum(min(layer.space.bits) * layer.weight.numel() for layer in layers)
+    hi = fixed_bits + sum(max(layer.space.bits) * layer.weight.numel() for layer in layers)
+    return lo, hi
+
+
+def check_target(layers, target_bits: float, tolerance: float, fixed_bits: float = 0.0, key: str = "search") -> None:
+    """An unreachable size target is an error naming the reachable range (in MiB)."""
+    lo, hi = size_range(layers, fixed_bits)
+    if (1 + tolerance) * target_bits < lo or (1 - tolerance) * target_bits > hi:
+        mib = 8 * 2**20
+        raise ValueError(
+            f"{key}.target_mb: {target_bits / mib:.3g} MiB is out of reach: assignments of this space "
+            f"range from {lo / mib:.3g} MiB (every subgroup at {min(layers[0].space.bits)} bits) "
+            f"to {hi / mib:.3g} MiB (at {max(layers[0].space.bits)} bits)"
+        )
