@@ -184,3 +184,92 @@ def test_ranked_assignment_is_the_best_ranked_one_within_budget():
     assert ours == best[1]
     with pytest.raises(ValueError, match="smallest is 1600"):
         ranked_assignment(omega, weights, choices, 1000)
+
+
+# --- the stored type: MixedPrecisionTensor -------------------------------------------------------
+
+
+def _tiny_bert(tmp_path):
+    from bertq.models.encoder import BertClassifier, EncoderConfig
+
+    torch.manual_seed(5)
+    config = EncoderConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=24,
+        num_labels=2,
+    )
+    model = BertClassifier(config).eval()
+    state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    return config, model, state
+
+
+def test_the_stored_weight_is_the_searched_layers_weight_and_round_trips(tmp_path):
+    from bertq.quantization.bit_search import mixed_tensor
+    from bertq.quantization.model import QuantizedModel, from_input_major, load_quantized, save_quantized
+
+    layer = _layer(out=8, inp=6, bits=(0, 2, 4, 8), groups=4).eval()
+    layer.assignment = torch.tensor([3, 0, 1, 2])  # 8, pruned, 2, 4 bits
+    qt = layer.quantized()
+    assert qt.group_bits.tolist() == [8, 0, 2, 4] and qt.mean_bits == 3.5
+    x = torch.randn(5, 6)
+    bias = layer.bias.detach().clone()
+    bias[2:4] = 0
+    stored = torch.from_numpy(from_input_major("x.weight", qt.dequantize()))
+    torch.testing.assert_close(layer(x), F.linear(x, stored, bias), rtol=0, atol=1e-5)
+    # eq. 8's codes: each group's grid spans its own min and max
+    rows = layer.weight.detach().double().reshape(4, -1).numpy()
+    for g, b in enumerate([8, 0, 2, 4]):
+        if b:
+            values = np.unique(stored.double().numpy().reshape(4, -1)[g])
+            assert values.min() == pytest.approx(rows[g].min(), abs=1e-6)
+            assert values.max() == pytest.approx(rows[g].max(), abs=1e-6)
+            assert len(values) <= 2**b
+    model = QuantizedModel("aq_bert", 8, {}, {"x.weight": qt}, {}, total_params=48 + 8)
+    save_quantized(model, tmp_path / "q.safetensors")
+    back = load_quantized(tmp_path / "q.safetensors").tensors["x.weight"]
+    for part in ("codes", "group_bits", "lo", "step"):
+        np.testing.assert_array_equal(getattr(back, part), getattr(qt, part), err_msg=part)
+    assert mixed_tensor(layer.weight, [0, 0, 0, 0]).dequantize().max() == 0.0
+
+
+def test_a_pruned_group_adds_nothing_to_output_size_or_ace(tmp_path):
+    from bertq.cost.summary import cost_summary
+    from bertq.models.checkpoint import model_from_state
+    from bertq.quantization.bit_search import mixed_tensor
+    from bertq.quantization.model import QuantizedModel, to_input_major
+
+    config, model, state = _tiny_bert(tmp_path)
+    name = "bert.encoder.layer.0.intermediate.dense.weight"  # 32 outputs in 4 groups of 8, 16 inputs
+    w = torch.from_numpy(state[name])
+
+    def variant(bits):
+        qt = mixed_tensor(w, bits)
+        qm = QuantizedModel("aq_bert", 8, {}, {name: qt}, {}, sum(a.size for a in state.values()))
+        return qt, qm
+
+    kept_qt, kept = variant([4, 4, 4, 4])
+    pruned_qt, pruned = variant([4, 0, 4, 4])
+    # output: the pruned neurons are 0 before GELU; the model is otherwise unchanged
+    deq = pruned.dequantized_state(state)
+    assert np.all(deq[name][8:16] == 0) and np.all(deq[name.replace("weight", "bias")][8:16] == 0)
+    hidden = {}
+    m = model_from_state(config, deq)
+    m.bert.encoder.layer[0].intermediate.dense.register_forward_hook(lambda mod, i, o: hidden.setdefault("h", o))
+    ids = torch.randint(0, 50, (2, 7))
+    with torch.no_grad():
+        m(ids)
+    assert torch.equal(hidden["h"][..., 8:16], torch.zeros(2, 7, 8))
+    # stored size: the group's codes, its minimum and step, and its neurons' biases are gone
+    n = 8 * 16
+    assert kept_qt.storage_bits() - pruned_qt.storage_bits() == 4 * n + 64
+    assert kept.size_bits() - pruned.size_bits() == 4 * n + 64 + 32 * 8
+    # ACE: a quarter of the layer's MACs at 4 bits x 8-bit activations are gone
+    tokens = 12
+    ace_kept = cost_summary(config, state, kept, tokens, 8)["ace"]
+    ace_pruned = cost_summary(config, state, pruned, tokens, 8)["ace"]
+    assert ace_kept - ace_pruned == pytest.approx(tokens * 16 * 8 * 4 * 8)
+    assert to_input_major(name, state[name]).shape == (16, 32)

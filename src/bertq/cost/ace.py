@@ -76,7 +76,7 @@ def count_model_macs(model: nn.Module, sequence_length: int, max_positions: int,
 
 def ace(
     macs: MacCount,
-    weight_bits: dict[str, int],
+    weight_bits: dict[str, float],
     activation_bits: int | Mapping[str, int] = 32,
     split_channels: dict[str, int] | None = None,
     default_weight_bits: int = 32,
@@ -84,12 +84,14 @@ def ace(
     """Eq. 8. Linear MACs cost ``bits_w * bits_a``; attention matmuls ``bits_a * bits_a``.
 
     ``weight_bits`` maps a linear's weight name to its bit-width (unlisted ones, such as the task
-    head, stay at ``default_weight_bits``). An OCS-split linear with ``n`` duplicated input channels
-    does ``(in + n) / in`` times the MACs of the original. ``activation_bits`` is one width for
-    every activation or, per activation site (:mod:`bertq.models.sites`; a site not listed is 32
-    bits), the bits each site actually has: a linear counts its input site's, the attention
-    scores ``bits_Q * bits_K`` and the context ``bits_P * bits_V`` of their layer (the
-    attention MACs split evenly over layers and the two matmuls).
+    head, stay at ``default_weight_bits``); with bits per group of output channels (AQ-BERT), the
+    mean over channels, as every output channel does the same MACs. An OCS-split linear with
+    ``n`` duplicated input channels does ``(in + n) / in`` times the MACs of the original.
+    ``activation_bits`` is one width for every activation or, per activation site
+    (:mod:`bertq.models.sites`; a site not listed is 32 bits), the bits each site actually has:
+    a linear counts its input site's, the attention scores ``bits_Q * bits_K`` and the context
+    ``bits_P * bits_V`` of their layer (the attention MACs split evenly over layers and the two
+    matmuls).
     """
     split_channels = split_channels or {}
     if isinstance(activation_bits, Mapping):

@@ -34,7 +34,7 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
     if quantized is not None:
         for name, qt in quantized.tensors.items():
             if name in macs.linear:
-                weight_bits[name] = qt.bits
+                weight_bits[name] = qt.mean_bits  # mixed precision: pruned groups do no MACs
                 splits[name] = qt.n_split
     site_bits = None
     if activations is not None:

@@ -28,9 +28,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .tensor import MixedPrecisionTensor
 
 MAX_BITS = 8
 """The widest choice: the engine's int8 codes."""
@@ -140,6 +143,24 @@ class MixedPrecisionLinear(nn.Module):
     def assigned_bits(self) -> float:
         """Eq. 5 for this layer: the bits of the chosen assignment."""
         return float(self.chosen_bits().sum()) * self.group_weights
+
+    def quantized(self) -> MixedPrecisionTensor:
+        """The weight at the chosen assignment, as stored."""
+        return mixed_tensor(self.weight.detach(), self.chosen_bits().long().tolist())
+
+
+def mixed_tensor(weight: torch.Tensor, group_bits) -> MixedPrecisionTensor:
+    """``weight`` (``(out, in)``, torch layout) on each output subgroup's min-max grid at its bits
+    (eqs. 7-8; 0: pruned), as a :class:`~bertq.quantization.tensor.MixedPrecisionTensor`."""
+    group_bits = np.asarray(group_bits, dtype=np.int64)
+    rows = weight.detach().double().reshape(group_bits.size, -1).cpu().numpy()
+    lo, hi = rows.min(1), rows.max(1)
+    levels = (1 << group_bits) - 1
+    step = np.where(levels > 0, (hi - lo) / np.maximum(levels, 1), 0.0)
+    codes = np.where(step[:, None] > 0, np.round((rows - lo[:, None]) / np.where(step > 0, step, 1.0)[:, None]), 0)
+    codes = np.clip(codes, 0, levels[:, None]).astype(np.uint8).reshape(weight.shape)
+    lo = np.where(group_bits > 0, lo, 0.0)
+    return MixedPrecisionTensor(np.ascontiguousarray(codes.T), group_bits, lo, step)
 
 
 def searched_layers(model: nn.Module) -> dict[str, MixedPrecisionLinear]:

@@ -22,7 +22,7 @@ from ..kernels.packing import pack_codes, unpack_codes
 from .bits import SymmetricInt
 from .methods import quantize_weight
 from .quantizer import mse
-from .tensor import CodebookTensor, QuantizedTensor, QuantizedWeight
+from .tensor import CodebookTensor, MixedPrecisionTensor, QuantizedTensor, QuantizedWeight
 
 EMBEDDING = re.compile(r"(^|\.)embeddings\.(word|position|token_type)_embeddings\.weight$")
 TOKEN_EMBEDDING = re.compile(r"(^|\.)embeddings\.word_embeddings\.weight$")
@@ -80,9 +80,14 @@ class QuantizedModel:
         return self.quantized_params / self.total_params
 
     def size_bits(self) -> int:
-        """Storage in bits: codes at their bit-width, scales, OCS duplicates, the rest at 32 bits."""
+        """Storage in bits: codes at their bit-width, scales, OCS duplicates, the rest at 32 bits
+        but for the biases of pruned output channels (a mixed-precision weight's 0-bit groups)."""
         quantized = sum(t.storage_bits() for t in self.tensors.values())
-        return quantized + 32 * (self.total_params - self.quantized_params)
+        return quantized + 32 * (self.total_params - self.quantized_params - self.pruned_biases)
+
+    @property
+    def pruned_biases(self) -> int:
+        return sum(t.pruned_channels().size for t in self.tensors.values() if isinstance(t, MixedPrecisionTensor))
 
     def with_tensors(self, tensors: dict[str, QuantizedWeight]) -> QuantizedModel:
         """The same quantization (method, bits, parameters, scope) with ``tensors`` in place of its
@@ -95,6 +100,10 @@ class QuantizedModel:
         out = dict(state)
         for name, qt in self.tensors.items():
             out[name] = from_input_major(name, qt.dequantize()).astype(state[name].dtype)
+            bias = name.removesuffix(".weight") + ".bias"
+            if isinstance(qt, MixedPrecisionTensor) and bias in out:  # a pruned neuron has no bias either
+                out[bias] = out[bias].copy()
+                out[bias][qt.pruned_channels()] = 0
         return out
 
     def summary(self) -> dict:
@@ -159,7 +168,12 @@ def save_quantized(model: QuantizedModel, path: str | Path) -> None:
     for name, qt in model.tensors.items():
         arrays[f"{name}::shape"] = np.array(qt.codes.shape, dtype=np.int64)
         arrays[f"{name}::bits"] = np.array([qt.bits], dtype=np.int64)
-        if isinstance(qt, CodebookTensor):
+        if isinstance(qt, MixedPrecisionTensor):
+            arrays[f"{name}::bits"] = np.array([max(qt.bits, 1)], dtype=np.int64)
+            arrays[f"{name}::codes"] = pack_codes(qt.codes, max(qt.bits, 1))
+            for part in ("group_bits", "lo", "step"):
+                arrays[f"{name}::{part}"] = getattr(qt, part)
+        elif isinstance(qt, CodebookTensor):
             arrays[f"{name}::codes"] = pack_codes(qt.codes, qt.bits)
             arrays[f"{name}::codebook"] = qt.codebook
         else:
@@ -199,7 +213,10 @@ def load_quantized(path: str | Path) -> QuantizedModel:
         bits = int(arrays[f"{n}::bits"][0]) if f"{n}::bits" in arrays else int(meta["bits"])
         stream = unpack_codes(arrays[f"{n}::codes"], bits, int(np.prod(shape))).reshape(shape)
         split_index = arrays.get(f"{n}::split_index", np.zeros(0, np.int64))
-        if f"{n}::codebook" in arrays:
+        if f"{n}::group_bits" in arrays:
+            grids = (arrays[f"{n}::{part}"] for part in ("group_bits", "lo", "step"))
+            tensors[n] = MixedPrecisionTensor(stream, *grids)
+        elif f"{n}::codebook" in arrays:
             tensors[n] = CodebookTensor(stream, arrays[f"{n}::codebook"], bits, split_index)
         else:
             int_type = SymmetricInt(bits)

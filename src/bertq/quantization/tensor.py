@@ -1,11 +1,14 @@
 """Quantized weights: integer codes plus what maps them back to values.
 
-Two kinds, with one interface (``dequantize``, ``storage_bits``, ``as_codebook``, ``int8_form``):
+Three kinds, with one interface (``dequantize``, ``storage_bits``, ``mean_bits``, ``as_codebook``,
+``int8_form``):
 
 - :class:`QuantizedTensor`: a symmetric linear grid, ``codes * scale`` (Hu et al., 2022, eq. 3),
   with one scale per group of output channels (:mod:`bertq.quantization.granularity`);
 - :class:`CodebookTensor`: ``codebook[group, code]`` with any ``2**bits`` values per group, as
-  linear clustering and k-means give (Zhao et al., 2021).
+  linear clustering and k-means give (Zhao et al., 2021);
+- :class:`MixedPrecisionTensor`: a bit-width per group of output channels (0: pruned), each group
+  on its own min-max grid, as AQ-BERT's search assigns (Zhao et al., 2021, eqs. 7-8).
 
 Weights are kept in *input-major* orientation, ``W`` of shape ``(h, d)`` with ``Y = X W`` as in the
 paper's section 3.2, so that an OCS split (eq. 6) appends rows. ``split_index[i]`` names the
@@ -90,6 +93,11 @@ class QuantizedTensor:
         32-bit split indices."""
         return int(self.codes.size) * self.bits + 32 * self.groups + 32 * self.n_split
 
+    @property
+    def mean_bits(self) -> float:
+        """The bit-width of a multiply-accumulate, averaged over output channels (ACE)."""
+        return float(self.bits)
+
     def as_codebook(self) -> CodebookTensor:
         """The same weight as a :class:`CodebookTensor` (split rows and all): ``code = q - qmin``
         and ``codebook[g] = scale[g] * (code + qmin)``. The symmetric grid has ``2**bits - 1``
@@ -170,6 +178,10 @@ class CodebookTensor:
         """Codes at their bit-width, the codebooks at 32 bits per entry, 32-bit split indices."""
         return int(self.codes.size) * self.bits + 32 * int(self.codebook.size) + 32 * self.n_split
 
+    @property
+    def mean_bits(self) -> float:
+        return float(self.bits)
+
     def int8_levels(self) -> tuple[np.ndarray, np.ndarray]:
         """The codebook as int8 ``levels * level_scale`` per group
         (:func:`bertq.kernels.codebook.int8_levels`: exact where the codebook is an integer grid)."""
@@ -185,6 +197,99 @@ class CodebookTensor:
         return levels[group[None, :], self.codes], level_scale[group].astype(np.float32)
 
 
+@dataclass
+class MixedPrecisionTensor:
+    """AQ-BERT's weight (Zhao et al., 2021, eqs. 7-8): the output channels in ``G`` equal groups,
+    group ``g`` with ``group_bits[g]`` bits on the min-max grid ``lo[g] + code * step[g]``
+    (``step = (max - min) / (2**b - 1)``); a 0-bit group is pruned (no codes, no MACs, value 0).
+    Codes are uint8, input-major ``(h, d)``; no OCS rows."""
+
+    codes: np.ndarray
+    group_bits: np.ndarray
+    lo: np.ndarray
+    step: np.ndarray
+    split_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        self.codes = np.ascontiguousarray(self.codes)
+        self.group_bits = np.ascontiguousarray(self.group_bits, dtype=np.int64).reshape(-1)
+        self.lo = np.ascontiguousarray(self.lo, dtype=np.float32).reshape(-1)
+        self.step = np.ascontiguousarray(self.step, dtype=np.float32).reshape(-1)
+        self.split_index = np.ascontiguousarray(self.split_index, dtype=np.int64).reshape(-1)
+        if self.codes.dtype != np.uint8 or self.codes.ndim != 2:
+            raise TypeError(f"codes must be 2-D uint8, got {self.codes.ndim}-D {self.codes.dtype}")
+        g, d = self.group_bits.size, self.codes.shape[1]
+        if not 1 <= g <= d or d % g or self.lo.size != g or self.step.size != g:
+            raise ValueError(f"{g} group bit-widths, {self.lo.size} minima, {self.step.size} steps for {d} channels")
+        if self.split_index.size:
+            raise ValueError("a mixed-precision weight has no OCS split rows")
+        if self.group_bits.min() < 0 or self.group_bits.max() > 8:
+            raise ValueError(f"group bit-widths must be 0 (pruned) to 8, got {sorted(set(self.group_bits.tolist()))}")
+        limit = (1 << self.group_bits) - 1
+        top = self.codes.reshape(self.codes.shape[0], g, d // g).max(axis=(0, 2), initial=0)
+        if np.any(top > limit):
+            raise ValueError(f"codes exceed their group's grid (group {int(np.argmax(top > limit))})")
+
+    @property
+    def bits(self) -> int:
+        """The widest group's bit-width."""
+        return int(self.group_bits.max())
+
+    @property
+    def groups(self) -> int:
+        return int(self.group_bits.size)
+
+    @property
+    def group_size(self) -> int:
+        return self.codes.shape[1] // self.groups
+
+    @property
+    def n_split(self) -> int:
+        return 0
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def numel(self) -> int:
+        return int(self.codes.size)
+
+    @property
+    def mean_bits(self) -> float:
+        """A multiply-accumulate's bits averaged over output channels: a pruned group adds none."""
+        return float(self.group_bits.mean())
+
+    def pruned_channels(self) -> np.ndarray:
+        """Indices of the output channels of 0-bit groups."""
+        return np.flatnonzero(np.repeat(self.group_bits == 0, self.group_size))
+
+    def as_codebook(self) -> CodebookTensor:
+        """The grids as codebooks of ``2**bits`` entries per group (beyond a group's own ``2**b``
+        levels, and everywhere for a pruned group, 0)."""
+        k = np.arange(1 << max(self.bits, 1))
+        book = self.lo[:, None] + k[None, :] * self.step[:, None]
+        book[k[None, :] >= (1 << self.group_bits)[:, None]] = 0.0
+        book[self.group_bits == 0] = 0.0
+        return CodebookTensor(self.codes, book.astype(np.float32), max(self.bits, 1))
+
+    def dequantize_expanded(self) -> np.ndarray:
+        return self.as_codebook().dequantize_expanded()
+
+    def dequantize(self) -> np.ndarray:
+        return self.dequantize_expanded()
+
+    def storage_bits(self) -> int:
+        """Each group's codes at its bit-width and its minimum and step at 32 bits; a pruned group
+        stores nothing (its bit-width, 4 bits per group, is counted)."""
+        kept = self.group_bits > 0
+        codes = int(self.group_bits.sum()) * self.in_channels * self.group_size
+        return codes + 64 * int(kept.sum()) + 4 * self.groups
+
+    def int8_form(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.as_codebook().int8_form()
+
+
 def _fold_split(expanded: np.ndarray, split_index: np.ndarray) -> np.ndarray:
     """``[X, X_s] [W_a; W_b] = X (W_a + scatter(W_b))``: the appended rows added onto the input
     channels they duplicate (exact, Hu et al., 2022, eq. 6)."""
@@ -195,5 +300,5 @@ def _fold_split(expanded: np.ndarray, split_index: np.ndarray) -> np.ndarray:
     return folded
 
 
-QuantizedWeight = QuantizedTensor | CodebookTensor
-"""Either kind of quantized weight."""
+QuantizedWeight = QuantizedTensor | CodebookTensor | MixedPrecisionTensor
+"""Any kind of quantized weight."""
