@@ -56,7 +56,8 @@ def test_gumbel_samples_are_one_hot_at_low_temperature_with_the_softmax_frequenc
 
 def test_expected_size_is_the_enumerated_expectation():
     layer = _layer(out=6, bits=(0, 3, 8), groups=3)
-    widths, p = layer.space.bits, layer.probabilities().detach().double()
+    widths, p = layer.bits, layer.probabilities().detach().double()
+    assert widths == (8, 3, 0)  # widest first
     brute = 0.0
     for combo in itertools.product(range(len(widths)), repeat=layer.space.groups):
         prob = math.prod(float(p[j, k]) for j, k in enumerate(combo))
@@ -87,7 +88,7 @@ def test_minmax_quantization_is_eq_7_to_10():
 
 def test_a_pruned_subgroup_contributes_nothing():
     layer = _layer(out=6, inp=5, bits=(0, 4, 8), groups=3).eval()
-    layer.assignment = torch.tensor([1, 0, 2])  # 4 bits, pruned, 8 bits
+    layer.assignment = torch.tensor([1, 2, 0])  # of (8, 4, 0): 4 bits, pruned, 8 bits
     x = torch.randn(7, 5)
     y = layer(x)
     assert torch.equal(y[:, 2:4], torch.zeros(7, 2))  # weights and bias gone
@@ -212,7 +213,7 @@ def test_the_stored_weight_is_the_searched_layers_weight_and_round_trips(tmp_pat
     from bertq.quantization.model import QuantizedModel, from_input_major, load_quantized, save_quantized
 
     layer = _layer(out=8, inp=6, bits=(0, 2, 4, 8), groups=4).eval()
-    layer.assignment = torch.tensor([3, 0, 1, 2])  # 8, pruned, 2, 4 bits
+    layer.assignment = torch.tensor([0, 3, 2, 1])  # of (8, 4, 2, 0): 8, pruned, 2, 4 bits
     qt = layer.quantized()
     assert qt.group_bits.tolist() == [8, 0, 2, 4] and qt.mean_bits == 3.5
     x = torch.randn(5, 6)

@@ -12,10 +12,12 @@ subgroup's weights quantized at each width:
   (eq. 9 prints ``Q(a)/q``; the offset is what eq. 8 subtracts, as in Q-BERT) and the
   straight-through gradient of eq. 10;
 - the size of an assignment is ``C_O = sum_{i,j} b_{k(i,j)} n_{i,j}`` bits (eq. 5; ``n`` the
-  subgroup's weights), its expectation under the logits' softmax ``p`` is
-  ``E[C_O] = sum_{i,j,k} p_k b_k n_{i,j}`` (eq. 6), and the size loss (eq. 4) is ``log E[C_O]``
-  above ``(1 + eps) V``, ``-log E[C_O]`` below ``(1 - eps) V`` and 0 between, judged on the size
-  ``C_O`` of the current argmax assignment (the paper's condition);
+  subgroup's weights), its expectation under the logits' softmax ``p`` is ``E[C_O] =
+  sum_{i,j,k} p_k b_k n_{i,j}`` (eq. 6), and the size loss (eq. 4) is ``log E[C_O]`` when ``C_O``
+  is above ``(1 + eps) V``, ``-log E[C_O]`` below ``(1 - eps) V`` and 0 between. ``C_O`` is
+  judged on the assignment the search would output now (each subgroup's most probable width),
+  "the actual size of the model": read with the relaxed sample ``O`` of eq. 11 instead, it sits
+  near the uniform mixture's size at the warm temperatures and never tells where the output is;
 - the temperature anneals exponentially after ``N_0`` warm-up epochs (eq. 12):
   ``t = t_0 exp(-eta (epoch - N_0))``.
 
@@ -96,10 +98,11 @@ class MixedPrecisionLinear(nn.Module):
         space.check()
         space.check_layer(name, linear.out_features)
         self.space, self.name = space, name
+        self.bits = tuple(sorted(space.bits, reverse=True))  # widest first: untrained (tied) logits choose it
         self.weight = nn.Parameter(linear.weight.detach().clone())
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone())
-        self.logits = nn.Parameter(torch.zeros(space.groups, len(space.bits)))  # log beta: uniform start
-        self.register_buffer("widths", torch.tensor(space.bits, dtype=torch.float32), persistent=False)
+        self.logits = nn.Parameter(torch.zeros(space.groups, len(self.bits)))  # log beta: uniform start
+        self.register_buffer("widths", torch.tensor(self.bits, dtype=torch.float32), persistent=False)
         self.temperature = 1.0
         self.assignment: torch.Tensor | None = None
 
@@ -113,26 +116,28 @@ class MixedPrecisionLinear(nn.Module):
         return F.softmax(self.logits, -1)
 
     def choice(self) -> torch.Tensor:
-        """The index of each subgroup's chosen width: the fixed assignment, else the argmax."""
+        """The index (in :attr:`bits`, widest first) of each subgroup's chosen width: the fixed
+        assignment, else the argmax."""
         return self.assignment if self.assignment is not None else self.logits.detach().argmax(-1)
 
     def chosen_bits(self) -> torch.Tensor:
         return self.widths[self.choice()]
 
     def mixture(self) -> torch.Tensor:
-        """``(G, K)`` weights of the widths: a Gumbel-softmax sample in training, else one-hot."""
+        """``(G, K)`` weights of the widths, ``O`` of eq. 11: a Gumbel-softmax sample in training,
+        else one-hot."""
         if self.training and self.assignment is None:
             return F.gumbel_softmax(self.logits, tau=self.temperature)
-        return F.one_hot(self.choice(), len(self.space.bits)).to(self.weight.dtype)
+        return F.one_hot(self.choice(), len(self.bits)).to(self.weight.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         o = self.mixture()
         rows = subgroup_rows(self.weight, self.space.groups)
-        weight = sum(o[:, k : k + 1] * minmax_quantize(rows, b) for k, b in enumerate(self.space.bits))
+        weight = sum(o[:, k : k + 1] * minmax_quantize(rows, b) for k, b in enumerate(self.bits))
         weight = weight.reshape_as(self.weight)
         bias = self.bias
-        if bias is not None and 0 in self.space.bits:  # a pruned subgroup has no bias either
-            kept = 1.0 - o[:, self.space.bits.index(0)]
+        if bias is not None and 0 in self.bits:  # a pruned subgroup has no bias either
+            kept = 1.0 - o[:, self.bits.index(0)]
             bias = bias * torch.repeat_interleave(kept, self.weight.shape[0] // self.space.groups)
         return F.linear(x, weight, bias)
 
@@ -141,7 +146,7 @@ class MixedPrecisionLinear(nn.Module):
         return (self.probabilities() * self.widths).sum() * self.group_weights
 
     def assigned_bits(self) -> float:
-        """Eq. 5 for this layer: the bits of the chosen assignment."""
+        """Eq. 5 for this layer: the bits of the chosen (argmax or fixed) assignment."""
         return float(self.chosen_bits().sum()) * self.group_weights
 
     def quantized(self) -> MixedPrecisionTensor:
@@ -173,16 +178,16 @@ def expected_size(layers, fixed_bits: float = 0.0) -> torch.Tensor:
 
 
 def assigned_size(layers, fixed_bits: float = 0.0) -> float:
-    """``C_O`` (eq. 5) of the current assignment in bits, plus ``fixed_bits``."""
+    """``C_O`` (eq. 5) in bits of the chosen (argmax or fixed) assignment, plus ``fixed_bits``."""
     return fixed_bits + sum(layer.assigned_bits() for layer in layers)
 
 
-def size_loss(expected: torch.Tensor, assigned: float, target: float, tolerance: float) -> torch.Tensor:
-    """Eq. 4: ``log E[C]`` when the assignment is above ``(1 + eps) V``, ``-log E[C]`` below
+def size_loss(expected: torch.Tensor, size: float, target: float, tolerance: float) -> torch.Tensor:
+    """Eq. 4: ``log E[C]`` when the size ``C_O`` is above ``(1 + eps) V``, ``-log E[C]`` below
     ``(1 - eps) V``, zero inside the band (sizes in any one unit)."""
-    if assigned > (1 + tolerance) * target:
+    if size > (1 + tolerance) * target:
         return torch.log(expected)
-    if assigned < (1 - tolerance) * target:
+    if size < (1 - tolerance) * target:
         return -torch.log(expected)
     return expected.new_zeros(())
 
