@@ -160,7 +160,7 @@ def test_power_iteration_finds_the_top_hessian_eigenvalue():
         hidden = torch.tanh(F.linear(x, *pieces))
         return F.cross_entropy(net[2](hidden), y)
 
-    eigenvalues = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, flat).double())
+    eigenvalues = torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss_of, flat, vectorize=True).double())
     top = float(eigenvalues[eigenvalues.abs().argmax()])
     ours = top_eigenvalue(lambda: F.cross_entropy(net(x), y), params, iterations=500, tolerance=1e-7)
     assert ours == pytest.approx(top, rel=0.01)
@@ -274,3 +274,54 @@ def test_a_pruned_group_adds_nothing_to_output_size_or_ace(tmp_path):
     ace_pruned = cost_summary(config, state, pruned, tokens, 8)["ace"]
     assert ace_kept - ace_pruned == pytest.approx(tokens * 16 * 8 * 4 * 8)
     assert to_input_major(name, state[name]).shape == (16, 32)
+
+
+def test_layer_eigenvalues_are_the_top_eigenvalue_of_each_layers_hessian():
+    from torch.func import functional_call
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from bertq.models.encoder import BertClassifier, EncoderConfig
+    from bertq.training.qbert import layer_eigenvalues, layer_weights, qbert_bits
+
+    torch.manual_seed(6)
+    config = EncoderConfig(
+        vocab_size=30,
+        hidden_size=8,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=16,
+        max_position_embeddings=16,
+        num_labels=3,
+    )
+    model = BertClassifier(config).eval()
+    g = np.random.default_rng(7)
+    batch = {
+        "input_ids": g.integers(1, 30, (6, 9)),
+        "attention_mask": np.ones((6, 9), dtype=np.int64),
+        "token_type_ids": np.zeros((6, 9), dtype=np.int64),
+        "labels": g.integers(0, 3, 6),
+    }
+    ours = layer_eigenvalues(model, [batch], regression=False, iterations=300, tolerance=1e-7)
+    inputs = {k: torch.as_tensor(v) for k, v in batch.items() if k != "labels"}
+    for i in range(2):
+        names = [n for n, p in model.named_parameters() if any(p is w for w in layer_weights(model, i))]
+        shapes = [model.get_parameter(n).shape for n in names]
+        flat = torch.cat([model.get_parameter(n).detach().reshape(-1) for n in names])
+
+        def loss_of(vector, names=names, shapes=shapes):
+            pieces, at = {}, 0
+            for n, s in zip(names, shapes):
+                pieces[n] = vector[at : at + math.prod(s)].reshape(s)
+                at += math.prod(s)
+            logits = functional_call(model, pieces, (), inputs, strict=False)
+            return F.cross_entropy(logits, torch.as_tensor(batch["labels"]))
+
+        assert flat.numel() == 4 * 64 + 2 * 128
+        with sdpa_kernel(SDPBackend.MATH):  # the fused attention has no second derivative
+            hessian = torch.autograd.functional.hessian(loss_of, flat, vectorize=True)
+        eigenvalues = torch.linalg.eigvalsh(hessian.double())
+        top = float(eigenvalues[eigenvalues.abs().argmax()])
+        assert ours[i][0] == pytest.approx(top, rel=0.01), (i, ours[i][0], top)
+    # the more sensitive layer gets more bits when the budget allows only one of them at 8
+    bits = qbert_bits(model, [[1.0], [5.0]], [2, 4, 8], budget_bits=(8 + 4) * 512)
+    assert bits == [4, 8]

@@ -120,7 +120,8 @@ def _batches(split, batch_size: int, rng: np.random.Generator):
         yield from split.batches(batch_size, rng.permutation(len(split)))
 
 
-def _inputs(batch: dict, device, regression: bool) -> dict:
+def batch_inputs(batch: dict, device, regression: bool) -> dict:
+    """A padded batch as the keyword arguments of :class:`~bertq.training.qat.Supervised`."""
     out = {k: torch.as_tensor(batch[k], device=device) for k in INPUT_KEYS}
     out["labels"] = torch.as_tensor(batch["labels"], device=device, dtype=torch.float32 if regression else torch.long)
     return out
@@ -171,7 +172,7 @@ def search(
         for m in group:
             m.temperature = t
         for batch in train.batches(batch_size, rng.permutation(len(train))):
-            loss = wrapped(**_inputs(batch, device, regression)).loss
+            loss = wrapped(**batch_inputs(batch, device, regression)).loss
             opt_w.zero_grad(set_to_none=True)
             loss.backward()
             for p in logits:  # the weights' step only
@@ -181,7 +182,7 @@ def search(
             schedule.step()
             entry = {"step": step + 1, "epoch": epoch, "temperature": t, "train_loss": float(loss.detach())}
             if epoch >= params["delay_epochs"]:
-                task = wrapped(**_inputs(next(validation), device, regression)).loss
+                task = wrapped(**batch_inputs(next(validation), device, regression)).loss
                 expected = expected_size(group, fixed)
                 penalty = size_loss(expected, assigned_size(group, fixed), target, tolerance)
                 grads = torch.autograd.grad(task + params["size_weight"] * penalty, logits)
