@@ -10,31 +10,18 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from api_fixture import CONFIG, random_classifier  # noqa: E402
+
 from bertq import QuantizationConfig, load_quantized, quantize, quantized_model, save_quantized, to_engine  # noqa: E402
 from bertq.engine.model import load_engine_model  # noqa: E402
 from bertq.models.checkpoint import build_model, load_state  # noqa: E402
 from bertq.models.tokens import current_mask  # noqa: E402
 from bertq.quantization import model as pipeline  # noqa: E402
 
-CONFIG = dict(
-    vocab_size=60,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    max_position_embeddings=32,
-    num_labels=3,
-)
-
 
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
-    """A random BertForSequenceClassification, saved as the pipeline's fine-tune job saves one."""
-    torch.manual_seed(0)
-    model = transformers.BertForSequenceClassification(transformers.BertConfig(**CONFIG)).eval()
-    path = tmp_path_factory.mktemp("finetuned")
-    model.save_pretrained(path)
-    return path, model
+    return random_classifier(tmp_path_factory.mktemp("finetuned"))
 
 
 def _ids():

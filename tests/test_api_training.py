@@ -11,30 +11,18 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from api_fixture import CONFIG, random_classifier  # noqa: E402
+
 from bertq import QuantizationConfig, adaround, from_transformers, qat, quantize, quantized_model  # noqa: E402
 from bertq.models.checkpoint import build_model, load_state  # noqa: E402
 from bertq.quantization.activation import ActivationQuantizer  # noqa: E402
 from bertq.quantization.adaround import AdaRoundConfig, adaround_model  # noqa: E402
 from bertq.quantization.model import quantize_state, save_quantized, to_input_major  # noqa: E402
 
-CONFIG = dict(
-    vocab_size=60,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    max_position_embeddings=32,
-    num_labels=3,
-)
-
 
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
-    torch.manual_seed(0)
-    model = transformers.BertForSequenceClassification(transformers.BertConfig(**CONFIG)).eval()
-    path = tmp_path_factory.mktemp("finetuned")
-    model.save_pretrained(path)
-    return path, model
+    return random_classifier(tmp_path_factory.mktemp("finetuned"))
 
 
 def _batch(n: int, seed: int, width: int = 12) -> dict:

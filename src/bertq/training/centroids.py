@@ -135,7 +135,7 @@ def run_centroid_finetune(
     from ..models.checkpoint import load_state
     from ..models.sources import load_for_task, parse_source
     from ..quantization.job import trained_summary
-    from .finetune import pick_device, seed_everything, train
+    from .finetune import pick_device, seed_everything, train, training_record
     from .objectives import load_objective
 
     torch.set_num_threads(threads)
@@ -164,13 +164,5 @@ def run_centroid_finetune(
     )
     tuned = trained_codebooks(qm, centroids)
     save_quantized(tuned, checkpoint)
-    record = {
-        "steps": steps,
-        "train_seconds": seconds,
-        "train_examples": objective.train_examples,
-        "final_loss": log[-1]["loss"] if log else None,
-        "params": params,
-        "device": str(dev),
-        "amp": str(amp) if amp else None,
-    }
+    record = {**training_record(log, steps, seconds, objective, params, dev), "amp": str(amp) if amp else None}
     return trained_summary(base_summary, tuned, state, "centroid_finetune", record)

@@ -129,6 +129,18 @@ def train(
     return log, total_steps, amp_dtype, time.perf_counter() - started
 
 
+def training_record(log: list[dict], steps: int, seconds: float, objective, params: dict, device) -> dict:
+    """What a training step after quantization records of its run (centroid fine-tuning, QAT)."""
+    return {
+        "steps": steps,
+        "train_seconds": seconds,
+        "train_examples": objective.train_examples,
+        "final_loss": log[-1]["loss"] if log else None,
+        "params": params,
+        "device": str(device),
+    }
+
+
 def run_finetune(
     source: ModelSource,
     spec: TaskSpec,

@@ -161,7 +161,7 @@ def train_quantized(
     :class:`~bertq.training.objectives.SequenceObjective` or :class:`LabelledSequences`) with
     ``params`` over :data:`QAT_DEFAULTS`. Returns the trained weights, the trained ranges and a
     record of the run."""
-    from .finetune import train
+    from .finetune import train, training_record
 
     params = {**QAT_DEFAULTS, **params}
     for layer in model.bert.encoder.layer:
@@ -180,16 +180,8 @@ def train_quantized(
     )
     model.eval().cpu()
     tuned, tuned_ranges = trained_result(model, quantized, attached)
-    record = {
-        "steps": steps,
-        "train_seconds": seconds,
-        "train_examples": objective.train_examples,
-        "final_loss": log[-1]["loss"] if log else None,
-        "params": params,
-        "device": str(device),
-        "learned_sites": len(tuned_ranges),
-        "learned_weights": len(tuned.tensors),
-    }
+    record = training_record(log, steps, seconds, objective, params, device)
+    record.update(learned_sites=len(tuned_ranges), learned_weights=len(tuned.tensors))
     return tuned, tuned_ranges, record
 
 
