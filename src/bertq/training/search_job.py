@@ -1,0 +1,167 @@
+"""The two mixed-precision jobs (Zhao et al., 2021): AQ-BERT's search and the Q-BERT baseline, each
+from a fine-tuned checkpoint to a bit assignment, the network retrained with it, and the result as
+every other variant has it: a checkpoint directory (the retrained float weights) and the quantized
+weights in the packed format (:class:`~bertq.quantization.tensor.MixedPrecisionTensor` for the
+encoder linears, the token embeddings at ``embedding_bits`` on a linear grid, "uniformly quantized
+embedding by 8-bit" in the paper), with a summary of what was assigned.
+
+Both use only the training split: AQ-BERT holds out ``held_out`` of it for the bit logits
+(``L_val``), Q-BERT draws its Hessian batches from it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, build_model
+from ..quantization.bit_search import SearchSpace
+from ..quantization.model import QuantizedModel, quantize_state, save_quantized, to_input_major
+from ..quantization.quantizer import mse
+from .bit_search import MIB_BITS, SEARCH_DEFAULTS, attach_search, fix_assignment, fixed_bits, retrain, search
+from .qbert import fix_layer_bits, layer_eigenvalues, qbert_bits
+
+QBERT_DEFAULTS = {
+    **{k: SEARCH_DEFAULTS[k] for k in ("target_mb", "retrain_epochs", "learning_rate", "batch_size")},
+    **{k: SEARCH_DEFAULTS[k] for k in ("warmup_ratio", "max_grad_norm", "max_train_examples")},
+    "bits": [2, 3, 4, 8],
+    "groups": 128,
+    "hessian_batches": 4,
+    "hessian_batch_size": 32,
+    "power_iterations": 20,
+}
+"""Q-BERT's settings where an entry gives none: 128 groups per layer (its group-wise setting),
+bits 2/3/4/8 per layer, the top eigenvalue on 4 batches of 32 training sequences."""
+
+
+def _training_data(spec, tokenized, params: dict, seed: int):
+    from .objectives import load_objective
+
+    if spec.is_span:
+        raise ValueError(f"{spec.name}: the mixed-precision search trains sequence classifiers")
+    objective = load_objective(spec, tokenized, params)
+    rng = np.random.default_rng(seed)
+    if params.get("max_train_examples"):
+        objective.subsample(rng, params["max_train_examples"])
+    return objective.train, spec.is_regression, rng
+
+
+def _export(model, layers, embedding_bits: int, method: str) -> tuple[QuantizedModel, dict]:
+    """The retrained float state (no bit logits) and its quantized weights: the searched linears
+    at their assignment, the token embeddings at ``embedding_bits`` (symmetric, per tensor)."""
+    state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items() if not k.endswith(".logits")}
+    embeddings = quantize_state(
+        {k: v for k, v in state.items() if k.endswith("word_embeddings.weight")}, "lq", embedding_bits
+    )
+    tensors = {f"{name}.weight": m.quantized() for name, m in layers.items()}
+    errors = {n: mse(to_input_major(n, state[n].astype(np.float64)), t.dequantize()) for n, t in tensors.items()}
+    quantized = QuantizedModel(
+        method,
+        int(max(m.bits[0] for m in layers.values())),
+        {},
+        {**embeddings.tensors, **tensors},
+        {**embeddings.layer_mse, **errors},
+        sum(int(a.size) for a in state.values()),
+        embedding_bits,
+    )
+    return quantized, state
+
+
+def _write(finetuned_dir, state: dict, quantized: QuantizedModel, checkpoint_dir, quantized_out) -> None:
+    from safetensors.numpy import save_file
+
+    out = Path(checkpoint_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(finetuned_dir) / CONFIG_FILE, out / CONFIG_FILE)
+    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(out / WEIGHTS_FILE))
+    save_quantized(quantized, quantized_out)
+
+
+def _summary(method: str, layers, fixed: float, assignment: dict, quantized: QuantizedModel, records: dict) -> dict:
+    bits = np.concatenate([np.asarray(b) for b in assignment.values()])
+    searched = sum(np.sum(b) * layers[n].group_weights for n, b in assignment.items())
+    return {
+        **quantized.summary(),
+        "method": method,
+        "paper_size_mb": (fixed + float(searched)) / MIB_BITS,
+        "groups_per_width": {int(b): int((bits == b).sum()) for b in sorted(set(bits.tolist()))},
+        "pruned_groups": int((bits == 0).sum()),
+        "layer_mean_bits": {n: float(np.mean(b)) for n, b in assignment.items()},
+        "assignment": assignment,
+        **records,
+    }
+
+
+def run_aq_bert(
+    finetuned_dir, spec, tokenized, params: dict, seed: int, *, checkpoint_dir, quantized_out, device="cpu", threads=1
+) -> dict:
+    """AQ-BERT (:mod:`bertq.training.bit_search`) with ``params`` over
+    :data:`~bertq.training.bit_search.SEARCH_DEFAULTS` (and ``embedding_bits``, default 8)."""
+    from ..models.device import pick_device
+    from .finetune import seed_everything
+
+    torch.set_num_threads(threads)
+    seed_everything(seed)
+    params = {**SEARCH_DEFAULTS, "embedding_bits": 8, **params}
+    dev = pick_device(device)
+    split, regression, rng = _training_data(spec, tokenized, params, seed)
+    order = rng.permutation(len(split))
+    n_held = max(1, int(round(params["held_out"] * len(split))))
+    held_out, train = split.subset(np.sort(order[:n_held])), split.subset(np.sort(order[n_held:]))
+    model = build_model(finetuned_dir)
+    layers = attach_search(model, SearchSpace(tuple(params["bits"]), params["groups"]), params["init_std"], seed)
+    model.to(dev)
+    searched = search(model, layers, train, held_out, regression, params, rng, dev)
+    assignment = fix_assignment(layers)
+    retrained = retrain(model, layers, split, regression, params, rng, dev)
+    model.cpu()
+    quantized, state = _export(model, layers, params["embedding_bits"], "aq_bert")
+    _write(finetuned_dir, state, quantized, checkpoint_dir, quantized_out)
+    fixed = fixed_bits(model, layers)
+    records = {"search": searched, "retrain": retrained, "params": params, "device": str(dev)}
+    return _summary("aq_bert", layers, fixed, assignment, quantized, records)
+
+
+def run_q_bert(
+    finetuned_dir, spec, tokenized, params: dict, seed: int, *, checkpoint_dir, quantized_out, device="cpu", threads=1
+) -> dict:
+    """Q-BERT (:mod:`bertq.training.qbert`) with ``params`` over :data:`QBERT_DEFAULTS` (and
+    ``embedding_bits``, default 8)."""
+    from ..models.device import pick_device
+    from ..quantization.calibration import calibration_batches
+    from .finetune import seed_everything
+
+    torch.set_num_threads(threads)
+    seed_everything(seed)
+    params = {**QBERT_DEFAULTS, "embedding_bits": 8, **params}
+    dev = pick_device(device)
+    split, regression, rng = _training_data(spec, tokenized, params, seed)
+    model = build_model(finetuned_dir).to(dev)
+    batches = calibration_batches(split, params["hessian_batch_size"], params["hessian_batches"], seed)
+    eigenvalues = layer_eigenvalues(model, batches, regression, params["power_iterations"], seed=seed)
+    layers = attach_search(model.cpu(), SearchSpace(tuple(params["bits"]), params["groups"]), 0.0, seed)
+    fixed = fixed_bits(model, layers)
+    target = float(params["target_mb"]) * MIB_BITS
+    layer_bits = qbert_bits(model, eigenvalues, params["bits"], target, fixed)
+    assignment = fix_layer_bits(layers, layer_bits)
+    model.to(dev)
+    retrained = retrain(model, layers, split, regression, params, rng, dev)
+    model.cpu()
+    quantized, state = _export(model, layers, params["embedding_bits"], "q_bert")
+    _write(finetuned_dir, state, quantized, checkpoint_dir, quantized_out)
+    records = {
+        "eigenvalues": eigenvalues,
+        "layer_bits": layer_bits,
+        "retrain": retrained,
+        "params": params,
+        "device": str(dev),
+    }
+    return _summary("q_bert", layers, fixed, assignment, quantized, records)
+
+
+def write_summary(summary: dict, path) -> None:
+    Path(path).write_text(json.dumps(summary, indent=1))
