@@ -108,6 +108,10 @@ def test_qat_api_moves_a_4_bit_model_towards_its_teacher(finetuned):
 
     trained = qat(model, config, train, {"learning_rate": 3e-3, "epochs": 12, "batch_size": 16}, seed=1)
     assert trained.bertq_training["steps"] == 12 * 6
+    floats = quantized_model(trained).float_tensors  # biases and LayerNorm trained with the codes
+    assert "classifier.bias" in floats
+    for name, value in floats.items():
+        np.testing.assert_array_equal(trained.get_parameter(name).detach().numpy(), value, err_msg=name)
     after = _agreement(trained, train, train["labels"])
     print(f"teacher agreement: 2-bit PTQ {before:.3f}, after QAT {after:.3f}")
     assert after > before + 0.1, (before, after)

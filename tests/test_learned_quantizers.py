@@ -127,6 +127,7 @@ def test_attached_quantizers_start_at_the_ptq_model_and_export_what_they_trained
         BertClassifier.from_state(model.config, qm.dequantized_state(state)), [batch], ActivationConfig()
     )
     ptq = apply_ranges(BertClassifier.from_state(model.config, qm.dequantized_state(state)), ranges)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
     attached = attach_learned_quantizers(model, qm, ranges)
     assert len(attached["weights"]) == len(qm.tensors) and len(attached["sites"]) == len(ranges)
     assert all(isinstance(m, LearnedActivationQuantizer) for _, m in site_modules(model).values())
@@ -144,8 +145,18 @@ def test_attached_quantizers_start_at_the_ptq_model_and_export_what_they_trained
         optimizer.step()
     model.eval()
     assert all(q.delta.grad is not None for q in attached["weights"].values())
-    tuned, tuned_ranges = trained_result(model, qm, attached)
+    tuned, tuned_ranges = trained_result(model, qm, attached, before)
     assert tuned.tensors["bert.embeddings.word_embeddings.weight"].bits == 2
+    # every trained parameter is in the export: quantized weights as codes, the rest (biases,
+    # LayerNorm) as float tensors that replace the fine-tuned ones
+    assert "bert.encoder.layer.0.attention.output.dense.bias" in tuned.float_tensors
+    effective = tuned.dequantized_state(state)
+    for name, value in model.state_dict().items():
+        if name in state:  # not a parametrized weight's latent copy nor a quantizer's parameter
+            np.testing.assert_array_equal(effective[name], value.numpy(), err_msg=name)
+    for name, module in model.named_modules():
+        if parametrize.is_parametrized(module):
+            np.testing.assert_allclose(effective[f"{name}.weight"], module.weight.detach().numpy(), atol=1e-6, rtol=0)
     assert {n: t.bits for n, t in tuned.tensors.items()} == {n: t.bits for n, t in qm.tensors.items()}
     exported = apply_ranges(BertClassifier.from_state(model.config, tuned.dequantized_state(state)), tuned_ranges)
     with torch.no_grad():

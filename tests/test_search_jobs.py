@@ -1,5 +1,6 @@
-"""The AQ-BERT and Q-BERT jobs (bertq.training.search_job) on a tiny random BERT: their outputs are a
-checkpoint and packed weights that evaluation loads unchanged, the summary's sizes and assignment
+"""The AQ-BERT and Q-BERT jobs (bertq.training.search_job) on a tiny random BERT: their outputs are
+packed weights (with the retrained float tensors) that evaluation loads with the fine-tuned
+checkpoint unchanged, the summary's sizes and assignment
 agree with the stored tensors, Q-BERT's bits follow its sensitivities within the budget, and an
 unreachable target is named."""
 
@@ -64,7 +65,7 @@ def test_aq_bert_job_writes_what_evaluation_loads(task, tmp_path):
     params["arch_learning_rate"] = 5.0
     summary = run_aq_bert(
         task / "finetuned", TASKS["rte"], task / "tok.safetensors", params, 0,
-        checkpoint_dir=tmp_path / "ckpt", quantized_out=tmp_path / "q.safetensors",
+        quantized_out=tmp_path / "q.safetensors",
     )  # fmt: skip
     qm = load_quantized(tmp_path / "q.safetensors")
     linears = {n: t for n, t in qm.tensors.items() if ".encoder." in n}
@@ -77,7 +78,9 @@ def test_aq_bert_job_writes_what_evaluation_loads(task, tmp_path):
     assert summary["paper_size_mb"] == pytest.approx((fixed + stored) / MIB_BITS)
     assert summary["pruned_groups"] == sum(int((t.group_bits == 0).sum()) for t in linears.values())
     assert summary["size_bits"] == qm.size_bits()
-    model = build_model(tmp_path / "ckpt", tmp_path / "q.safetensors")  # what evaluate builds
+    assert "classifier.bias" in qm.float_tensors and "bert.encoder.layer.0.output.LayerNorm.weight" in qm.float_tensors
+    model = build_model(task / "finetuned", tmp_path / "q.safetensors")  # what evaluate builds
+    np.testing.assert_array_equal(model.classifier.bias.detach().numpy(), qm.float_tensors["classifier.bias"])
     with torch.no_grad():
         logits = model(torch.randint(1, 40, (3, 8)))
     assert logits.shape == (3, 2) and torch.isfinite(logits).all()
@@ -90,7 +93,7 @@ def test_q_bert_job_ranks_layers_within_the_budget(task, tmp_path):
     params = {"target_mb": target, "groups": 4, "bits": [2, 4, 8], "hessian_batches": 2, "hessian_batch_size": 8}
     summary = run_q_bert(
         task / "finetuned", TASKS["rte"], task / "tok.safetensors", {**params, "retrain_epochs": 1}, 0,
-        checkpoint_dir=tmp_path / "ckpt", quantized_out=tmp_path / "q.safetensors",
+        quantized_out=tmp_path / "q.safetensors",
     )  # fmt: skip
     omega = [sensitivity(v) for v in summary["eigenvalues"]]
     bits = summary["layer_bits"]
@@ -104,7 +107,7 @@ def test_q_bert_job_ranks_layers_within_the_budget(task, tmp_path):
     with pytest.raises(ValueError, match="no assignment .* fits"):
         run_q_bert(
             task / "finetuned", TASKS["rte"], task / "tok.safetensors", {**params, "target_mb": fixed / MIB_BITS}, 0,
-            checkpoint_dir=tmp_path / "c2", quantized_out=tmp_path / "q2.safetensors",
+            quantized_out=tmp_path / "q2.safetensors",
         )  # fmt: skip
 
 
@@ -112,5 +115,5 @@ def test_aq_bert_names_an_unreachable_target(task, tmp_path):
     with pytest.raises(ValueError, match="out of reach"):
         run_aq_bert(
             task / "finetuned", TASKS["rte"], task / "tok.safetensors", {"target_mb": 1000.0, "groups": 4}, 0,
-            checkpoint_dir=tmp_path / "c", quantized_out=tmp_path / "q.safetensors",
+            quantized_out=tmp_path / "q.safetensors",
         )  # fmt: skip

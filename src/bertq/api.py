@@ -103,6 +103,8 @@ def _set_dequantized(model, quantized) -> None:
     from .quantization.model import from_input_major
 
     with torch.no_grad():
+        for name, value in quantized.float_tensors.items():  # what training changed besides the codes
+            model.get_parameter(name).copy_(torch.from_numpy(value))
         for name, qt in quantized.tensors.items():
             param = model.get_parameter(name)
             param.copy_(torch.from_numpy(from_input_major(name, qt.dequantize())))

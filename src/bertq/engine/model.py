@@ -58,7 +58,7 @@ def load_engine_model(
     twin), in eval mode."""
     if not isinstance(quantized, QuantizedModel):
         quantized = load_quantized(quantized)
-    return quantize_modules(build_model(finetuned_dir), quantized, backend, **options).eval()
+    return quantize_modules(build_model(finetuned_dir, quantized), quantized, backend, **options).eval()
 
 
 DYNAMIC_BACKENDS = {"engine": "i8", "twin": "i8_twin"}
@@ -82,7 +82,7 @@ def load_dynamic_model(
     if not isinstance(quantized, QuantizedModel):
         quantized = load_quantized(quantized)
     options = {"bits": config.bits} | ({"path": path} if backend == "engine" else {})
-    model = quantize_modules(build_model(finetuned_dir), quantized, DYNAMIC_BACKENDS[backend], **options)
+    model = quantize_modules(build_model(finetuned_dir, quantized), quantized, DYNAMIC_BACKENDS[backend], **options)
     apply_tm_iqr(model, config)
     return model.eval()
 

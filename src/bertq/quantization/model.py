@@ -70,6 +70,9 @@ class QuantizedModel:
     embedding_bits: int | None = None
     """The token embeddings' bit-width when it differs from ``bits``."""
     scope: str = "encoder"
+    float_tensors: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    """Unquantized tensors that a training step after quantization changed (biases, LayerNorm, a
+    float head): they replace the fine-tuned checkpoint's wherever this model is loaded."""
 
     @property
     def quantized_params(self) -> int:
@@ -89,15 +92,27 @@ class QuantizedModel:
     def pruned_biases(self) -> int:
         return sum(t.pruned_channels().size for t in self.tensors.values() if isinstance(t, MixedPrecisionTensor))
 
-    def with_tensors(self, tensors: dict[str, QuantizedWeight]) -> QuantizedModel:
+    def with_tensors(
+        self, tensors: dict[str, QuantizedWeight], float_tensors: dict[str, np.ndarray] | None = None
+    ) -> QuantizedModel:
         """The same quantization (method, bits, parameters, scope) with ``tensors`` in place of its
-        weights: what a training step after quantization writes (its layer errors are recounted by
+        weights and ``float_tensors`` (see :attr:`float_tensors`): what a training step after
+        quantization writes (its layer errors are recounted by
         :func:`bertq.quantization.job.trained_summary`)."""
-        return dataclasses.replace(self, tensors=tensors, params=dict(self.params), layer_mse=dict(self.layer_mse))
+        floats = dict(self.float_tensors if float_tensors is None else float_tensors)
+        overlap = sorted(set(floats) & set(tensors))
+        if overlap:
+            raise ValueError(f"{overlap[:3]} are quantized weights, not float tensors")
+        return dataclasses.replace(
+            self, tensors=tensors, params=dict(self.params), layer_mse=dict(self.layer_mse), float_tensors=floats
+        )
 
     def dequantized_state(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``state`` with every quantized weight replaced by its dequantized effective weight."""
-        out = dict(state)
+        unknown = sorted(set(self.float_tensors) - set(state))
+        if unknown:
+            raise ValueError(f"the quantized checkpoint replaces tensors {unknown[:3]} that the model does not have")
+        out = {**state, **{k: v.astype(state[k].dtype) for k, v in self.float_tensors.items()}}
         for name, qt in self.tensors.items():
             out[name] = from_input_major(name, qt.dequantize()).astype(state[name].dtype)
             bias = name.removesuffix(".weight") + ".bias"
@@ -154,11 +169,13 @@ def quantize_state(
     return QuantizedModel(method, bits, params, tensors, layer_mse, total, embedding_bits, scope)
 
 
-CODES_FORMAT = "bitpacked-v2"
+CODES_FORMAT = "bitpacked-v3"
 """On-disk codes, bit-packed as by :func:`bertq.kernels.packing.pack_codes` with the shape and the
 bit-width beside them: a linear grid stores ``codes - qmin`` and its scales (one per group), a
-codebook stores its codes and its ``(groups, 2**bits)`` table; both store their OCS split indices."""
-READABLE_FORMATS = (CODES_FORMAT, "bitpacked-offset-v1")
+codebook stores its codes and its ``(groups, 2**bits)`` table; both store their OCS split indices;
+a mixed-precision weight stores its codes at its widest group's bits with each group's bits, minimum
+and step. v3 adds those and the float tensors a training step changed (``<name>::float``)."""
+READABLE_FORMATS = (CODES_FORMAT, "bitpacked-v2", "bitpacked-offset-v1")
 
 
 def save_quantized(model: QuantizedModel, path: str | Path) -> None:
@@ -181,6 +198,8 @@ def save_quantized(model: QuantizedModel, path: str | Path) -> None:
             arrays[f"{name}::codes"] = pack_codes(offset.astype(np.uint8), qt.bits)
             arrays[f"{name}::scale"] = qt.scale
         arrays[f"{name}::split_index"] = qt.split_index
+    for name, value in model.float_tensors.items():
+        arrays[f"{name}::float"] = np.ascontiguousarray(value)
     meta = {
         "method": model.method,
         "bits": str(model.bits),
@@ -206,7 +225,8 @@ def load_quantized(path: str | Path) -> QuantizedModel:
             f"(found codes={meta.get('codes')!r}); rerun its quantize job"
         )
     arrays = load_file(str(path))
-    names = sorted({k.split("::")[0] for k in arrays})
+    floats = {k.removesuffix("::float"): v for k, v in arrays.items() if k.endswith("::float")}
+    names = sorted({k.split("::")[0] for k in arrays if not k.endswith("::float")})
     tensors = {}
     for n in names:
         shape = tuple(int(d) for d in arrays[f"{n}::shape"])
@@ -231,4 +251,5 @@ def load_quantized(path: str | Path) -> QuantizedModel:
         int(meta["total_params"]),
         json.loads(meta.get("embedding_bits", "null")),
         meta.get("scope", "encoder"),
+        floats,
     )

@@ -87,15 +87,24 @@ def attach_learned_quantizers(model: nn.Module, quantized: QuantizedModel, range
 
 
 def trained_result(
-    model: nn.Module, quantized: QuantizedModel, attached: dict
+    model: nn.Module, quantized: QuantizedModel, attached: dict, before: dict[str, torch.Tensor] | None = None
 ) -> tuple[QuantizedModel, dict[str, SiteRange]]:
-    """The trained weights as a :class:`QuantizedModel` (settings of ``quantized``) and the trained
-    activation ranges."""
+    """The trained weights as a :class:`QuantizedModel` (settings of ``quantized``), with every
+    unquantized parameter that training changed against ``before`` (the state before
+    :func:`attach_learned_quantizers`: biases, LayerNorm, a float head) as its float tensors, and
+    the trained activation ranges."""
     tensors = {}
     for name, quantizer in attached["weights"].items():
         module = model.get_submodule(name[: -len(".weight")])
         tensors[name] = quantizer.quantized(module.parametrizations.weight.original)
-    return quantized.with_tensors(tensors), {name: q.site_range() for name, q in attached["sites"].items()}
+    floats = {}
+    params = dict(model.named_parameters())
+    for name, value in (before or {}).items():
+        now = params.get(name)
+        if name not in tensors and now is not None and not torch.equal(now.detach().cpu(), value):
+            floats[name] = now.detach().cpu().numpy().copy()
+    ranges = {name: q.site_range() for name, q in attached["sites"].items()}
+    return quantized.with_tensors(tensors, floats), ranges
 
 
 class Supervised(nn.Module):
@@ -166,6 +175,7 @@ def train_quantized(
     params = {**QAT_DEFAULTS, **params}
     for layer in model.bert.encoder.layer:
         layer.attention.self.dropout.p = float(params["attention_dropout"])
+    before = {k: v.detach().cpu().clone() for k, v in model.named_parameters()}
     attached = attach_learned_quantizers(model, quantized, ranges)
     wrapped = Supervised(model, objective.regression).to(device)
     log, steps, _, seconds = train(
@@ -179,7 +189,7 @@ def train_quantized(
         progress=progress,
     )
     model.eval().cpu()
-    tuned, tuned_ranges = trained_result(model, quantized, attached)
+    tuned, tuned_ranges = trained_result(model, quantized, attached, before)
     record = training_record(log, steps, seconds, objective, params, device)
     record.update(learned_sites=len(tuned_ranges), learned_weights=len(tuned.tensors))
     return tuned, tuned_ranges, record

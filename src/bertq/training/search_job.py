@@ -12,13 +12,12 @@ Both use only the training split: AQ-BERT holds out ``held_out`` of it for the b
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..models.checkpoint import CONFIG_FILE, WEIGHTS_FILE, build_model
+from ..models.checkpoint import build_model, load_state
 from ..quantization.bit_search import SearchSpace
 from ..quantization.model import QuantizedModel, quantize_state, save_quantized, to_input_major
 from ..quantization.quantizer import mse
@@ -50,35 +49,28 @@ def _training_data(spec, tokenized, params: dict, seed: int):
     return objective.train, spec.is_regression, rng
 
 
-def _export(model, layers, embedding_bits: int, method: str) -> tuple[QuantizedModel, dict]:
-    """The retrained float state (no bit logits) and its quantized weights: the searched linears
-    at their assignment, the token embeddings at ``embedding_bits`` (symmetric, per tensor)."""
+def _export(model, layers, finetuned: dict, embedding_bits: int, method: str) -> QuantizedModel:
+    """The retrained model as quantized weights (the searched linears at their assignment, the
+    token embeddings at ``embedding_bits``, symmetric per tensor) and float tensors (every other
+    parameter that differs from the fine-tuned state ``finetuned``)."""
     state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items() if not k.endswith(".logits")}
     embeddings = quantize_state(
         {k: v for k, v in state.items() if k.endswith("word_embeddings.weight")}, "lq", embedding_bits
     )
     tensors = {f"{name}.weight": m.quantized() for name, m in layers.items()}
     errors = {n: mse(to_input_major(n, state[n].astype(np.float64)), t.dequantize()) for n, t in tensors.items()}
-    quantized = QuantizedModel(
+    quantized = {**embeddings.tensors, **tensors}
+    floats = {k: v for k, v in state.items() if k not in quantized and not np.array_equal(v, finetuned[k])}
+    return QuantizedModel(
         method,
         int(max(m.bits[0] for m in layers.values())),
         {},
-        {**embeddings.tensors, **tensors},
+        quantized,
         {**embeddings.layer_mse, **errors},
         sum(int(a.size) for a in state.values()),
         embedding_bits,
+        float_tensors=floats,
     )
-    return quantized, state
-
-
-def _write(finetuned_dir, state: dict, quantized: QuantizedModel, checkpoint_dir, quantized_out) -> None:
-    from safetensors.numpy import save_file
-
-    out = Path(checkpoint_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(finetuned_dir) / CONFIG_FILE, out / CONFIG_FILE)
-    save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(out / WEIGHTS_FILE))
-    save_quantized(quantized, quantized_out)
 
 
 def _summary(method: str, layers, fixed: float, assignment: dict, quantized: QuantizedModel, records: dict) -> dict:
@@ -97,7 +89,7 @@ def _summary(method: str, layers, fixed: float, assignment: dict, quantized: Qua
 
 
 def run_aq_bert(
-    finetuned_dir, spec, tokenized, params: dict, seed: int, *, checkpoint_dir, quantized_out, device="cpu", threads=1
+    finetuned_dir, spec, tokenized, params: dict, seed: int, *, quantized_out, device="cpu", threads=1
 ) -> dict:
     """AQ-BERT (:mod:`bertq.training.bit_search`) with ``params`` over
     :data:`~bertq.training.bit_search.SEARCH_DEFAULTS` (and ``embedding_bits``, default 8)."""
@@ -119,15 +111,15 @@ def run_aq_bert(
     assignment = fix_assignment(layers)
     retrained = retrain(model, layers, split, regression, params, rng, dev)
     model.cpu()
-    quantized, state = _export(model, layers, params["embedding_bits"], "aq_bert")
-    _write(finetuned_dir, state, quantized, checkpoint_dir, quantized_out)
+    quantized = _export(model, layers, load_state(finetuned_dir), params["embedding_bits"], "aq_bert")
+    save_quantized(quantized, quantized_out)
     fixed = fixed_bits(model, layers)
     records = {"search": searched, "retrain": retrained, "params": params, "device": str(dev)}
     return _summary("aq_bert", layers, fixed, assignment, quantized, records)
 
 
 def run_q_bert(
-    finetuned_dir, spec, tokenized, params: dict, seed: int, *, checkpoint_dir, quantized_out, device="cpu", threads=1
+    finetuned_dir, spec, tokenized, params: dict, seed: int, *, quantized_out, device="cpu", threads=1
 ) -> dict:
     """Q-BERT (:mod:`bertq.training.qbert`) with ``params`` over :data:`QBERT_DEFAULTS` (and
     ``embedding_bits``, default 8)."""
@@ -151,8 +143,8 @@ def run_q_bert(
     model.to(dev)
     retrained = retrain(model, layers, split, regression, params, rng, dev)
     model.cpu()
-    quantized, state = _export(model, layers, params["embedding_bits"], "q_bert")
-    _write(finetuned_dir, state, quantized, checkpoint_dir, quantized_out)
+    quantized = _export(model, layers, load_state(finetuned_dir), params["embedding_bits"], "q_bert")
+    save_quantized(quantized, quantized_out)
     records = {
         "eigenvalues": eigenvalues,
         "layer_bits": layer_bits,
