@@ -95,3 +95,28 @@ def test_quantized_layers_train_ten_times_faster_and_ocs_is_refused():
     ocs_state = dict(state)
     with pytest.raises(ValueError, match="OCS split channels"):
         attach_centroids(_model(), quantize_state(ocs_state, "ocs", 4, {"expand_ratio": 0.2}))
+
+
+def test_the_export_is_the_trained_model_float_tensors_and_all():
+    from bertq.training.finetune import changed_float_tensors
+
+    fp32 = _model()
+    state = {k: v.detach().numpy().copy() for k, v in fp32.state_dict().items()}
+    qm = quantize_state(state, "kmeans", 3)
+    model = copy.deepcopy(fp32)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in qm.dequantized_state(state).items()})
+    centroids = attach_centroids(model, qm)
+    optimizer = torch.optim.Adam(parameter_groups(model, centroids, 1e-2, 10.0, 0.0), lr=1e-2)
+    ids = torch.randint(0, 120, (4, 16), generator=torch.Generator().manual_seed(2))
+    for _ in range(3):
+        loss = model.train()(input_ids=ids, labels=torch.tensor([0, 1, 2, 1])).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    tuned = trained_codebooks(qm, centroids, changed_float_tensors(model, state, qm.tensors))
+    assert "classifier.bias" in tuned.float_tensors and "bert.encoder.layer.1.output.dense.bias" in tuned.float_tensors
+    exported = copy.deepcopy(fp32)
+    exported.load_state_dict({k: torch.from_numpy(v) for k, v in tuned.dequantized_state(state).items()})
+    with torch.no_grad():
+        torch.testing.assert_close(exported(input_ids=ids).logits, model(input_ids=ids).logits, rtol=1e-5, atol=1e-6)

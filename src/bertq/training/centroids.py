@@ -105,14 +105,17 @@ def parameter_groups(
     ]
 
 
-def trained_codebooks(quantized: QuantizedModel, centroids: dict[str, nn.Parameter]) -> QuantizedModel:
+def trained_codebooks(
+    quantized: QuantizedModel, centroids: dict[str, nn.Parameter], floats: dict[str, np.ndarray] | None = None
+) -> QuantizedModel:
     """The quantized model with each weight's codebook replaced by its trained centroids (a
-    linear grid becomes a codebook: its levels moved independently)."""
+    linear grid becomes a codebook: its levels moved independently) and ``floats``, the
+    unquantized parameters training changed, as its float tensors."""
     tensors = {}
     for name, qt in quantized.tensors.items():
         cw = qt.as_codebook()
         tensors[name] = CodebookTensor(cw.codes, centroids[name].detach().float().cpu().numpy(), cw.bits)
-    return quantized.with_tensors(tensors)
+    return quantized.with_tensors(tensors, floats or {})
 
 
 def run_centroid_finetune(
@@ -135,7 +138,7 @@ def run_centroid_finetune(
     from ..models.checkpoint import load_state
     from ..models.sources import load_for_task, parse_source
     from ..quantization.job import trained_summary
-    from .finetune import pick_device, seed_everything, train, training_record
+    from .finetune import changed_float_tensors, pick_device, seed_everything, train, training_record
     from .objectives import load_objective
 
     torch.set_num_threads(threads)
@@ -162,7 +165,7 @@ def run_centroid_finetune(
     log, steps, amp, seconds = train(
         model, objective, groups, params, rng, dev, desc=f"centroid fine-tune {spec.name}", progress=progress
     )
-    tuned = trained_codebooks(qm, centroids)
+    tuned = trained_codebooks(qm, centroids, changed_float_tensors(model, state, qm.tensors))
     save_quantized(tuned, checkpoint)
     record = {**training_record(log, steps, seconds, objective, params, dev), "amp": str(amp) if amp else None}
     return trained_summary(base_summary, tuned, state, "centroid_finetune", record)

@@ -129,6 +129,20 @@ def train(
     return log, total_steps, amp_dtype, time.perf_counter() - started
 
 
+def changed_float_tensors(model, reference: dict, quantized) -> dict[str, np.ndarray]:
+    """The parameters of ``model`` that training moved off ``reference`` (a state dict of arrays or
+    tensors), other than the weights ``quantized`` holds: what a trained variant stores as its
+    float tensors (:attr:`bertq.quantization.model.QuantizedModel.float_tensors`)."""
+    out = {}
+    for name, param in model.named_parameters():
+        if name in quantized or name not in reference:
+            continue
+        value = param.detach().float().cpu().numpy()
+        if not np.array_equal(value, np.asarray(reference[name])):
+            out[name] = value.copy()
+    return out
+
+
 def training_record(log: list[dict], steps: int, seconds: float, objective, params: dict, device) -> dict:
     """What a training step after quantization records of its run (centroid fine-tuning, QAT)."""
     return {

@@ -36,6 +36,7 @@ from ..quantization.activation import SiteRange
 from ..quantization.learned import LearnedActivationQuantizer, LearnedWeightQuantizer
 from ..quantization.model import QuantizedModel
 from ..quantization.tensor import QuantizedTensor
+from .finetune import changed_float_tensors
 
 QAT_DEFAULTS = {
     "learning_rate": 2e-5,
@@ -97,12 +98,7 @@ def trained_result(
     for name, quantizer in attached["weights"].items():
         module = model.get_submodule(name[: -len(".weight")])
         tensors[name] = quantizer.quantized(module.parametrizations.weight.original)
-    floats = {}
-    params = dict(model.named_parameters())
-    for name, value in (before or {}).items():
-        now = params.get(name)
-        if name not in tensors and now is not None and not torch.equal(now.detach().cpu(), value):
-            floats[name] = now.detach().cpu().numpy().copy()
+    floats = changed_float_tensors(model, before or {}, tensors)
     ranges = {name: q.site_range() for name, q in attached["sites"].items()}
     return quantized.with_tensors(tensors, floats), ranges
 
@@ -175,7 +171,7 @@ def train_quantized(
     params = {**QAT_DEFAULTS, **params}
     for layer in model.bert.encoder.layer:
         layer.attention.self.dropout.p = float(params["attention_dropout"])
-    before = {k: v.detach().cpu().clone() for k, v in model.named_parameters()}
+    before = {k: v.detach().cpu().numpy().copy() for k, v in model.named_parameters()}
     attached = attach_learned_quantizers(model, quantized, ranges)
     wrapped = Supervised(model, objective.regression).to(device)
     log, steps, _, seconds = train(

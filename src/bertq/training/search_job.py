@@ -22,6 +22,7 @@ from ..quantization.bit_search import SearchSpace
 from ..quantization.model import QuantizedModel, quantize_state, save_quantized, to_input_major
 from ..quantization.quantizer import mse
 from .bit_search import MIB_BITS, SEARCH_DEFAULTS, attach_search, fix_assignment, fixed_bits, retrain, search
+from .finetune import changed_float_tensors
 from .qbert import fix_layer_bits, layer_eigenvalues, qbert_bits
 
 QBERT_DEFAULTS = {
@@ -60,7 +61,7 @@ def _export(model, layers, finetuned: dict, embedding_bits: int, method: str) ->
     tensors = {f"{name}.weight": m.quantized() for name, m in layers.items()}
     errors = {n: mse(to_input_major(n, state[n].astype(np.float64)), t.dequantize()) for n, t in tensors.items()}
     quantized = {**embeddings.tensors, **tensors}
-    floats = {k: v for k, v in state.items() if k not in quantized and not np.array_equal(v, finetuned[k])}
+    floats = changed_float_tensors(model, finetuned, quantized)
     return QuantizedModel(
         method,
         int(max(m.bits[0] for m in layers.values())),
