@@ -175,6 +175,7 @@ def test_method_variants_name_their_algorithm_and_bits():
         "dynamic": None,
         "engine": False,
         "leave_one_out": None,
+        "search": None,
     }
     assert bq.method_variant(cfg, "kmeans") == {
         "method": "kmeans",
@@ -189,6 +190,7 @@ def test_method_variants_name_their_algorithm_and_bits():
         "dynamic": None,
         "engine": False,
         "leave_one_out": None,
+        "search": None,
     }
     assert bq.method_variant(cfg, "lc_g128") == {
         "method": "linear_clustering",
@@ -203,6 +205,7 @@ def test_method_variants_name_their_algorithm_and_bits():
         "dynamic": None,
         "engine": False,
         "leave_one_out": None,
+        "search": None,
     }
 
 

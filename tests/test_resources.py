@@ -41,7 +41,7 @@ def test_a_gpu_is_asked_for_only_by_training_jobs_and_shortens_them():
     base = parse_source("random:base")
     for rule in RULES:
         r = job_resources(rule, base, gpu=True)
-        assert r["gpu"] == (1 if rule in ("finetune", "centroid_finetune", "qat", "adaround") else 0)
+        assert r["gpu"] == (1 if rule in ("finetune", "centroid_finetune", "qat", "adaround", "search") else 0)
     assert job_resources("finetune", base, gpu=True)["runtime"] < job_resources("finetune", base)["runtime"]
 
 

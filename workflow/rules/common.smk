@@ -54,7 +54,9 @@ TUNED_METHODS = [m for m in METHODS if STEPS[m] is not None]
 CENTROID_METHODS = [m for m in METHODS if STEPS[m] == "centroid_finetune"]
 QAT_METHODS = [m for m in METHODS if STEPS[m] == "qat"]
 ADAROUND_METHODS = [m for m in METHODS if STEPS[m] == "adaround"]
-PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS and m not in FLOAT_METHODS]
+SEARCHED_METHODS = [m for m in METHODS if VARIANTS[m]["search"] is not None]
+"""Mixed-precision variants (AQ-BERT, Q-BERT): their search job writes the quantized checkpoint."""
+PTQ_METHODS = [m for m in METHODS if m not in TUNED_METHODS + FLOAT_METHODS + SEARCHED_METHODS]
 ACTIVATION_METHODS = [m for m in METHODS if VARIANTS[m]["activations"] is not None]
 KEPT_METHODS = [m for m in PTQ_METHODS if m in ACTIVATION_METHODS]
 """Weight-quantized variants with activation ranges: their checkpoints are kept (quantize_kept)."""
@@ -251,6 +253,12 @@ def qat_params(wc):
 
 def adaround_params(wc):
     return bq.canonical(bq.adaround_params(config, wc.method))
+
+
+def search_params(wc):
+    """A mixed-precision variant's method, search settings and token-embedding bits."""
+    v = VARIANTS[wc.method]
+    return bq.canonical({k: v[k] for k in ("method", "search", "embedding_bits")})
 
 
 def tuning_inputs(wc):

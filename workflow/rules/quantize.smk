@@ -177,6 +177,41 @@ use rule qat as qat_activations with:
         code=job_code("qat_activations"),
 
 
+rule search:
+    """Zhao et al. (2021): a bit-width per subgroup (AQ-BERT's search) or per layer (Q-BERT's Hessian
+    ranking) under a size target, the network retrained with it, from the fine-tuned model."""
+    input:
+        model=FINETUNED_MODEL,
+        config=FINETUNED_CONFIG,
+        tokenized=tokenized_for,
+    output:
+        # kept: re-creating it costs a search and a training run
+        checkpoint=QUANTIZED_CHECKPOINT,
+        summary=QUANTIZED_SUMMARY,
+    log:
+        "logs/search/{model}/{task}/seed{seed}/{method}/w{bits}.log",
+    benchmark:
+        "benchmarks/search/{model}/{task}/seed{seed}/{method}/w{bits}.tsv"
+    wildcard_constraints:
+        method=_alternatives(SEARCHED_METHODS),
+    retries: 1
+    conda:
+        "../../envs/bertq.yaml"
+    threads: config["finetune"]["threads"]
+    resources:
+        mem_mb=resources_of("search", "mem_mb"),
+        runtime=resources_of("search", "runtime"),
+        gpu=resources_of("search", "gpu"),
+    params:
+        search=search_params,
+        cost=cost_params,
+        activations=activation_cost,
+        device=config["finetune"]["device"],
+        code=job_code("search"),
+    script:
+        "../scripts/search.py"
+
+
 rule baseline_cost:
     input:
         model=FINETUNED_MODEL,

@@ -10,6 +10,23 @@ from ..models.checkpoint import empty_model, is_albert_config, read_config
 from ..models.encoder import head_of
 from .ace import ace, count_macs, count_model_macs
 
+MIB_BITS = 8 * 2**20
+"""Bits per MiB: Zhao et al.'s (2021) "MB" (BERT-Base's 324.5 MB are its 85M encoder parameters in MiB)."""
+
+
+def encoder_size_bits(state: dict, quantized=None) -> float:
+    """The model's size as Zhao et al. (2021) count it ("All model sizes reported here exclude the
+    embedding layer", Tables 1 and 3): every parameter of the encoder layers, a quantized weight at
+    its bits per weight (``mean_bits``: a pruned group adds none; its grid's scales not counted),
+    every other parameter (biases, LayerNorm) at 32 bits. AQ-BERT's size targets count the same."""
+    tensors = quantized.tensors if quantized is not None else {}
+    total = 0.0
+    for name, value in state.items():
+        if ".encoder." in f".{name}":
+            qt = tensors.get(name)
+            total += int(value.size) * (qt.mean_bits if qt is not None else 32.0)
+    return total
+
 
 def cost_summary(config, state: dict, quantized, sequence_length: int, activation_bits, activations=None) -> dict:
     """``size_bytes`` counts what would be stored (see ``QuantizedModel.size_bits``); ``ace`` is
@@ -19,6 +36,7 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
     each activation site has under it, 32 at the sites it leaves float; with ``{"dynamic_bits":
     b}`` (dynamic quantization, :mod:`bertq.quantization.dynamic`), ``b`` at the input site of
     every quantized linear.
+    ``encoder_size_mib`` is the size as Zhao et al. (2021) count it (:func:`encoder_size_bits`).
     ``config``: the checkpoint's config (:func:`bertq.models.checkpoint.load_finetuned`) or the
     path of its ``config.json``."""
     head = head_of(state)
@@ -57,6 +75,7 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
     total = int(sum(a.size for a in state.values()))
     return {
         "fp32_size_bytes": 4.0 * total,
+        "encoder_size_mib": encoder_size_bits(state, quantized) / MIB_BITS,
         "ace": ace(macs, weight_bits, activation_bits, splits),
         "fp32_ace": ace(macs, {}, 32),
         "macs": macs.total,

@@ -70,7 +70,7 @@ def known_config(src: ModelSource) -> dict | None:
     model until it is downloaded."""
     if src.kind == "random":
         layers, hidden, heads, inter = PAPER_SIZES[src.value]
-        return {"model_type": "bert", "hidden_size": hidden, "intermediate_size": inter}
+        return {"model_type": "bert", "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers}
     if src.kind == "packaged":
         return json.loads((packaged_path() / "config.json").read_text())
     if src.kind == "path":

@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from ..cost.summary import MIB_BITS
 from ..data.tasks import TASKS
 from ..models.sites import KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
@@ -26,6 +27,7 @@ from ..quantization.granularity import check_granularity
 from ..quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
 from ..reports import registry as report_registry
 from ..training.qat import QAT_DEFAULTS
+from ..training.search_job import SEARCH_METHODS
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -203,6 +205,7 @@ VARIANT_KEYS = (
     "dynamic",
     "engine",
     "leave_one_out",
+    "search",
 )
 FLOAT = "float"
 """The ``method`` of a variant whose weights stay fp32 (W32A8 and the leave-one-out variants)."""
@@ -223,6 +226,9 @@ def method_variant(config: dict, variant: str) -> dict:
     params = {k: v for k, v in entry.items() if k not in VARIANT_KEYS}
     default_bits = [32] if method == FLOAT else config["quantization"]["bits"]
     activations = entry.get("activations")
+    search = search_settings(config, variant)
+    if search is not None:
+        default_bits = [max(search["bits"])]
     return {
         "method": method,
         "bits": list(entry.get("bits", default_bits)),
@@ -236,7 +242,19 @@ def method_variant(config: dict, variant: str) -> dict:
         "dynamic": None if "dynamic" not in entry else DynamicConfig.from_dict(entry["dynamic"]).to_dict(),
         "engine": entry.get("engine", "dynamic" in entry),
         "leave_one_out": entry.get("leave_one_out"),
+        "search": search,
     }
+
+
+def search_settings(config: dict, variant: str) -> dict | None:
+    """A mixed-precision entry's ``search`` settings over its method's defaults
+    (:data:`~bertq.training.search_job.SEARCH_METHODS`), or None for any other entry. Its variant
+    is labelled with the widest width it may choose (``w8``: up to 8 bits)."""
+    entry = config["quantization"]["methods"][variant]
+    method = entry.get("method", variant)
+    if method not in SEARCH_METHODS:
+        return None
+    return {**SEARCH_METHODS[method][0], **(entry.get("search") or {})}
 
 
 def variant_record(config: dict, variant: str) -> dict:
@@ -244,7 +262,7 @@ def variant_record(config: dict, variant: str) -> dict:
     v = method_variant(config, variant)
     keys = ("method", "bits", "embedding_bits", "params", "scope", "activations", "dynamic", "engine", "leave_one_out")
     record = {k: v[k] for k in keys}
-    for step in ("qat", "adaround"):  # present only where set, so other variants' records stay as they were
+    for step in ("qat", "adaround", "search"):  # present only where set, so other variants' records stay as they were
         if v[step] is not None:
             record[step] = v[step]
     return record
@@ -335,10 +353,18 @@ def _check_method(config: dict, variant: str) -> None:
     if method == FLOAT:
         _check_float(config, variant)
         return
+    if method in SEARCH_METHODS:
+        _check_search(config, variant)
+        return
+    if "search" in entry:
+        raise ConfigError(
+            f"config key {key}.search: {method} is not a mixed-precision method ({', '.join(SEARCH_METHODS)})"
+        )
     if method not in METHOD_PARAMS:
         where = f"{key}.method" if "method" in entry else key
         raise ConfigError(
-            f"config key {where}: unknown quantization method {method!r}; known: {', '.join(sorted(METHOD_PARAMS))}"
+            f"config key {where}: unknown quantization method {method!r}; known: "
+            f"{', '.join(sorted([*METHOD_PARAMS, *SEARCH_METHODS]))}"
         )
     bits = entry.get("bits", config["quantization"]["bits"])
     lo, hi = METHOD_BITS[method]
@@ -424,6 +450,84 @@ def _check_training(config: dict, variant: str, probe) -> None:
                     f"config key {key}.adaround.sequences: {need} calibration sequences, but tasks[{i}] "
                     f"({task}) has {have} training examples"
                 )
+
+
+SEARCH_KEYS = ("method", "search", "embedding_bits", "activations", "engine")
+QBERT_SLACK = 0.05
+"""A Q-BERT target may exceed the largest size by this share (a single width's size need not be
+written to the last digit); below the smallest, no assignment fits its budget."""
+"""The keys a mixed-precision entry takes: the search assigns the weights' bits itself."""
+
+
+def _check_search(config: dict, variant: str) -> None:
+    """A mixed-precision entry, before any job runs: its settings (known to its method, a target),
+    a bit set with a usable width, subgroups that divide every searched linear of every model, and
+    a target within the sizes the models' encoders can take; classification tasks, BERT encoders,
+    fake-quantized scoring."""
+    from ..quantization.bit_search import SearchSpace
+    from ..training.bit_search import encoder_size_range, searched_widths
+
+    key = f"quantization.methods.{variant}"
+    entry = config["quantization"]["methods"][variant]
+    method = entry.get("method", variant)
+    for k in entry:
+        if k == "bits":
+            raise ConfigError(
+                f"config key {key}.bits: {method} assigns the bits itself; give the widths it chooses "
+                f"from as {key}.search.bits"
+            )
+        if k not in SEARCH_KEYS:
+            raise ConfigError(f"config key {key}.{k}: {method} takes no {k!r} (its settings go under search)")
+    if entry.get("engine"):
+        raise ConfigError(f"config key {key}.engine: mixed-precision weights are scored in fake quantization")
+    defaults = SEARCH_METHODS[method][0]
+    given = entry.get("search") or {}
+    for k in given:
+        if k not in defaults:
+            raise ConfigError(
+                f"config key {key}.search.{k}: {method} has no setting {k!r}; it takes {sorted(defaults)}"
+            )
+    settings = {**defaults, **given}
+    if settings["target_mb"] is None:
+        raise ConfigError(
+            f"config key {key}.search.target_mb: {method} needs a size target (MiB of the encoder "
+            "layers, embeddings excluded, as Zhao et al. count it)"
+        )
+    space = SearchSpace(tuple(settings["bits"]), settings["groups"])
+    try:
+        space.check(f"config key {key}.search")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for i, task in enumerate(config["tasks"]):
+        if TASKS[task].is_span:
+            raise ConfigError(f"config key {key}: {method} runs on classification tasks; tasks[{i}] is {task}")
+    _check_bert_models(config, key, f"{method} searches the bits of bertq's BERT encoder")
+    tolerance = settings.get("tolerance")
+    target = settings["target_mb"] * MIB_BITS
+    for name, model in config["models"].items():
+        source = parse_source(model["source"], model.get("layers"))
+        known = known_config(source)
+        if known is None:
+            continue
+        hidden, intermediate = known["hidden_size"], known["intermediate_size"]
+        layers = source.layers or known["num_hidden_layers"]
+        for linear, width in searched_widths(hidden, intermediate).items():
+            if width % space.groups:
+                raise ConfigError(
+                    f"config key {key}.search.groups: {space.groups} subgroups do not divide the {width} "
+                    f"output neurons of models.{name}'s {linear}"
+                )
+        lo, hi = encoder_size_range(hidden, intermediate, layers, space.bits)
+        if method == "q_bert":  # within the budget, never above it; up to 5% above the largest size
+            out_of_reach = target < lo or target > (1 + QBERT_SLACK) * hi
+        else:  # the size loss is zero within the tolerance band of the target
+            out_of_reach = (1 + tolerance) * target < lo or (1 - tolerance) * target > hi
+        if out_of_reach:
+            raise ConfigError(
+                f"config key {key}.search.target_mb: {settings['target_mb']} MiB is out of reach for "
+                f"models.{name}: its encoder takes {lo / MIB_BITS:.3g} MiB (every subgroup at "
+                f"{min(space.bits)} bits) to {hi / MIB_BITS:.3g} MiB (at {max(space.bits)} bits)"
+            )
 
 
 def _check_float(config: dict, variant: str) -> None:

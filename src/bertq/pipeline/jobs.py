@@ -241,6 +241,25 @@ def _qat(c: Call) -> dict:
     )
 
 
+def _search(c: Call) -> dict:
+    spec, cost = c.params["search"], c.params["cost"]
+    return dict(
+        finetuned_dir=c.finetuned_dir(),
+        method=spec["method"],
+        spec=c.task,
+        tokenized=c.input.tokenized,
+        params=spec["search"],
+        seed=c.wildcards["seed"],
+        checkpoint=c.files["checkpoint"],
+        cost_sequence_length=cost["sequence_length"],
+        activation_bits=cost["activation_bits"],
+        embedding_bits=spec["embedding_bits"],
+        activations=c.params["activations"],
+        device=c.params["device"],
+        threads=c.threads,
+    )
+
+
 def _baseline_cost(c: Call) -> dict:
     cost = c.params["cost"]
     return dict(
@@ -361,6 +380,7 @@ JOBS: dict[str, Job] = {
     "adaround": Job("bertq.quantization.adaround_job:run_adaround", _adaround, files=("checkpoint",), record="summary"),
     "qat": Job("bertq.training.qat:run_qat", _qat, files=("checkpoint",), record="summary"),
     "qat_activations": Job("bertq.training.qat:run_qat", _qat, files=("checkpoint", "ranges"), record="summary"),
+    "search": Job("bertq.training.search_job:run_search", _search, files=("checkpoint",), record="summary"),
     "baseline_cost": Job(
         "bertq.quantization.job:run_baseline_cost",
         _baseline_cost,

@@ -45,6 +45,7 @@ RULES: dict[str, tuple[Scale, Scale, Scale | None]] = {
     "centroid_finetune": (Scale(3000, 60), Scale(30, 5), Scale(15, 0.5)),
     "qat": (Scale(3000, 60), Scale(60, 15), Scale(20, 1)),
     "adaround": (Scale(4000, 60), Scale(60, 10), Scale(20, 1)),
+    "search": (Scale(4000, 80), Scale(120, 40), Scale(30, 2)),  # a weight per width in every linear
     "quantize": (Scale(2000, 30), Scale(10, 0.5), None),
     "baseline_cost": (Scale(1000, 10), Scale(5, 0.05), None),
     "evaluate": (Scale(2000, 20), Scale(10, 0.5), None),

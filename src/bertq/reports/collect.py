@@ -34,6 +34,8 @@ SUMMARY_COLUMNS = [
     "mean_layer_mse",
     "quantization_seconds",
     "tuning_seconds",
+    "encoder_size_mib",
+    "group_bits",
 ]
 TIDY_COLUMNS = [
     "model",
@@ -105,7 +107,12 @@ def labels_of(result: dict, path, names=LABELS) -> dict:
     return {n: labels[n] for n in names}
 
 
-TUNING_STEPS = {"centroid_finetune": "train_seconds", "qat": "train_seconds", "adaround": "seconds"}
+TUNING_STEPS = {
+    "centroid_finetune": "train_seconds",
+    "qat": "train_seconds",
+    "adaround": "seconds",
+    "retrain": "seconds",
+}
 """A summary's training step after quantization (its record key) and the key of its seconds."""
 
 
@@ -145,6 +152,8 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
                 "mean_layer_mse": cost["mean_layer_mse"],
                 "quantization_seconds": cost.get("quantization_seconds", ""),
                 "tuning_seconds": tuning_seconds(cost),
+                "encoder_size_mib": cost.get("encoder_size_mib", ""),
+                "group_bits": json.dumps(cost["assignment"], sort_keys=True) if "assignment" in cost else "",
             }
         )
         tidy += _tidy_rows(labels, ev, cost, metrics, models)

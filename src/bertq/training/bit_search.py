@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cost.summary import MIB_BITS
 from ..quantization.bit_search import (
     MixedPrecisionLinear,
     SearchSpace,
@@ -46,8 +47,6 @@ from ..quantization.bit_search import (
 )
 from .objectives import INPUT_KEYS
 from .qat import LabelledSequences, Supervised
-
-MIB_BITS = 8 * 2**20
 
 SEARCH_DEFAULTS = {
     "bits": [0, 2, 4, 8],
@@ -85,6 +84,22 @@ ENCODER_LINEARS = (
     "output.dense",
 )
 """The linears of one encoder layer that the search assigns bits to."""
+
+
+def searched_widths(hidden: int, intermediate: int) -> dict[str, int]:
+    """The output neurons of each of :data:`ENCODER_LINEARS` (what the subgroups divide)."""
+    return dict(zip(ENCODER_LINEARS, (hidden, hidden, hidden, hidden, intermediate, hidden)))
+
+
+def encoder_size_range(hidden: int, intermediate: int, layers: int, bits) -> tuple[float, float]:
+    """The smallest and largest size (bits, as the paper counts it) of a BERT encoder of this shape
+    with every searched subgroup at the narrowest or the widest of ``bits``: per layer
+    ``4h^2 + 2hf`` searched weights, and ``9h + f`` biases and LayerNorm parameters at 32 bits. In
+    closed form, so that a config's target is checked before any job runs;
+    :func:`~bertq.quantization.bit_search.size_range` on a built model gives the same."""
+    searched = layers * (4 * hidden * hidden + 2 * hidden * intermediate)
+    fixed = 32 * layers * (9 * hidden + intermediate)
+    return fixed + min(bits) * searched, fixed + max(bits) * searched
 
 
 def attach_search(

@@ -11,7 +11,7 @@ Both use only the training split: AQ-BERT holds out ``held_out`` of it for the b
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import torch
 
 from ..models.checkpoint import build_model, load_state
 from ..quantization.bit_search import SearchSpace
-from ..quantization.model import QuantizedModel, quantize_state, save_quantized, to_input_major
+from ..quantization.model import QuantizedModel, load_quantized, quantize_state, save_quantized, to_input_major
 from ..quantization.quantizer import mse
 from .bit_search import MIB_BITS, SEARCH_DEFAULTS, attach_search, fix_assignment, fixed_bits, retrain, search
 from .finetune import changed_float_tensors
@@ -36,6 +36,9 @@ QBERT_DEFAULTS = {
 }
 """Q-BERT's settings where an entry gives none: 128 groups per layer (its group-wise setting),
 bits 2/3/4/8 per layer, the top eigenvalue on 4 batches of 32 training sequences."""
+
+EMBEDDING_BITS = 8
+"""The token embeddings' bits where an entry gives none: "uniformly quantized embedding by 8-bit"."""
 
 
 def _training_data(spec, tokenized, params: dict, seed: int):
@@ -74,13 +77,11 @@ def _export(model, layers, finetuned: dict, embedding_bits: int, method: str) ->
     )
 
 
-def _summary(method: str, layers, fixed: float, assignment: dict, quantized: QuantizedModel, records: dict) -> dict:
+def _summary(method: str, assignment: dict, quantized: QuantizedModel, records: dict) -> dict:
     bits = np.concatenate([np.asarray(b) for b in assignment.values()])
-    searched = sum(np.sum(b) * layers[n].group_weights for n, b in assignment.items())
     return {
         **quantized.summary(),
         "method": method,
-        "paper_size_mb": (fixed + float(searched)) / MIB_BITS,
         "groups_per_width": {int(b): int((bits == b).sum()) for b in sorted(set(bits.tolist()))},
         "pruned_groups": int((bits == 0).sum()),
         "layer_mean_bits": {n: float(np.mean(b)) for n, b in assignment.items()},
@@ -99,7 +100,7 @@ def run_aq_bert(
 
     torch.set_num_threads(threads)
     seed_everything(seed)
-    params = {**SEARCH_DEFAULTS, "embedding_bits": 8, **params}
+    params = {**SEARCH_DEFAULTS, "embedding_bits": EMBEDDING_BITS, **params}
     dev = pick_device(device)
     split, regression, rng = _training_data(spec, tokenized, params, seed)
     order = rng.permutation(len(split))
@@ -114,9 +115,8 @@ def run_aq_bert(
     model.cpu()
     quantized = _export(model, layers, load_state(finetuned_dir), params["embedding_bits"], "aq_bert")
     save_quantized(quantized, quantized_out)
-    fixed = fixed_bits(model, layers)
     records = {"search": searched, "retrain": retrained, "params": params, "device": str(dev)}
-    return _summary("aq_bert", layers, fixed, assignment, quantized, records)
+    return _summary("aq_bert", assignment, quantized, records)
 
 
 def run_q_bert(
@@ -130,7 +130,7 @@ def run_q_bert(
 
     torch.set_num_threads(threads)
     seed_everything(seed)
-    params = {**QBERT_DEFAULTS, "embedding_bits": 8, **params}
+    params = {**QBERT_DEFAULTS, "embedding_bits": EMBEDDING_BITS, **params}
     dev = pick_device(device)
     split, regression, rng = _training_data(spec, tokenized, params, seed)
     model = build_model(finetuned_dir).to(dev)
@@ -153,8 +153,49 @@ def run_q_bert(
         "params": params,
         "device": str(dev),
     }
-    return _summary("q_bert", layers, fixed, assignment, quantized, records)
+    return _summary("q_bert", assignment, quantized, records)
 
 
-def write_summary(summary: dict, path) -> None:
-    Path(path).write_text(json.dumps(summary, indent=1))
+SEARCH_METHODS = {"aq_bert": (SEARCH_DEFAULTS, run_aq_bert), "q_bert": (QBERT_DEFAULTS, run_q_bert)}
+"""The mixed-precision methods a ``quantization.methods`` entry may name (its ``search`` settings
+default to the first element; the second runs it)."""
+
+
+def run_search(
+    finetuned_dir,
+    method: str,
+    spec,
+    tokenized,
+    params: dict,
+    seed: int,
+    *,
+    checkpoint,
+    cost_sequence_length: int,
+    activation_bits: int,
+    embedding_bits: int | None = None,
+    activations: dict | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+) -> dict:
+    """The search job: ``method`` (a key of :data:`SEARCH_METHODS`) from the fine-tuned checkpoint
+    in ``finetuned_dir``, its packed weights to ``checkpoint``, and the summary every quantized
+    variant has (size, ACE with ``activations`` as :func:`~bertq.cost.summary.cost_summary` counts
+    it, the encoder's size as the paper counts it) with the assignment and the search's records."""
+    from ..cost.summary import cost_summary
+
+    try:
+        run = SEARCH_METHODS[method][1]
+    except KeyError:
+        raise ValueError(f"unknown mixed-precision method {method!r}; known: {', '.join(SEARCH_METHODS)}") from None
+    params = {**params, "embedding_bits": EMBEDDING_BITS if embedding_bits is None else embedding_bits}
+    started = time.perf_counter()
+    summary = run(
+        finetuned_dir, spec, tokenized, params, seed, quantized_out=checkpoint, device=device, threads=threads
+    )
+    # the search (or the Hessian ranking) and the export; the retraining is the tuning step
+    summary["quantization_seconds"] = time.perf_counter() - started - summary["retrain"]["seconds"]
+    quantized = load_quantized(checkpoint)
+    state = load_state(finetuned_dir)
+    config = Path(finetuned_dir) / "config.json"
+    summary.update(cost_summary(config, state, quantized, cost_sequence_length, activation_bits, activations))
+    return summary

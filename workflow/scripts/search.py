@@ -1,0 +1,3 @@
+from bertq.pipeline.jobs import run
+
+run(snakemake)
