@@ -282,6 +282,7 @@ def test_layer_eigenvalues_are_the_top_eigenvalue_of_each_layers_hessian():
 
     from bertq.models.encoder import BertClassifier, EncoderConfig
     from bertq.training.qbert import layer_eigenvalues, layer_weights, qbert_bits
+    from bertq.training.supervision import Supervision
 
     torch.manual_seed(6)
     config = EncoderConfig(
@@ -301,7 +302,7 @@ def test_layer_eigenvalues_are_the_top_eigenvalue_of_each_layers_hessian():
         "token_type_ids": np.zeros((6, 9), dtype=np.int64),
         "labels": g.integers(0, 3, 6),
     }
-    ours = layer_eigenvalues(model, [batch], regression=False, iterations=300, tolerance=1e-7)
+    ours = layer_eigenvalues(model, [batch], Supervision(), iterations=300, tolerance=1e-7)
     inputs = {k: torch.as_tensor(v) for k, v in batch.items() if k != "labels"}
     for i in range(2):
         names = [n for n, p in model.named_parameters() if any(p is w for w in layer_weights(model, i))]

@@ -17,6 +17,7 @@ from bertq.models.encoder import BertClassifier
 from bertq.models.sources import packaged_path
 from bertq.quantization.bit_search import SearchSpace
 from bertq.training.bit_search import MIB_BITS, attach_search, fix_assignment, fixed_bits, search
+from bertq.training.supervision import Supervision
 
 TRAIN_EXAMPLES = 640
 MAX_LENGTH = 64
@@ -52,7 +53,7 @@ def test_searches_end_within_the_tolerance_of_their_targets():
         layers = attach_search(model, SearchSpace((0, 2, 4, 8), 12))
         fixed = fixed_bits(model, layers)
         record = search(
-            model, layers, train, held_out, False, {**SETTINGS, "target_mb": target}, np.random.default_rng(1),
+            model, layers, train, held_out, Supervision(), {**SETTINGS, "target_mb": target}, np.random.default_rng(1),
             torch.device("cpu"),
         )  # fmt: skip
         assignment = fix_assignment(layers)

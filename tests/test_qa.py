@@ -302,3 +302,56 @@ def test_length_grouped_order():
     assert all(np.all(np.diff(lengths[b]) <= 0) for b in batches)
     pad = lambda o: np.mean([lengths[o[i : i + 8]].max() - lengths[o[i : i + 8]].mean() for i in range(0, 1000, 8)])
     assert pad(grouped) < 0.25 * pad(order)
+
+
+# --- mixed precision -----------------------------------------------------------------------------
+
+
+def test_span_supervision_is_bert_for_question_answerings_loss(tmp_path, tokenized):
+    from bertq.training.supervision import Supervision
+
+    hf = _save_hf_qa(tmp_path / "model")
+    feats, _, _ = load_squad_features(tokenized)
+    batch = feats["train"].batch(np.arange(6))
+    batch["end_positions"][0] = 10_000  # beyond the window: clamped and ignored, as transformers does
+    supervision = Supervision.of(SQUAD)
+    inputs = supervision.inputs(batch, "cpu")
+    ours = supervision.wrap(build_model(tmp_path / "model").eval())(**inputs).loss
+    with torch.no_grad():
+        theirs = hf(**inputs).loss
+    assert supervision.span and float(ours.detach()) == pytest.approx(float(theirs), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["aq_bert", "q_bert"])
+def test_the_mixed_precision_jobs_search_squad_windows(tmp_path, tokenized, method):
+    """AQ-BERT and Q-BERT train a span extractor (the SQuAD row of Table 1): the search runs on the
+    training windows, the result is a mixed-precision checkpoint with the retrained span head, and
+    evaluation scores it with the official metric."""
+    from bertq.quantization.model import load_quantized
+    from bertq.quantization.tensor import MixedPrecisionTensor
+    from bertq.training.search_job import run_search
+
+    _save_hf_qa(tmp_path / "model")
+    searched, fixed = 4 * 32 * 32 + 2 * 32 * 64, 32 * (9 * 32 + 64)
+    target = (fixed + (4 if method == "aq_bert" else 6) * searched) / 2**23
+    params = {"target_mb": target, "groups": 4, "batch_size": 8, "retrain_epochs": 1}
+    params |= (
+        {"epochs": 2, "arch_learning_rate": 5.0}
+        if method == "aq_bert"
+        else {"bits": [2, 4, 8], "hessian_batches": 1, "hessian_batch_size": 4, "power_iterations": 5}
+    )
+    summary = run_search(
+        tmp_path / "model", method, SQUAD, tokenized, params, 0,
+        checkpoint=tmp_path / "q.safetensors", cost_sequence_length=48, activation_bits=32,
+    )  # fmt: skip
+    qm = load_quantized(tmp_path / "q.safetensors")
+    assert summary["head"] == "span" and summary["retrain"]["steps"] > 0
+    assert all(isinstance(t, MixedPrecisionTensor) for n, t in qm.tensors.items() if ".encoder." in n)
+    assert "qa_outputs.weight" in qm.float_tensors  # the span head was retrained
+    if method == "q_bert":
+        assert summary["layer_bits"] == [4] and summary["encoder_size_mib"] <= target
+    got = run_evaluate(tmp_path / "model", tmp_path / "q.safetensors", tokenized, SQUAD, batch_size=4, threads=1)
+    assert set(got["predictions"]) == set(
+        run_evaluate(tmp_path / "model", None, tokenized, SQUAD, batch_size=4, threads=1)["predictions"]
+    )
+    assert 0 <= got["exact_match"] <= got["f1"] <= 100

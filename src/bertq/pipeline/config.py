@@ -462,8 +462,7 @@ written to the last digit); below the smallest, no assignment fits its budget.""
 def _check_search(config: dict, variant: str) -> None:
     """A mixed-precision entry, before any job runs: its settings (known to its method, a target),
     a bit set with a usable width, subgroups that divide every searched linear of every model, and
-    a target within the sizes the models' encoders can take; classification tasks, BERT encoders,
-    fake-quantized scoring."""
+    a target within the sizes the models' encoders can take; BERT encoders, fake-quantized scoring."""
     from ..quantization.bit_search import SearchSpace
     from ..training.bit_search import encoder_size_range, searched_widths
 
@@ -498,9 +497,6 @@ def _check_search(config: dict, variant: str) -> None:
         space.check(f"config key {key}.search")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    for i, task in enumerate(config["tasks"]):
-        if TASKS[task].is_span:
-            raise ConfigError(f"config key {key}: {method} runs on classification tasks; tasks[{i}] is {task}")
     _check_bert_models(config, key, f"{method} searches the bits of bertq's BERT encoder")
     tolerance = settings.get("tolerance")
     target = settings["target_mb"] * MIB_BITS

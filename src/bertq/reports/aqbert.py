@@ -48,6 +48,29 @@ CSV_COLUMNS = ["source", "model", "row", "variant", "bits", "groups", "target_mb
                "score_std", "n_seeds"]
 
 
+SQUAD_COLUMNS = {"squad_em": "exact_match", "squad_f1": "f1"}
+"""SQuAD's two columns in Table 1 (exact match and F1 apart, as the paper prints them)."""
+
+
+def with_squad(summary: pd.DataFrame, squad: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
+    """The classification rows and, from SQuAD's, one row per metric of Table 1 (``squad_em``,
+    ``squad_f1``) with that metric as the score; returns them and those two task names (if any)."""
+    if squad is None or squad.empty:
+        return summary, []
+    parts = [summary]
+    for column, metric in SQUAD_COLUMNS.items():
+        rows = squad.copy()
+        rows["score"] = [json.loads(m).get(metric, math.nan) if isinstance(m, str) else math.nan
+                         for m in rows["metrics"]]
+        rows["task"] = column
+        parts.append(rows)
+    return pd.concat([p for p in parts if not p.empty], ignore_index=True), list(SQUAD_COLUMNS)
+
+
+def column_label(task: str) -> str:
+    return COLUMN_LABELS.get(task) if task in SQUAD_COLUMNS else task_label(task)
+
+
 def searched(variants: dict) -> dict[str, dict]:
     """The mixed-precision entries (records with ``search`` settings), by name."""
     return {n: r for n, r in sorted(variants.items()) if (r or {}).get("search") is not None}
@@ -145,23 +168,28 @@ def _paper_md(rows: list[dict], columns: list[str], key_label: str) -> str:
     return _md_table(header, body, left=1)
 
 
-def table1(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None) -> list[Path]:
+def table1(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None,
+           squad: pd.DataFrame | None = None) -> list[Path]:
     """Table 1: per model, fp32 then every searched and uniform variant by size (largest first),
-    with its size, target and score per task; the paper's Table 1 beneath."""
+    with its size, target and score per task (SQuAD as exact match and F1); the paper's Table 1
+    beneath."""
     tasks = ordered_tasks(summary, tasks) if not summary.empty else list(tasks or [])
+    summary, squad_tasks = with_squad(summary, squad)
+    tasks = tasks + squad_tasks
     models = ordered_models(summary, models) if not summary.empty else []
     names = labels(summary) if not summary.empty else {}
     pts = points(summary, variants, tasks)
     md = ["# Table 1: AQ-BERT against Q-BERT and uniform bit-widths at equal size\n",
           f"Reproduces Table 1 of {CITE}. Size: the encoder layers in MiB as the paper counts it (embeddings "
-          "excluded; searched weights at their bits, biases and LayerNorm at 32). AQ-BERT: a bit-width per "
+          "excluded; searched weights at their bits, biases and LayerNorm at 32), the mean over tasks and seeds "
+          "(each task's search finds its own assignment). AQ-BERT: a bit-width per "
           "subgroup of output neurons, searched (eqs. 3-14) and retrained; Q-BERT: a bit-width per layer ranked "
           "by the Hessian's top eigenvalue, retrained the same way; uniform: one bit-width for every weight. "
           f"Cells: the task score ({seed_reduction()} over seeds). Rows ordered by size, so AQ-BERT, Q-BERT "
           "and the uniform rows of about the same size sit together.\n"]
     for model in models:
         sub = pts[pts["model"] == model]
-        header = ["Row", "Variant", "Size (MiB)", "Target"] + [task_label(t) for t in tasks] + ["Mean"]
+        header = ["Row", "Variant", "Size (MiB)", "Target"] + [column_label(t) for t in tasks] + ["Mean"]
         rows = []
         order = sub.groupby(["method", "bits"], sort=False)["size_mib"].mean().sort_values(ascending=False)
         for (variant, bits), size in order.items():
@@ -179,10 +207,13 @@ def table1(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
     return [write_text(out_md, "\n".join(md)), write_csv(long, out_csv)]
 
 
-def table2(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None) -> list[Path]:
+def table2(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None,
+           squad: pd.DataFrame | None = None) -> list[Path]:
     """Table 2: the searched variants (AQ-BERT and Q-BERT, not the single-width ones) by method and
     groups per layer, with their size and score per task; the paper's Table 2 beneath."""
     tasks = ordered_tasks(summary, tasks) if not summary.empty else list(tasks or [])
+    summary, squad_tasks = with_squad(summary, squad)
+    tasks = tasks + squad_tasks
     models = ordered_models(summary, models) if not summary.empty else []
     names = labels(summary) if not summary.empty else {}
     pts = points(summary, variants, tasks)
@@ -192,7 +223,7 @@ def table2(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
           f"(MiB, embeddings excluded) and the task score ({seed_reduction()} over seeds), by method and groups.\n"]
     for model in models:
         sub = pts[pts["model"] == model].sort_values(["row", "groups", "size_mib"], ascending=[False, True, False])
-        header = ["Row", "Groups", "Variant", "Size (MiB)"] + [task_label(t) for t in tasks]
+        header = ["Row", "Groups", "Variant", "Size (MiB)"] + [column_label(t) for t in tasks]
         rows = []
         for variant, cells in sub.groupby("method", sort=False):
             cells = cells.set_index("task")
@@ -209,8 +240,9 @@ def table2(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
 
 def assignments(summary: pd.DataFrame, variants: dict, model: str, tasks=None) -> dict[str, dict[str, list[int]]]:
     """``{variant: {linear: bits per subgroup}}`` of the model's searched variants, from the first
-    task (in the study's order) and the lowest seed that has one."""
+    task (in the study's order, SQuAD last) and the lowest seed that has one."""
     tasks = ordered_tasks(summary, tasks) if not summary.empty else []
+    tasks = tasks + [t for t in summary["task"].unique() if t not in tasks] if not summary.empty else tasks
     out = {}
     for name in searched(variants):
         rows = summary[(summary["model"] == model) & (summary["method"] == name)
@@ -223,7 +255,8 @@ def assignments(summary: pd.DataFrame, variants: dict, model: str, tasks=None) -
     return out
 
 
-def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, out_svg, tasks=None) -> list[Path]:
+def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, out_svg, tasks=None,
+                      squad: pd.DataFrame | None = None) -> list[Path]:
     """The bit assignment of each searched variant: one panel per variant, a row per linear (layer
     by layer: Q, K, V, attention output, FFN in, FFN out), a column per subgroup, coloured by bits,
     pruned subgroups black."""
@@ -232,6 +265,8 @@ def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png
 
     from bertq.reports.figures import _no_data, finish, plt
 
+    if squad is not None and not squad.empty:
+        summary = pd.concat([summary, squad], ignore_index=True)
     found = assignments(summary, variants, model, tasks)
     names = labels(summary) if not summary.empty else {}
     widths = sorted({b for a in found.values() for bits in a.values() for b in bits} | {0})
@@ -263,12 +298,15 @@ def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png
     return finish(fig, title, out_png, out_svg)
 
 
-def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, out_svg, tasks=None) -> list[Path]:
+def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, out_svg, tasks=None,
+                    squad: pd.DataFrame | None = None) -> list[Path]:
     """Score against the encoder's size (MiB, embeddings excluded), a panel per task: AQ-BERT and
     Q-BERT at their targets, each uniform entry over its bit-widths, fp32 as a dashed line."""
     from bertq.reports.figures import _color, _grid, _no_data, finish
 
     tasks = ordered_tasks(summary, tasks) if not summary.empty else list(tasks or [])
+    summary, squad_tasks = with_squad(summary, squad)
+    tasks = tasks + squad_tasks
     names = labels(summary) if not summary.empty else {}
     pts = points(summary, variants, tasks)
     pts = pts[pts["model"] == model]
@@ -277,7 +315,7 @@ def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, 
     for ax, task in zip(axes, tasks):
         sub = pts[(pts["task"] == task) & pts["size_mib"].notna()]
         if sub.empty:
-            _no_data(ax, task_label(task))
+            _no_data(ax, column_label(task))
             continue
         for family, g in sub[sub["method"] != FP32[0]].groupby("series", sort=True):
             g = g.sort_values("size_mib")
@@ -288,7 +326,7 @@ def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, 
         if not fp.empty:
             ax.axhline(fp["score"].iloc[0], color="black", linestyle="--", linewidth=1,
                        label=f"fp32 ({fp['size_mib'].iloc[0]:.1f} MiB)")
-        ax.set_title(task_label(task), fontsize=9)
+        ax.set_title(column_label(task), fontsize=9)
         ax.set_xlabel("encoder size (MiB, embeddings excluded)", fontsize=8)
         ax.set_ylabel("score", fontsize=8)
         ax.legend(fontsize=6)

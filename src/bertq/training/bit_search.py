@@ -45,8 +45,7 @@ from ..quantization.bit_search import (
     size_loss,
     temperature,
 )
-from .objectives import INPUT_KEYS
-from .qat import LabelledSequences, Supervised
+from .supervision import Supervision
 
 SEARCH_DEFAULTS = {
     "bits": [0, 2, 4, 8],
@@ -135,26 +134,20 @@ def _batches(split, batch_size: int, rng: np.random.Generator):
         yield from split.batches(batch_size, rng.permutation(len(split)))
 
 
-def batch_inputs(batch: dict, device, regression: bool) -> dict:
-    """A padded batch as the keyword arguments of :class:`~bertq.training.qat.Supervised`."""
-    out = {k: torch.as_tensor(batch[k], device=device) for k in INPUT_KEYS}
-    out["labels"] = torch.as_tensor(batch["labels"], device=device, dtype=torch.float32 if regression else torch.long)
-    return out
-
-
 def search(
     model: nn.Module,
     layers: dict[str, MixedPrecisionLinear],
     train,
     held_out,
-    regression: bool,
+    supervision: Supervision,
     params: dict,
     rng: np.random.Generator,
     device: torch.device,
     log_every: int = 0,
 ) -> dict:
     """Algorithm 1's loop over ``params["epochs"]`` (see the module docstring); ``train`` and
-    ``held_out`` are tokenised splits. Leaves each layer's logits trained and returns a record."""
+    ``held_out`` are tokenised splits (or SQuAD windows), ``supervision`` their loss and targets.
+    Leaves each layer's logits trained and returns a record."""
     from transformers import get_linear_schedule_with_warmup
 
     params = {**SEARCH_DEFAULTS, **params}
@@ -179,7 +172,7 @@ def search(
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = steps_per_epoch * int(params["epochs"])
     schedule = get_linear_schedule_with_warmup(opt_w, int(params["warmup_ratio"] * total), total)
-    wrapped = Supervised(model, regression).to(device).train()
+    wrapped = supervision.wrap(model).to(device).train()
     validation = _batches(held_out, batch_size, rng)
     history, started, step = [], time.perf_counter(), 0
     for epoch in range(int(params["epochs"])):
@@ -187,7 +180,7 @@ def search(
         for m in group:
             m.temperature = t
         for batch in train.batches(batch_size, rng.permutation(len(train))):
-            loss = wrapped(**batch_inputs(batch, device, regression)).loss
+            loss = wrapped(**supervision.inputs(batch, device)).loss
             opt_w.zero_grad(set_to_none=True)
             loss.backward()
             for p in logits:  # the weights' step only
@@ -197,7 +190,7 @@ def search(
             schedule.step()
             entry = {"step": step + 1, "epoch": epoch, "temperature": t, "train_loss": float(loss.detach())}
             if epoch >= params["delay_epochs"]:
-                task = wrapped(**batch_inputs(next(validation), device, regression)).loss
+                task = wrapped(**supervision.inputs(next(validation), device)).loss
                 expected = expected_size(group, fixed)
                 penalty = size_loss(expected, assigned_size(group, fixed), target, tolerance)
                 grads = torch.autograd.grad(task + params["size_weight"] * penalty, logits)
@@ -235,7 +228,7 @@ def retrain(
     model: nn.Module,
     layers: dict[str, MixedPrecisionLinear],
     train,
-    regression: bool,
+    supervision: Supervision,
     params: dict,
     rng: np.random.Generator,
     device: torch.device,
@@ -256,9 +249,9 @@ def retrain(
         {"params": [p for p in weights if p.ndim < 2], "weight_decay": 0.0},
     ]
     loop = {**params, "epochs": params["retrain_epochs"], "amp": False}
-    wrapped = Supervised(model, regression).to(device)
+    wrapped = supervision.wrap(model).to(device)
     log, steps, _, seconds = train_loop(
-        wrapped, LabelledSequences(train, regression), groups, loop, rng, device, desc="retrain", progress=False
+        wrapped, supervision.labelled(train), groups, loop, rng, device, desc="retrain", progress=False
     )
     model.eval()
     return {"steps": steps, "seconds": seconds, "final_loss": log[-1]["loss"] if log else None}

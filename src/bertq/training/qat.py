@@ -20,23 +20,20 @@ integer engine take it unchanged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
-from ..data.tokenized import TokenizedSplit
 from ..models.sites import site_modules
 from ..quantization.activation import SiteRange
 from ..quantization.learned import LearnedActivationQuantizer, LearnedWeightQuantizer
 from ..quantization.model import QuantizedModel
 from ..quantization.tensor import QuantizedTensor
 from .finetune import changed_float_tensors
+from .supervision import LabelledSequences, Supervised  # noqa: F401 (the QAT API's names)
 
 QAT_DEFAULTS = {
     "learning_rate": 2e-5,
@@ -103,23 +100,6 @@ def trained_result(
     return quantized.with_tensors(tensors, floats), ranges
 
 
-class Supervised(nn.Module):
-    """A bertq classifier with the loss of ``BertForSequenceClassification`` (cross-entropy, or the
-    mean squared error for one regression output), called as the training loop calls a model."""
-
-    def __init__(self, model: nn.Module, regression: bool):
-        super().__init__()
-        self.model, self.regression = model, regression
-
-    def forward(self, input_ids, attention_mask, token_type_ids, labels):
-        logits = self.model(input_ids, attention_mask, token_type_ids)
-        if self.regression:
-            loss = F.mse_loss(logits.squeeze(-1), labels.float())
-        else:
-            loss = F.cross_entropy(logits, labels)
-        return SimpleNamespace(loss=loss, logits=logits)
-
-
 def qat_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Matrices (latent weights) with ``weight_decay``; biases, LayerNorm and every quantization
     parameter (vectors) without."""
@@ -127,26 +107,6 @@ def qat_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-@dataclass
-class LabelledSequences:
-    """Training sequences with their labels (class ids, or one score each for a regressor): what
-    the training loop needs of an objective, built from arrays rather than a task's files."""
-
-    train: TokenizedSplit
-    regression: bool
-
-    @property
-    def train_examples(self) -> int:
-        return len(self.train)
-
-    def lengths(self) -> np.ndarray:
-        return self.train.lengths()
-
-    def targets(self, batch: dict, device) -> dict[str, torch.Tensor]:
-        dtype = torch.float32 if self.regression else torch.long
-        return {"labels": torch.as_tensor(batch["labels"], device=device, dtype=dtype)}
 
 
 def train_quantized(

@@ -17,8 +17,8 @@ from torch import nn
 
 from ..quantization.bit_search import MixedPrecisionLinear
 from ..quantization.hessian import ranked_assignment, sensitivity, top_eigenvalue
-from .bit_search import ENCODER_LINEARS, batch_inputs
-from .qat import Supervised
+from .bit_search import ENCODER_LINEARS
+from .supervision import Supervision
 
 
 def layer_weights(model: nn.Module, index: int) -> list[torch.Tensor]:
@@ -30,7 +30,7 @@ def layer_weights(model: nn.Module, index: int) -> list[torch.Tensor]:
 def layer_eigenvalues(
     model: nn.Module,
     batches: list[dict],
-    regression: bool,
+    supervision: Supervision,
     iterations: int = 20,
     tolerance: float = 1e-3,
     seed: int = 0,
@@ -40,14 +40,14 @@ def layer_eigenvalues(
     the math kernel (the fused ones have no second derivative)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    wrapped = Supervised(model, regression).eval()
+    wrapped = supervision.wrap(model).eval()
     device = next(model.parameters()).device
     out = []
     for i in range(len(model.bert.encoder.layer)):
         params = layer_weights(model, i)
         values = []
         for b, batch in enumerate(batches):
-            inputs = batch_inputs(batch, device, regression)
+            inputs = supervision.inputs(batch, device)
             loss = lambda inputs=inputs: wrapped(**inputs).loss
             with sdpa_kernel(SDPBackend.MATH):
                 values.append(top_eigenvalue(loss, params, iterations, tolerance, seed + b))

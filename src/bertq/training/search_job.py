@@ -24,6 +24,7 @@ from ..quantization.quantizer import mse
 from .bit_search import MIB_BITS, SEARCH_DEFAULTS, attach_search, fix_assignment, fixed_bits, retrain, search
 from .finetune import changed_float_tensors
 from .qbert import fix_layer_bits, layer_eigenvalues, qbert_bits
+from .supervision import Supervision
 
 QBERT_DEFAULTS = {
     **{k: SEARCH_DEFAULTS[k] for k in ("target_mb", "retrain_epochs", "learning_rate", "batch_size")},
@@ -42,15 +43,15 @@ EMBEDDING_BITS = 8
 
 
 def _training_data(spec, tokenized, params: dict, seed: int):
+    """The training split (sequences, or SQuAD windows of ``max_train_examples`` questions), its
+    supervision and the job's generator."""
     from .objectives import load_objective
 
-    if spec.is_span:
-        raise ValueError(f"{spec.name}: the mixed-precision search trains sequence classifiers")
     objective = load_objective(spec, tokenized, params)
     rng = np.random.default_rng(seed)
     if params.get("max_train_examples"):
         objective.subsample(rng, params["max_train_examples"])
-    return objective.train, spec.is_regression, rng
+    return objective.train, Supervision.of(spec), rng
 
 
 def _export(model, layers, finetuned: dict, embedding_bits: int, method: str) -> QuantizedModel:
@@ -102,16 +103,16 @@ def run_aq_bert(
     seed_everything(seed)
     params = {**SEARCH_DEFAULTS, "embedding_bits": EMBEDDING_BITS, **params}
     dev = pick_device(device)
-    split, regression, rng = _training_data(spec, tokenized, params, seed)
+    split, supervision, rng = _training_data(spec, tokenized, params, seed)
     order = rng.permutation(len(split))
     n_held = max(1, int(round(params["held_out"] * len(split))))
     held_out, train = split.subset(np.sort(order[:n_held])), split.subset(np.sort(order[n_held:]))
     model = build_model(finetuned_dir)
     layers = attach_search(model, SearchSpace(tuple(params["bits"]), params["groups"]), params["init_std"], seed)
     model.to(dev)
-    searched = search(model, layers, train, held_out, regression, params, rng, dev)
+    searched = search(model, layers, train, held_out, supervision, params, rng, dev)
     assignment = fix_assignment(layers)
-    retrained = retrain(model, layers, split, regression, params, rng, dev)
+    retrained = retrain(model, layers, split, supervision, params, rng, dev)
     model.cpu()
     quantized = _export(model, layers, load_state(finetuned_dir), params["embedding_bits"], "aq_bert")
     save_quantized(quantized, quantized_out)
@@ -132,17 +133,17 @@ def run_q_bert(
     seed_everything(seed)
     params = {**QBERT_DEFAULTS, "embedding_bits": EMBEDDING_BITS, **params}
     dev = pick_device(device)
-    split, regression, rng = _training_data(spec, tokenized, params, seed)
+    split, supervision, rng = _training_data(spec, tokenized, params, seed)
     model = build_model(finetuned_dir).to(dev)
     batches = calibration_batches(split, params["hessian_batch_size"], params["hessian_batches"], seed)
-    eigenvalues = layer_eigenvalues(model, batches, regression, params["power_iterations"], seed=seed)
+    eigenvalues = layer_eigenvalues(model, batches, supervision, params["power_iterations"], seed=seed)
     layers = attach_search(model.cpu(), SearchSpace(tuple(params["bits"]), params["groups"]), 0.0, seed)
     fixed = fixed_bits(model, layers)
     target = float(params["target_mb"]) * MIB_BITS
     layer_bits = qbert_bits(model, eigenvalues, params["bits"], target, fixed)
     assignment = fix_layer_bits(layers, layer_bits)
     model.to(dev)
-    retrained = retrain(model, layers, split, regression, params, rng, dev)
+    retrained = retrain(model, layers, split, supervision, params, rng, dev)
     model.cpu()
     quantized = _export(model, layers, load_state(finetuned_dir), params["embedding_bits"], "q_bert")
     save_quantized(quantized, quantized_out)
