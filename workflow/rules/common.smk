@@ -34,6 +34,7 @@ from bertq.pipeline.resources import THROUGHPUT_MODELS, job_resources
 from bertq.reports import registry as report_registry
 
 try:
+    bq.check_config_files(workflow.configfiles)
     _validated = bq.validate(dict(config))
 except bq.ConfigError as _exc:
     raise WorkflowError(f"bertq: {_exc}") from None

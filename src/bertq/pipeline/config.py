@@ -28,6 +28,8 @@ from ..quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
 from ..reports import registry as report_registry
 from ..training.qat import QAT_DEFAULTS
 from ..training.search_job import SEARCH_METHODS
+from .layout import FP32
+from .raw_config import RawConfigError, coerce, coerce_params, key_path, non_finite, read_yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 
@@ -68,11 +70,7 @@ class ConfigError(ValueError):
     """An invalid study configuration; the message names the key."""
 
 
-def _key(path) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "<root>"
+_key = key_path
 
 
 def _with_defaults(cls):
@@ -97,7 +95,10 @@ def validate(raw: dict) -> dict:
     """Return a validated copy of ``raw`` with defaults filled in, or raise :class:`ConfigError`."""
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping at the top level")
-    config = copy.deepcopy(raw)
+    config = _coerced(copy.deepcopy(raw))
+    bad = non_finite(config)
+    if bad:
+        raise ConfigError(f"config key {bad[0]}: not a finite number (NaN and infinities are not settings)")
     validator = _with_defaults(Draft202012Validator)(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -110,6 +111,29 @@ def validate(raw: dict) -> dict:
     return config
 
 
+def _coerced(config: dict) -> dict:
+    """``config`` with the strings ``--config`` hands over turned into the types the schema (and, for
+    a method entry's own parameters, the method's defaults) asks for (:mod:`.raw_config`)."""
+    config = coerce(config, schema(), schema())
+    methods = (config.get("quantization") or {}).get("methods")
+    if isinstance(methods, dict):
+        for name, entry in methods.items():
+            if isinstance(entry, dict):
+                defaults = METHOD_PARAMS.get(entry.get("method", name), {})
+                methods[name] = coerce_params(entry, defaults)
+    return config
+
+
+def check_config_files(paths) -> None:
+    """Read each config file strictly (a key given twice is an error naming the file and line):
+    Snakemake's own loader keeps the last of two silently."""
+    for path in paths:
+        try:
+            read_yaml(path)
+        except RawConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+
 def applicable_reports(tasks, methods: dict | None = None) -> list[str]:
     """Every report the tasks and methods allow (:mod:`bertq.reports.registry`), in its default
     order: e.g. Table 1 and Figs. 2-5a need a classification task, Table 2 and Figs. 5b and 6 need
@@ -117,20 +141,53 @@ def applicable_reports(tasks, methods: dict | None = None) -> list[str]:
     return [r.name for r in report_registry.selectable() if r.applies(tasks, methods or {})]
 
 
+def reserved_names() -> set[str]:
+    """Names a method entry cannot take: fp32 (the unquantized model's method label) and the reports'."""
+    return {FP32[0], *report_registry.reports()}
+
+
+def _check_models(config: dict) -> None:
+    """Every model's source parses and its ``config.json`` (where known) reads; labels are unique;
+    a ``paper_name`` is one whose numbers the reports hold."""
+    from ..reports.paper import paper_model_names
+
+    labels: dict[str, str] = {}
+    for name, model in config["models"].items():
+        key = f"config key models.{name}"
+        try:
+            known_config(parse_source(model["source"], layers=model.get("layers")))
+        except ModelSourceError as exc:
+            raise ConfigError(f"{key}.source: {exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{key}.source: its config.json is not valid JSON ({exc})") from None
+        label = model_label(config, name)
+        if label in labels:
+            raise ConfigError(
+                f"{key}.label: {label!r} is also models.{labels[label]}'s label; the reports tell models apart by it"
+            )
+        labels[label] = name
+        paper = model.get("paper_name")
+        if paper is not None and paper not in paper_model_names():
+            raise ConfigError(
+                f"{key}.paper_name: no paper numbers for {paper!r}; known: {', '.join(paper_model_names())}"
+            )
+
+
 def _check_semantics(config: dict) -> None:
     for i, task in enumerate(config["tasks"]):
         if task not in TASKS:
             raise ConfigError(f"config key tasks[{i}]: unknown task {task!r}; known tasks: {', '.join(sorted(TASKS))}")
+    _check_models(config)
     for variant in config["quantization"]["methods"]:
+        if variant in reserved_names():
+            raise ConfigError(
+                f"config key quantization.methods.{variant}: the name {variant!r} is reserved (the unquantized "
+                "model's label and the reports' names); give the entry another name"
+            )
         _check_method(config, variant)
     for i, variant in enumerate(config["throughput"]["methods"] or []):
         if variant not in config["quantization"]["methods"]:
             raise ConfigError(f"config key throughput.methods[{i}]: no quantization.methods entry named {variant!r}")
-    for name, model in config["models"].items():
-        try:
-            parse_source(model["source"], layers=model.get("layers"))
-        except ModelSourceError as exc:
-            raise ConfigError(f"config key models.{name}.source: {exc}") from None
     for name in config["finetune"]["per_model"]:
         if name not in config["models"]:
             raise ConfigError(f"config key finetune.per_model.{name}: no model named {name!r}")
@@ -403,6 +460,7 @@ def _check_method(config: dict, variant: str) -> None:
                 check_granularity(value)
             except ValueError as exc:
                 raise ConfigError(f"config key {key}.{p}: {exc}") from None
+            _check_groups(config, variant, value)
         elif type(value) is not type(default) and not (isinstance(default, float) and isinstance(value, int)):
             raise ConfigError(f"config key {key}.{p}: expected a {type(default).__name__}, got {value!r}")
     try:
@@ -412,6 +470,29 @@ def _check_method(config: dict, variant: str) -> None:
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"config key {key}: {exc}") from None
     _check_training(config, variant, probe)
+
+
+def _check_groups(config: dict, variant: str, granularity) -> None:
+    """A number of groups must divide the output channels of every weight the entry quantizes, in
+    every model whose shape is known: the hidden and FFN widths (and with ``scope: all`` each
+    task's head)."""
+    if not isinstance(granularity, int) or isinstance(granularity, bool):
+        return
+    entry = config["quantization"]["methods"][variant]
+    for name, model in config["models"].items():
+        known = known_config(parse_source(model["source"], model.get("layers")))
+        if known is None:
+            continue
+        widths = {"the hidden size": known["hidden_size"], "the FFN width": known.get("intermediate_size")}
+        if entry.get("scope", "encoder") == "all":
+            for task in config["tasks"]:
+                widths[f"{task}'s head ({TASKS[task].num_labels} outputs)"] = TASKS[task].num_labels
+        for what, width in widths.items():
+            if width and width % granularity:
+                raise ConfigError(
+                    f"config key quantization.methods.{variant}.granularity: {granularity} groups do not divide "
+                    f"{what} of models.{name}, {width}"
+                )
 
 
 def _check_training(config: dict, variant: str, probe) -> None:
@@ -654,13 +735,10 @@ def timing_params(config: dict) -> dict:
 
 
 def load(path: str | Path, overrides: dict | None = None) -> dict:
-    path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raw = read_yaml(path)
+    except RawConfigError as exc:
+        raise ConfigError(str(exc)) from None
     if overrides:
         raw = {**(raw or {}), **overrides}
     return validate(raw or {})

@@ -79,3 +79,10 @@ PAPER_TABLE2: dict[str, dict[str, dict[str, float | None]]] = {
 8-bit. The BERT-Large ACIQ and OCS rows are garbled in the text of the paper we have (only its
 32-bit and LQ rows, 83.55/90.24 and 82.89(-0.66)/89.79(-0.45), can be read), so they are ``None``;
 the text says 8-bit scores drop by 0.1 (OCS) to 0.6 (LQ)."""
+
+
+def paper_model_names() -> list[str]:
+    """Every paper model whose published numbers some report shows (a model's ``paper_name``)."""
+    from bertq.reports.zhao_paper import ZHAO_TABLES
+
+    return sorted({*PAPER_TABLE1, *PAPER_TABLE2, *(model for model, _ in ZHAO_TABLES)})
