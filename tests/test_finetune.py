@@ -86,3 +86,37 @@ def test_linear_schedule_with_warmup_and_metrics(tokenized, tmp_path):
 def test_max_train_examples_subsamples(tokenized, tmp_path):
     metrics = _run(tokenized, tmp_path / "sub", 0, max_train_examples=10, epochs=1)
     assert metrics["train_examples"] == 10 and metrics["steps"] == 2
+
+
+@pytest.mark.parametrize("failing", ["tokenizer", "publish"])
+def test_a_fine_tune_killed_while_writing_leaves_nothing_a_later_job_reads(tokenized, tmp_path, monkeypatch, failing):
+    """The weights, config and tokenizer are written beside the output directory and renamed in
+    last (weights very last): a failure at any write leaves neither config.json nor
+    model.safetensors where the quantize and evaluate jobs read them."""
+    import os
+
+    import transformers
+
+    import bertq.training.finetune as finetune
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+
+    if failing == "tokenizer":
+        monkeypatch.setattr(transformers.PreTrainedTokenizerBase, "save_pretrained", boom)
+    else:  # killed after config.json was moved in, before the weights
+        real = os.replace
+
+        def replace(src, dst):
+            if str(dst).endswith("model.safetensors"):
+                boom()
+            real(src, dst)
+
+        monkeypatch.setattr(finetune.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tokenized, tmp_path / "out", 0, epochs=1)
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+    assert (tmp_path / "out" / "config.json").exists() == (failing == "publish")  # alone it is read by no job
+    monkeypatch.undo()
+    _run(tokenized, tmp_path / "out", 0, epochs=1)  # the rerun replaces what the kill left
+    assert (tmp_path / "out" / "model.safetensors").is_file() and not (tmp_path / ".out.partial").exists()

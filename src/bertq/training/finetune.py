@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -209,9 +211,27 @@ def run_finetune(
         }
     )
 
-    model.save_pretrained(out_dir, safe_serialization=True)
-    AutoTokenizer.from_pretrained(tokenizer_location(source), trust_remote_code=False).save_pretrained(out_dir)
-    with open(out_dir / "train_log.jsonl", "w") as f:
+    staging = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    model.save_pretrained(staging, safe_serialization=True)
+    AutoTokenizer.from_pretrained(tokenizer_location(source), trust_remote_code=False).save_pretrained(staging)
+    with open(staging / "train_log.jsonl", "w") as f:
         for row in log:
             f.write(json.dumps(row) + "\n")
+    publish(staging, out_dir)
     return metrics
+
+
+PUBLISHED_LAST = ("config.json", "model.safetensors")
+"""The files a fine-tuned directory's readers need, moved in last (the weights very last)."""
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Move every file written in ``staging`` into ``out_dir`` by renames on one filesystem,
+    :data:`PUBLISHED_LAST` last, then remove ``staging``: a job killed while writing leaves its
+    half-written files in ``staging`` only, never where a later job reads."""
+    files = sorted(staging.iterdir(), key=lambda f: PUBLISHED_LAST.index(f.name) if f.name in PUBLISHED_LAST else -1)
+    for f in files:
+        os.replace(f, out_dir / f.name)
+    staging.rmdir()
