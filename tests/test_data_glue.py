@@ -268,6 +268,13 @@ class TestErrors:
         msg = error_of(path, "stsb")
         assert str(path) in msg and "line 3" in msg and "'five'" in msg
 
+    @pytest.mark.parametrize("score", ["5.2", "-0.5"])
+    def test_score_outside_the_tasks_range(self, tmp_path, score):
+        bad = STSB[1].rsplit(T, 1)[0] + T + score
+        path = write(tmp_path / "dev.tsv", STSB[:1] + [STSB[2], bad])
+        msg = error_of(path, "stsb")
+        assert str(path) in msg and "line 3" in msg and f"score {float(score):g} is outside stsb's range [0, 5]" in msg
+
     def test_missing_header_column(self, tmp_path):
         path = write(
             tmp_path / "dev.tsv", [row("index", "question", "text", "label"), row(0, "q?", "s.", "entailment")]
@@ -379,6 +386,12 @@ class TestHub:
         )
         with pytest.raises(DataError, match="row 0"):
             load_glue_hub(GLUE_TASKS["sst2"], "train")
+
+    def test_score_outside_the_range(self, monkeypatch):
+        rows = {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [4.0, 5.5]}
+        monkeypatch.setattr(loading, "_hub_load_dataset", lambda d, c, s: FakeDataset(rows))
+        with pytest.raises(DataError, match=r"row 1: score 5.5 is outside stsb's range \[0, 5\]"):
+            load_glue_hub(GLUE_TASKS["stsb"], "train")
 
     def test_missing_column(self, monkeypatch):
         monkeypatch.setattr(loading, "_hub_load_dataset", lambda d, c, s: FakeDataset({"text": ["x"], "label": [0]}))

@@ -66,6 +66,13 @@ def _labels_array(values: list, spec: TaskSpec) -> np.ndarray:
     return np.asarray(values, dtype=np.float32 if spec.is_regression else np.int64)
 
 
+def _check_score(score: float, spec: TaskSpec, where: str) -> None:
+    """A regression score outside the task's range (:attr:`TaskSpec.score_range`) is an error."""
+    if spec.score_range is not None and not spec.score_range[0] <= score <= spec.score_range[1]:
+        lo, hi = spec.score_range
+        raise DataError(f"{where}: score {score:g} is outside {spec.name}'s range [{lo:g}, {hi:g}]")
+
+
 def _parse_label(raw: str, spec: TaskSpec, where: str) -> int | float:
     value = raw.strip()
     if spec.is_regression:
@@ -75,6 +82,7 @@ def _parse_label(raw: str, spec: TaskSpec, where: str) -> int | float:
             score = math.nan
         if not math.isfinite(score):
             raise DataError(f"{where}: score {raw!r} in column {spec.label_column!r} is not a finite number")
+        _check_score(score, spec, where)
         return score
     try:
         return spec.label_names.index(value)
@@ -223,6 +231,9 @@ def load_glue_hub(spec: TaskSpec, split: str, dataset_id: str = "nyu-mll/glue") 
     if spec.is_regression:
         labels = np.asarray(raw_labels, dtype=np.float32)
         bad = np.flatnonzero(~np.isfinite(labels))
+        if not bad.size:
+            for i, score in enumerate(labels.tolist()):
+                _check_score(score, spec, f"{where}, row {i}")
     else:
         labels = np.asarray(raw_labels, dtype=np.int64)
         bad = np.flatnonzero((labels < 0) | (labels >= spec.num_labels))

@@ -32,6 +32,8 @@ class TaskSpec:
     head: str = "sequence"
     """``sequence`` (a classifier or regressor on ``[CLS]``) or ``span`` (start/end logits per
     token, extractive question answering)."""
+    score_range: tuple[float, float] | None = None
+    """A regression task's scores lie in this closed interval (STS-B: 0 to 5, Cer et al., 2017)."""
 
     @property
     def num_labels(self) -> int:
@@ -59,7 +61,16 @@ GLUE_TASKS: dict[str, TaskSpec] = {
         TaskSpec("cola", "CoLA", "cola", ("sentence",), "label", ("0", "1"), "matthews"),
         TaskSpec("sst2", "SST-2", "sst2", ("sentence",), "label", ("0", "1"), "accuracy"),
         TaskSpec("mrpc", "MRPC", "mrpc", ("#1 String", "#2 String"), "Quality", ("0", "1"), "accuracy_f1"),
-        TaskSpec("stsb", "STS-B", "stsb", ("sentence1", "sentence2"), "score", None, "pearson_spearman"),
+        TaskSpec(
+            "stsb",
+            "STS-B",
+            "stsb",
+            ("sentence1", "sentence2"),
+            "score",
+            None,
+            "pearson_spearman",
+            score_range=(0.0, 5.0),
+        ),
         TaskSpec("qqp", "QQP", "qqp", ("question1", "question2"), "is_duplicate", ("0", "1"), "accuracy_f1"),
         TaskSpec(
             "mnli",
