@@ -103,6 +103,11 @@ def test_a_key_given_twice_in_a_config_file_is_named_with_its_line(tmp_path):
             r"config key models.b.label: 'a \(random init: cost/speed only\)' is also models.a's label",
         ),
         (
+            {"models": {"m": {"source": "random:tiny", "label": "two\nlines"}}},
+            r"config key models.m.label: 'two\\nlines' holds the control character '\\n'; give one line of text",
+        ),
+        ({"name": "study\r"}, r"config key name: 'study\\r' holds the control character"),
+        (
             {"models": {"m": {"source": "random:tiny", "paper_name": "BERT-Huge"}}},
             r"config key models.m.paper_name: no paper numbers for 'BERT-Huge'; known: ALBERT-Base, BERT-Base, "
             r"BERT-Large",

@@ -515,3 +515,19 @@ def test_build_reports_with_squad(tmp_path):
     assert "SQuAD v1.1 is reported on its own" in (out / "index.md").read_text()
     svg = (out / "fig6.svg").read_text()
     assert "Fig. 6" in svg or "<svg" in svg
+
+
+def test_hostile_labels_and_study_names_are_escaped_in_markdown(tmp_path):
+    summary = make_summary()
+    summary.loc[summary["model"] == "small", "model_label"] = "<script>x</script> | A&B"
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    make_throughput().to_csv(tmp_path / "throughput.csv", index=False)
+    out = tmp_path / "reports"
+    build.build_reports(
+        tmp_path / "summary.csv", tmp_path / "throughput.csv", out, reports=["table1"],
+        models_order=["small", "big"], tasks=TASKS, study_name="Study <b>bold</b>",
+    )  # fmt: skip
+    table, index = (out / "table1.md").read_text(), (out / "index.md").read_text()
+    assert "<script>" not in table + index and "<b>" not in index
+    assert "&lt;script&gt;x&lt;/script&gt; \\| A&amp;B" in table
+    assert index.startswith("# Study &lt;b&gt;bold&lt;/b&gt;\n")

@@ -146,6 +146,13 @@ def reserved_names() -> set[str]:
     return {FP32[0], *report_registry.reports()}
 
 
+def _check_one_line(text: str, key: str) -> None:
+    """A name shown in the reports is one line of printable text."""
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ConfigError(f"{key}: {text!r} holds the control character {bad!r}; give one line of text")
+
+
 def _check_models(config: dict) -> None:
     """Every model's source parses and its ``config.json`` (where known) reads; labels are unique;
     a ``paper_name`` is one whose numbers the reports hold."""
@@ -161,6 +168,7 @@ def _check_models(config: dict) -> None:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{key}.source: its config.json is not valid JSON ({exc})") from None
         label = model_label(config, name)
+        _check_one_line(model.get("label") or "", f"{key}.label")
         if label in labels:
             raise ConfigError(
                 f"{key}.label: {label!r} is also models.{labels[label]}'s label; the reports tell models apart by it"
@@ -174,6 +182,7 @@ def _check_models(config: dict) -> None:
 
 
 def _check_semantics(config: dict) -> None:
+    _check_one_line(config["name"], "config key name")
     for i, task in enumerate(config["tasks"]):
         if task not in TASKS:
             raise ConfigError(f"config key tasks[{i}]: unknown task {task!r}; known tasks: {', '.join(sorted(TASKS))}")

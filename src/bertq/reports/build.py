@@ -68,7 +68,7 @@ def _index(summary: pd.DataFrame, path: Path, files: list[Path], captions: dict[
            study_name: str, squad: bool = False) -> Path:
     """The study's index: what it reproduces, then a line per file (its report's caption)."""
     names = tables.labels(summary) if not summary.empty else {}
-    lines = [f"# {study_name}\n",
+    lines = [f"# {tables.md_escape(study_name)}\n",
              f"Reports reproducing {PAPER_CITATION}, \"Empirical Evaluation of Post-Training Quantization "
              f"Methods for Language Tasks\"."]
     if tasks:

@@ -73,8 +73,20 @@ def score_label(tasks) -> str:
     return "GLUE score" if tasks and all(t in GLUE_TASKS for t in tasks) else "mean task score"
 
 
+MD_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "\\|", "\n": " ", "\r": " ", "\t": " "}
+"""What a user's text (a model label, the study's name) must not be in Markdown: HTML (it would
+reach the HTML report as markup), a table's column separator, or a line break."""
+
+
+def md_escape(text: str) -> str:
+    """``text`` safe inside a Markdown line or table cell (:data:`MD_ESCAPES`)."""
+    return "".join(MD_ESCAPES.get(c, c) for c in str(text))
+
+
 def labels(summary: pd.DataFrame) -> dict[str, str]:
-    return dict(zip(summary["model"], summary["model_label"].fillna(summary["model"]).astype(str)))
+    """Each model's label as the reports print it (escaped for Markdown and HTML)."""
+    raw = summary["model_label"].fillna(summary["model"]).astype(str)
+    return dict(zip(summary["model"], map(md_escape, raw)))
 
 
 SEED_STATISTICS = ("mean", "median")
