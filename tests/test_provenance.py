@@ -14,15 +14,18 @@ import numpy
 import pytest
 import torch
 
-from bertq.pipeline import provenance
+from bertq.pipeline import integrity, provenance
 from bertq.pipeline.jobs import JOBS, Call, Job, run
 from bertq.reports.collect import TIDY_COLUMNS, collect
 
 
 class Named(dict):
-    """Stands in for Snakemake's named lists (``.items()`` and attribute access)."""
+    """Stands in for Snakemake's named lists (``.items()``, attribute access, iterating the values)."""
 
     __getattr__ = dict.__getitem__
+
+    def __iter__(self):
+        return iter(list(self.values()))
 
 
 def _smk(tmp_path, **params):
@@ -58,7 +61,10 @@ def test_a_job_writes_its_record_with_labels_config_code_packages_device_and_tim
     assert run(smk, job) == {"score": 81.5}
     assert seen == {"hyper": {"learning_rate": 3e-5, "epochs": 2}, "seed": 0}  # decoded, cast
     assert (tmp_path / "w.bin").read_bytes() == b"weights"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "result.json", "w.bin"]  # no temporaries left
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".sha256")) == [
+        "logs", "result.json", "w.bin"
+    ]  # no temporaries left; every output sealed  # fmt: skip
+    assert integrity.check(out) and integrity.check(tmp_path / "w.bin")
     data = json.loads(out.read_text())
     assert data["score"] == 81.5
     assert data["labels"] == {"model": "tiny", "task": "rte", "seed": 0, "method": "lq", "bits": 4}

@@ -1,8 +1,9 @@
 """One job protocol for every rule: a rule's script is ``run(snakemake)``.
 
-:func:`run` decodes the rule's params, casts its wildcards, calls the rule's library function
-(its entry point, in :data:`JOBS`) with temporary paths for the files it writes itself, and writes
-the record the function returns once, atomically, as JSON with the job's labels and provenance.
+:func:`run` checks the seals of the job's inputs (:mod:`bertq.pipeline.integrity`), decodes the
+rule's params, casts its wildcards, calls the rule's library function (its entry point, in
+:data:`JOBS`) with temporary paths for the files it writes itself, writes the record the function
+returns once, atomically, as JSON with the job's labels and provenance, and seals every output.
 The entry point is also what the rule's ``code`` param hashes (:func:`job_code`): the import
 closure of its module, so editing a module reruns exactly the jobs whose entry points import it.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import provenance
+from . import integrity, provenance
 from .imports import code_hash
 from .layout import FP32, INTEGER_WILDCARDS, LABELS
 from .workflow import atomic_path, log_to
@@ -107,7 +108,20 @@ def run(smk, job: Job | None = None) -> Any:
         except KeyError:
             raise KeyError(f"rule {smk.rule!r} has no job; known: {', '.join(sorted(JOBS))}") from None
     started = time.time()
-    with log_to(smk.log[0] if smk.log else None), contextlib.ExitStack() as outputs:
+    with log_to(smk.log[0] if smk.log else None):
+        for path in smk.input:  # a damaged or edited input stops the job before it trusts it
+            integrity.check(path)
+        result = _call(smk, job, started)
+        for path in smk.output:
+            if Path(path).is_file():  # (Snakemake itself fails a job that left one out)
+                integrity.seal(path, smk.rule)
+    return result
+
+
+def _call(smk, job: Job, started: float) -> Any:
+    """Call the job's function with temporary paths for its files and write its record; every
+    output is in place when this returns."""
+    with contextlib.ExitStack() as outputs:
         wildcards = cast_wildcards(dict(smk.wildcards.items()))
         files = {name: outputs.enter_context(atomic_path(getattr(smk.output, name))) for name in job.files}
         call = Call(

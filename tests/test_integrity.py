@@ -1,0 +1,107 @@
+"""Sealed results (bertq.pipeline.integrity): a job seals what it writes and checks what it reads,
+so a truncated checkpoint or a hand-edited score stops the first job that would trust it, named
+with the rule that made it; ``bertq verify`` lists exactly the damaged, edited and half-written
+files of a tree."""
+
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from bertq import cli
+from bertq.pipeline import integrity
+from bertq.pipeline.jobs import Job, run
+
+WEIGHTS = "finetuned/m/rte/seed42/model.safetensors"
+
+
+class Named(dict):
+    """Stands in for Snakemake's named lists (attribute access, iterating the values)."""
+
+    __getattr__ = dict.__getitem__
+
+    def __iter__(self):
+        return iter(list(self.values()))
+
+
+def _smk(tmp_path, inputs: dict, rule="aggregate"):
+    return SimpleNamespace(
+        rule=rule, log=[], wildcards=Named(), params=Named(), input=Named(inputs),
+        output=Named(out=str(tmp_path / "out.bin")), threads=1,
+    )  # fmt: skip
+
+
+def _writer(calls):
+    def write(out):
+        calls.append(out)
+        out.write_bytes(b"made")
+
+    return Job(write, lambda c: {"out": c.files["out"]}, files=("out",))
+
+
+def test_a_job_seals_its_outputs_and_refuses_a_damaged_input(tmp_path):
+    calls = []
+    run(_smk(tmp_path, {}, rule="quantize"), _writer(calls))
+    sealed = tmp_path / "out.bin"
+    assert integrity.check(sealed) and json.loads(integrity.seal_path(sealed).read_text())["rule"] == "quantize"
+    downstream = tmp_path / "next"
+    downstream.mkdir()
+    run(_smk(downstream, {"model": str(sealed)}), _writer(calls))  # intact: read
+    assert len(calls) == 2
+    sealed.write_bytes(b"ma")  # truncated
+    with pytest.raises(integrity.IntegrityError) as info:
+        run(_smk(downstream, {"model": str(sealed)}), _writer(calls))
+    message = str(info.value)
+    assert str(sealed) in message and "damaged after rule quantize wrote it (2 bytes, written with 4)" in message
+    assert "--forcerun quantize" in message and len(calls) == 2  # the job never started
+
+
+def test_an_edited_result_is_named_and_an_unsealed_file_is_read(tmp_path):
+    result = tmp_path / "eval.json"
+    result.write_text(json.dumps({"score": 61.2}))
+    assert integrity.check(result) is False  # unsealed (written by hand, or before seals): read unchecked
+    integrity.seal(result, "evaluate")
+    result.write_text(json.dumps({"score": 91.2}))  # same size, another score
+    with pytest.raises(integrity.IntegrityError, match=r"eval.json was edited after rule evaluate wrote it \(its SHA"):
+        integrity.check(result)
+    integrity.seal_path(result).write_text("{not json")
+    with pytest.raises(integrity.IntegrityError, match="the seal of .*eval.json is unreadable"):
+        integrity.check(result)
+
+
+def test_verify_lists_exactly_the_damaged_edited_and_half_written_files(tmp_path, capsys):
+    results = tmp_path / "results"
+    files = {
+        WEIGHTS: b"w" * 1000,
+        "finetuned/m/rte/seed42/config.json": b"{}",
+        "quantized/m/rte/seed42/lq/w4.safetensors": b"q" * 100,
+        "quantized/m/rte/seed42/lq/w4.json": b'{"size_bytes": 50}',
+        "eval/m/rte/seed42/lq/w4.json": b'{"score": 60.0}',
+    }
+    for name, content in files.items():
+        path = results / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        integrity.seal(path, "job")
+    (results / "unsealed.csv").write_text("a,b\n")
+    (results / "gone.bin").write_bytes(b"x")
+    integrity.seal(results / "gone.bin", "quantize")
+    os.unlink(results / "gone.bin")  # a temporary output, removed after use: not a finding
+    assert cli.main(["verify", str(results)]) == 0
+    assert "5 sealed files intact, 0 damaged or edited, 1 unsealed, 0 leftovers" in capsys.readouterr().out
+
+    (results / WEIGHTS).write_bytes(b"w" * 500)  # truncated weights
+    (results / "eval/m/rte/seed42/lq/w4.json").write_bytes(b'{"score": 90.0}')  # an edited score
+    (results / "quantized/m/rte/seed42/lq/.w4.safetensors.tmp4242").write_bytes(b"half")  # a killed write
+    (results / "finetuned/m/rte/.seed7.partial").mkdir()
+    found = integrity.verify(results)
+    assert set(found.broken) == {results / WEIGHTS, results / "eval/m/rte/seed42/lq/w4.json"}
+    assert set(found.leftovers) == {
+        results / "quantized/m/rte/seed42/lq/.w4.safetensors.tmp4242",
+        results / "finetuned/m/rte/.seed7.partial",
+    }
+    assert cli.main(["verify", str(results)]) == 1
+    out = capsys.readouterr().out
+    assert "model.safetensors was damaged after rule job wrote it" in out and "w4.json was edited" in out
+    assert "3 sealed files intact, 2 damaged or edited, 1 unsealed, 2 leftovers" in out
