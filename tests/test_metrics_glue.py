@@ -279,3 +279,33 @@ def test_module_imports_without_scipy_or_sklearn():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_metric_is_flagged_where_the_gold_labels_leave_it_undefined():
+    from bertq.metrics.glue import undefined_on
+
+    assert undefined_on("matthews", [0, 1, 1]) == []
+    assert undefined_on("matthews", [1, 1, 1], "dev") == [
+        "the dev split has a single class (label 1): matthews cannot tell a model from a constant"
+    ]
+    assert "Pearson and Spearman correlations are undefined" in undefined_on("pearson_spearman", [2.5, 2.5])[0]
+    assert undefined_on("accuracy", [], "dev_matched") == ["the dev_matched split has no examples"]
+
+
+def test_scoring_a_single_class_dev_set_records_the_warning():
+    import torch
+
+    from bertq.data.tasks import GLUE_TASKS
+    from bertq.data.tokenized import TokenizedSplit
+    from bertq.evaluation.classify import score
+
+    offsets = np.array([0, 3, 5, 9])
+    ids = np.arange(9, dtype=np.int32) + 100
+    split = TokenizedSplit(ids, np.zeros(9, np.int8), offsets, np.array([1, 1, 1]))
+    result = score(
+        lambda i, m, t: torch.tensor([[0.0, 1.0]]).repeat(i.shape[0], 1), GLUE_TASKS["sst2"], {"dev": split}, 2
+    )
+    assert result["score"] == 100.0  # every prediction is the one class
+    assert result["warnings"] == [
+        "the dev split has a single class (label 1): accuracy cannot tell a model from a constant"
+    ]

@@ -531,3 +531,18 @@ def test_hostile_labels_and_study_names_are_escaped_in_markdown(tmp_path):
     assert "<script>" not in table + index and "<b>" not in index
     assert "&lt;script&gt;x&lt;/script&gt; \\| A&amp;B" in table
     assert index.startswith("# Study &lt;b&gt;bold&lt;/b&gt;\n")
+
+
+def test_the_index_names_each_dev_set_whose_metric_is_undefined_once(tmp_path):
+    summary = make_summary()
+    task = TASKS[0]
+    summary["warnings"] = ""
+    summary.loc[(summary["model"] == "small") & (summary["task"] == task), "warnings"] = "the dev split has one class"
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    make_throughput().to_csv(tmp_path / "throughput.csv", index=False)
+    build.build_reports(
+        tmp_path / "summary.csv", tmp_path / "throughput.csv", tmp_path / "r", reports=["table1"],
+        models_order=["small", "big"], tasks=TASKS, study_name="s",
+    )  # fmt: skip
+    index = (tmp_path / "r" / "index.md").read_text()
+    assert "**Warnings**" in index and index.count(f", {task}: the dev split has one class") == 1

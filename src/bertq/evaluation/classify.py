@@ -9,7 +9,7 @@ import torch
 
 from ..data.tasks import TaskSpec
 from ..data.tokenized import TokenizedSplit
-from ..metrics.glue import combine_dev_splits, predictions_from_logits, task_metrics
+from ..metrics.glue import combine_dev_splits, predictions_from_logits, task_metrics, undefined_on
 
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -30,13 +30,17 @@ def predict(forward: Forward, split: TokenizedSplit, batch_size: int, device="cp
     return result
 
 
-def score(
-    forward: Forward, spec: TaskSpec, splits: dict[str, TokenizedSplit], batch_size: int, device="cpu"
-) -> dict[str, float]:
-    """The task score and its components; MNLI averages its matched and mismatched splits."""
+def score(forward: Forward, spec: TaskSpec, splits: dict[str, TokenizedSplit], batch_size: int, device="cpu") -> dict:
+    """The task score and its components; MNLI averages its matched and mismatched splits. Where
+    the metric is undefined on a split's gold labels, ``warnings`` says why
+    (:func:`~bertq.metrics.glue.undefined_on`)."""
     per_split = {}
     for name in spec.dev_splits:
         logits = predict(forward, splits[name], batch_size, device)
         preds = predictions_from_logits(logits, spec.is_regression)
         per_split[name] = task_metrics(spec.metric, preds, splits[name].labels)
-    return combine_dev_splits(per_split)
+    out = combine_dev_splits(per_split)
+    warnings = [w for name in spec.dev_splits for w in undefined_on(spec.metric, splits[name].labels, name)]
+    if warnings:
+        out["warnings"] = warnings
+    return out

@@ -187,6 +187,23 @@ def task_metrics(metric: str, preds, labels) -> dict[str, float]:
     return {"pearson": r, "spearman": rho, "score": (r + rho) / 2.0}
 
 
+def undefined_on(metric: str, labels, split: str = "dev") -> list[str]:
+    """Why ``metric`` says nothing on these gold labels, if it does not: a classification split with
+    a single class (accuracy is the share of it; MCC and F1 are 0 by convention, not by merit) or a
+    regression split whose scores are all equal (no correlation exists)."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return [f"the {split} split has no examples"]
+    values = np.unique(labels)
+    if values.size > 1:
+        return []
+    if metric == "pearson_spearman":
+        return [f"every {split} score is {float(values[0]):g}: Pearson and Spearman correlations are undefined"]
+    return [
+        f"the {split} split has a single class (label {values[0].item()}): {metric} cannot tell a model from a constant"
+    ]
+
+
 def predictions_from_logits(logits: np.ndarray, is_regression: bool) -> np.ndarray:
     """Predictions from model outputs: the argmax over the last axis for classification, or the
     ``(n,)`` vector of a ``(n, 1)`` regression output (STS-B)."""

@@ -89,4 +89,18 @@ def _index(summary: pd.DataFrame, path: Path, files: list[Path], captions: dict[
                          + "): weights are randomly initialized, so their task scores are near chance "
                            "and say nothing about quantization accuracy; they are included for size, "
                            "ACE and throughput only.")
+        lines += _warning_lines(summary, names)
     return tables.write_text(path, "\n".join(lines) + "\n")
+
+
+def _warning_lines(summary: pd.DataFrame, names: dict[str, str]) -> list[str]:
+    """A section naming each (model, task) whose dev set leaves its metric undefined, once."""
+    if "warnings" not in summary:
+        return []
+    flagged = summary[summary["warnings"].fillna("").astype(str).str.len() > 0]
+    found = dict.fromkeys((m, t, w) for m, t, w in zip(flagged["model"], flagged["task"], flagged["warnings"]))
+    if not found:
+        return []
+    return ["\n**Warnings**: these scores measure nothing about quantization:"] + [
+        f"- {names.get(m, m)}, {t}: {tables.md_escape(w)}" for m, t, w in found
+    ]

@@ -36,6 +36,7 @@ SUMMARY_COLUMNS = [
     "tuning_seconds",
     "encoder_size_mib",
     "group_bits",
+    "warnings",
 ]
 TIDY_COLUMNS = [
     "model",
@@ -57,6 +58,7 @@ TIDY_COLUMNS = [
     "evaluate_seconds",
 ]
 NOT_METRICS = (
+    "warnings",
     "labels",
     "task",
     "metric",
@@ -154,6 +156,7 @@ def collect(evaluations, costs, timings, models: dict, summary_csv, throughput_c
                 "tuning_seconds": tuning_seconds(cost),
                 "encoder_size_mib": cost.get("encoder_size_mib", ""),
                 "group_bits": json.dumps(cost["assignment"], sort_keys=True) if "assignment" in cost else "",
+                "warnings": "; ".join(ev.get("warnings", [])),
             }
         )
         tidy += _tidy_rows(labels, ev, cost, metrics, models)
