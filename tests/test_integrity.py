@@ -105,3 +105,19 @@ def test_verify_lists_exactly_the_damaged_edited_and_half_written_files(tmp_path
     out = capsys.readouterr().out
     assert "model.safetensors was damaged after rule job wrote it" in out and "w4.json was edited" in out
     assert "3 sealed files intact, 2 damaged or edited, 1 unsealed, 2 leftovers" in out
+
+
+def test_unsealed_damaged_results_are_named_by_their_readers(tmp_path):
+    """Results without seals (older runs, copied trees) that are damaged still name their file."""
+    from bertq.models.checkpoint import load_state
+    from bertq.quantization.model import load_quantized
+    from bertq.reports.collect import collect
+
+    (tmp_path / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{")  # truncated header
+    with pytest.raises(ValueError, match=r"model.safetensors: not a readable safetensors file .*rerun the job"):
+        load_state(tmp_path)
+    with pytest.raises(ValueError, match=r"model.safetensors: not a readable safetensors file"):
+        load_quantized(tmp_path / "model.safetensors")
+    (tmp_path / "cost.json").write_text('{"labels": {"model": "m"')
+    with pytest.raises(ValueError, match=r"cost.json: not a JSON result"):
+        collect([], [tmp_path / "cost.json"], [], {}, tmp_path / "s.csv", tmp_path / "t.csv")

@@ -148,3 +148,25 @@ def test_changing_a_search_setting_reruns_only_its_search_and_what_follows(study
         }, jobs
     finally:
         (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue")))
+
+
+def test_an_edited_result_stops_the_job_that_would_read_it(study):
+    """A score edited by hand after its evaluate job: the aggregate job refuses it, naming the file,
+    the rule that wrote it and what to do, and the reports are not rewritten from it."""
+    result = study / "results/eval/tiny/rte/seed0/aq/w8.json"
+    original = result.read_text()
+    before = (study / "reports/aqbert_table1.md").read_text()
+    edited = json.loads(original)
+    edited["score"] = 99.0
+    result.write_text(json.dumps(edited, indent=1))
+    try:
+        run = _snakemake(study, "reports/all")
+        assert run.returncode != 0
+        log = "\n".join(p.read_text() for p in (study / "logs").rglob("aggregate*.log"))
+        assert "results/eval/tiny/rte/seed0/aq/w8.json was edited after rule evaluate wrote it" in log
+        assert "--forcerun evaluate" in log
+        assert (study / "reports/aqbert_table1.md").read_text() == before
+    finally:
+        result.write_text(original)
+    run = _snakemake(study, "reports/all")  # the original content passes its seal again
+    assert run.returncode == 0, run.stderr[-3000:]

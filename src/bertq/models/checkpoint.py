@@ -56,9 +56,16 @@ def load_state(directory: str | Path, quantized=None) -> dict[str, np.ndarray]:
     """The checkpoint's state dict (numpy); with ``quantized`` (a path to a quantized checkpoint
     or a :class:`~bertq.quantization.model.QuantizedModel`), every quantized weight replaced by
     its dequantized value."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    state = load_file(str(_file(directory, WEIGHTS_FILE)))
+    path = _file(directory, WEIGHTS_FILE)
+    try:
+        state = load_file(str(path))
+    except SafetensorError as exc:
+        raise ValueError(
+            f"{path}: not a readable safetensors file ({exc}); delete it and rerun the job that wrote it"
+        ) from None
     if quantized is None:
         return state
     from ..quantization.model import QuantizedModel, load_quantized

@@ -215,10 +215,13 @@ def save_quantized(model: QuantizedModel, path: str | Path) -> None:
 
 
 def load_quantized(path: str | Path) -> QuantizedModel:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({exc}); delete it and rerun its job") from None
     if meta.get("codes") not in READABLE_FORMATS or "bits" not in meta:
         raise ValueError(
             f"{path}: not a bertq quantized checkpoint in format {CODES_FORMAT!r} "

@@ -97,7 +97,10 @@ THROUGHPUT_COLUMNS = [
 
 
 def _read(path) -> dict:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a JSON result ({exc}); delete it and rerun the job that wrote it") from None
 
 
 def labels_of(result: dict, path, names=LABELS) -> dict:
