@@ -121,3 +121,46 @@ def test_unsealed_damaged_results_are_named_by_their_readers(tmp_path):
     (tmp_path / "cost.json").write_text('{"labels": {"model": "m"')
     with pytest.raises(ValueError, match=r"cost.json: not a JSON result"):
         collect([], [tmp_path / "cost.json"], [], {}, tmp_path / "s.csv", tmp_path / "t.csv")
+
+
+def test_a_job_that_failed_on_bad_input_is_not_run_again_by_its_retry(tmp_path, monkeypatch):
+    from bertq.data.loading import DataError
+    from bertq.errors import InputError
+
+    monkeypatch.chdir(tmp_path)  # the study directory: the message is kept under .snakemake/
+    calls = []
+
+    def bad(out):
+        calls.append(out)
+        raise DataError("data/RTE/train.tsv, line 4: unknown label 'maybe'")
+
+    job = Job(bad, lambda c: {"out": c.files["out"]}, files=("out",))
+
+    def attempt(n, rule="finetune"):
+        smk = _smk(tmp_path, {}, rule=rule)
+        smk.wildcards, smk.resources = Named(model="m", task="rte", seed="0"), SimpleNamespace(attempt=n)
+        with pytest.raises(InputError) as info:
+            run(smk, job)
+        return str(info.value)
+
+    assert attempt(1).startswith("data/RTE/train.tsv, line 4") and len(calls) == 1
+    second = attempt(2)
+    assert len(calls) == 1 and "unknown label 'maybe' (not retried: attempt 2 would fail the same way)" in second
+    assert attempt(1) and len(calls) == 2  # a new run (attempt 1) tries again: the data may be fixed
+    assert attempt(2, rule="qat") and len(calls) == 3  # another job's retry is its own
+
+
+def test_unavailable_hardware_is_bad_input():
+    import torch
+
+    from bertq.errors import InputError
+    from bertq.kernels.simd import PATHS, available_paths, resolve_path
+    from bertq.models.device import pick_device
+
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA device"):
+            pick_device("cuda")
+    missing = [p for p in PATHS if p not in available_paths()]
+    if missing:
+        with pytest.raises(InputError, match="which this CPU lacks"):
+            resolve_path(missing[0])

@@ -190,6 +190,12 @@ def model_meta():
     return meta
 
 
+def attempt_number(wildcards, attempt):
+    """A job's attempt, as a resource: a retry reads it to skip what failed on bad input
+    (bertq.pipeline.jobs.run)."""
+    return attempt
+
+
 def resources_of(rule, key):
     """A job's ``mem_mb``, ``runtime`` or ``gpu``, scaled by its model's size (bertq.pipeline.resources).
 

@@ -19,6 +19,7 @@ rule finetune:
         mem_mb=resources_of("finetune", "mem_mb"),
         runtime=resources_of("finetune", "runtime"),
         gpu=resources_of("finetune", "gpu"),
+        attempt=attempt_number,
     params:
         source=lambda wc: config["models"][wc.model]["source"],
         layers=lambda wc: config["models"][wc.model]["layers"],

@@ -96,6 +96,7 @@ rule centroid_finetune:
         mem_mb=resources_of("centroid_finetune", "mem_mb"),
         runtime=resources_of("centroid_finetune", "runtime"),
         gpu=resources_of("centroid_finetune", "gpu"),
+        attempt=attempt_number,
     params:
         hyper=centroid_params,
         device=config["finetune"]["device"],
@@ -125,6 +126,7 @@ rule adaround:
         mem_mb=resources_of("adaround", "mem_mb"),
         runtime=resources_of("adaround", "runtime"),
         gpu=resources_of("adaround", "gpu"),
+        attempt=attempt_number,
     params:
         settings=adaround_params,
         device=config["finetune"]["device"],
@@ -156,6 +158,7 @@ rule qat:
         mem_mb=resources_of("qat", "mem_mb"),
         runtime=resources_of("qat", "runtime"),
         gpu=resources_of("qat", "gpu"),
+        attempt=attempt_number,
     params:
         hyper=qat_params,
         device=config["finetune"]["device"],
@@ -202,6 +205,7 @@ rule search:
         mem_mb=resources_of("search", "mem_mb"),
         runtime=resources_of("search", "runtime"),
         gpu=resources_of("search", "gpu"),
+        attempt=attempt_number,
     params:
         search=search_params,
         cost=cost_params,

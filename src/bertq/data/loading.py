@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from .tasks import GLUE_TASKS, ROTTEN_TOMATOES, TaskSpec
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Bad or missing task data (file, row, label, split or dependency)."""
 
 

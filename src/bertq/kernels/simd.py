@@ -35,6 +35,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import NativeValue, intrinsic, models, overload, register_model, typeof_impl, unbox
 
+from ..errors import UnavailableHardware
+
 PATH_ENV = "BERTQ_KERNEL_PATH"
 
 
@@ -104,7 +106,7 @@ def resolve_path(name: str | None) -> str:
     if name not in PATHS:
         raise ValueError(f"unknown kernel path {name!r}; known: {', '.join(PATHS)}")
     if name not in available:
-        raise ValueError(
+        raise UnavailableHardware(
             f"kernel path {name!r} needs CPU features {list(PATHS[name].features)}, "
             f"which this CPU lacks; it can run: {', '.join(available)}"
         )

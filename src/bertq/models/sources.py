@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InputError
+
 PACKAGED = "all-MiniLM-L6-v2"
 
 PAPER_SIZES = {
@@ -31,7 +33,7 @@ PAPER_HUB_IDS = {
 }
 
 
-class ModelSourceError(ValueError):
+class ModelSourceError(InputError):
     pass
 
 

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator, validators
 
 from ..cost.summary import MIB_BITS
 from ..data.tasks import TASKS
+from ..errors import InputError
 from ..models.sites import KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
@@ -66,7 +67,7 @@ DECODING_KEYS = ("n_best_size", "max_answer_length")
 """Used when scoring, not when training: a fine-tune's own dev score decodes with the defaults."""
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """An invalid study configuration; the message names the key."""
 
 

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InputError
+
 SEAL = ".{name}.sha256"
 CHUNK = 1 << 22
 LEFTOVER = re.compile(r"^\..+(\.tmp\d+|\.partial)$")
@@ -23,7 +25,7 @@ and fine-tuning's staging directory."""
 TEXT_SUFFIXES = (".json", ".csv", ".md", ".tsv", ".txt")
 
 
-class IntegrityError(ValueError):
+class IntegrityError(InputError):
     """A sealed file no longer has the content its job wrote."""
 
 

@@ -4,6 +4,8 @@
 rule's params, casts its wildcards, calls the rule's library function (its entry point, in
 :data:`JOBS`) with temporary paths for the files it writes itself, writes the record the function
 returns once, atomically, as JSON with the job's labels and provenance, and seals every output.
+A job that fails on bad input (:class:`~bertq.errors.InputError`) leaves its message for its
+retry, which then fails at once instead of repeating the work.
 The entry point is also what the rule's ``code`` param hashes (:func:`job_code`): the import
 closure of its module, so editing a module reruns exactly the jobs whose entry points import it.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from . import integrity, provenance
 from .imports import code_hash
 from .layout import FP32, INTEGER_WILDCARDS, LABELS
@@ -108,14 +111,37 @@ def run(smk, job: Job | None = None) -> Any:
         except KeyError:
             raise KeyError(f"rule {smk.rule!r} has no job; known: {', '.join(sorted(JOBS))}") from None
     started = time.time()
+    marker = input_error_marker(smk)
     with log_to(smk.log[0] if smk.log else None):
-        for path in smk.input:  # a damaged or edited input stops the job before it trusts it
-            integrity.check(path)
-        result = _call(smk, job, started)
+        attempt = int(getattr(getattr(smk, "resources", None), "attempt", 1) or 1)
+        if attempt > 1 and marker.is_file():
+            raise InputError(f"{marker.read_text()} (not retried: attempt {attempt} would fail the same way)")
+        marker.unlink(missing_ok=True)
+        try:
+            for path in smk.input:  # a damaged or edited input stops the job before it trusts it
+                integrity.check(path)
+            result = _call(smk, job, started)
+        except InputError as exc:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(exc))
+            raise
         for path in smk.output:
             if Path(path).is_file():  # (Snakemake itself fails a job that left one out)
                 integrity.seal(path, smk.rule)
     return result
+
+
+INPUT_ERRORS = Path(".snakemake") / "bertq" / "input-errors"
+"""Where a job that failed on bad input leaves its message for its own retry (Snakemake runs jobs
+in the study directory)."""
+
+
+def input_error_marker(smk) -> Path:
+    """The file a job's attempts share: named by its rule and wildcards."""
+    import hashlib
+
+    key = json.dumps([smk.rule, sorted(dict(smk.wildcards.items()).items())])
+    return INPUT_ERRORS / f"{smk.rule}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.txt"
 
 
 def _call(smk, job: Job, started: float) -> Any:

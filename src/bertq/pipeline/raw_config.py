@@ -13,13 +13,15 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import InputError
+
 INTEGER = re.compile(r"[+-]?\d+")
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 BOOLEANS = {"true": True, "false": False}
 NULLS = ("null", "~")
 
 
-class RawConfigError(ValueError):
+class RawConfigError(InputError):
     """A config that cannot be read as written; the message names the file or key."""
 
 
