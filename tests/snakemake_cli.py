@@ -28,3 +28,26 @@ def snakemake_argv(workdir: Path, *args: str) -> list[str]:
         "--configfile",
         str(workdir / "config.yaml"),
     ]
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900):
+    """Snakemake with ``args`` on two cores in the study directory ``workdir``, offline."""
+    import subprocess
+
+    return subprocess.run(
+        snakemake_argv(workdir, "--cores", "2", *args),
+        capture_output=True,
+        text=True,
+        env=offline_env(),
+        timeout=timeout,
+    )
+
+
+def run_study(workdir: Path, config: dict) -> Path:
+    """Write ``config`` as the study's config.yaml and run it to ``reports/all``, which must succeed."""
+    import yaml
+
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    run = run_snakemake(workdir, "reports/all")
+    assert run.returncode == 0, run.stderr[-4000:]
+    return workdir

@@ -60,6 +60,49 @@ def _write_rte(path: Path, n: int, seed: int):
     )
 
 
+def run_rte_study(work: Path, config, train: int, dev: int = 24) -> Path:
+    """A study directory with ``train`` and ``dev`` random RTE rows in a local GLUE layout and
+    ``config(glue_dir)`` as its config, run to ``reports/all`` (which must succeed)."""
+    from snakemake_cli import run_study
+
+    glue = work / "glue" / "RTE"
+    glue.mkdir(parents=True)
+    _write_rte(glue / "train.tsv", train, 1)
+    _write_rte(glue / "dev.tsv", dev, 2)
+    return run_study(work, config(work / "glue"))
+
+
+def tiny_rte_study(glue_dir: Path, name: str, quantization: dict, reports: list[str]) -> dict:
+    """A study of BERT-Tiny's first layer (random weights) on local RTE, fine-tuned for one quick
+    epoch, with these ``quantization`` settings and ``reports``."""
+    return {
+        "name": name,
+        "models": {"tiny": {"source": "random:tiny", "layers": 1}},
+        "tasks": ["rte"],
+        "data": {"glue_dir": str(glue_dir)},
+        "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 32, "learning_rate": 1e-3}, "threads": 1},
+        "seeds": [0],
+        "quantization": quantization,
+        "cost": {"sequence_length": 32},
+        "throughput": {"batch_size": 2, "sequence_length": 16, "repeats": 1, "warmup": 0},
+        "reports": reports,
+    }
+
+
+def planned_after_change(study: Path, changed: dict, original: dict) -> set[tuple[str, ...]]:
+    """The (rule, method) of every job a dry run plans once the study's config is ``changed``; the
+    config is ``original`` again afterwards."""
+    from snakemake_cli import run_snakemake
+
+    (study / "config.yaml").write_text(yaml.safe_dump(changed))
+    try:
+        run = run_snakemake(study, "-n", "reports/all")
+        assert run.returncode == 0, run.stderr[-3000:]
+        return _planned_jobs(run.stdout + run.stderr)
+    finally:
+        (study / "config.yaml").write_text(yaml.safe_dump(original))
+
+
 def _config(glue_dir: Path, expand_ratio: float, n_best_size: int = 20) -> dict:
     return {
         "name": "pipeline test",

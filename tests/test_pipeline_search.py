@@ -8,9 +8,8 @@ import csv
 import json
 
 import pytest
-import yaml
-from snakemake_cli import offline_env, snakemake_argv
-from test_pipeline import _planned_jobs, _write_rte
+from snakemake_cli import run_snakemake
+from test_pipeline import planned_after_change, run_rte_study, tiny_rte_study
 
 from bertq.quantization.model import load_quantized
 from bertq.quantization.tensor import MixedPrecisionTensor
@@ -23,14 +22,10 @@ SEARCH = {"groups": 4, "epochs": 2, "delay_epochs": 1, "batch_size": 8, "arch_le
 
 
 def _config(glue_dir, target: float = 0.1) -> dict:
-    return {
-        "name": "search test",
-        "models": {"tiny": {"source": "random:tiny", "layers": 1}},
-        "tasks": ["rte"],
-        "data": {"glue_dir": str(glue_dir)},
-        "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 32, "learning_rate": 1e-3}, "threads": 1},
-        "seeds": [0],
-        "quantization": {
+    return tiny_rte_study(
+        glue_dir,
+        "search test",
+        {
             "methods": {
                 "aq": {"method": "aq_bert", "search": {**SEARCH, "target_mb": target}},
                 "qb": {
@@ -51,31 +46,13 @@ def _config(glue_dir, target: float = 0.1) -> dict:
                 "lq_g4": {"method": "lq", "granularity": 4, "bits": [8, 4]},
             },
         },
-        "cost": {"sequence_length": 32},
-        "throughput": {"batch_size": 2, "sequence_length": 16, "repeats": 1, "warmup": 0},
-        "reports": ["aqbert_table1", "aqbert_table2", "aqbert_assignment", "aqbert_tradeoff"],
-    }
-
-
-def _snakemake(workdir, *args):
-    import subprocess
-
-    return subprocess.run(
-        snakemake_argv(workdir, "--cores", "2", *args), capture_output=True, text=True, env=offline_env(), timeout=900
+        ["aqbert_table1", "aqbert_table2", "aqbert_assignment", "aqbert_tradeoff"],
     )
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    work = tmp_path_factory.mktemp("search_study")
-    glue = work / "glue" / "RTE"
-    glue.mkdir(parents=True)
-    _write_rte(glue / "train.tsv", 64, 1)
-    _write_rte(glue / "dev.tsv", 24, 2)
-    (work / "config.yaml").write_text(yaml.safe_dump(_config(work / "glue")))
-    run = _snakemake(work, "reports/all")
-    assert run.returncode == 0, run.stderr[-4000:]
-    return work
+    return run_rte_study(tmp_path_factory.mktemp("search_study"), _config, train=64)
 
 
 def _summary(study, method, bits=8):
@@ -133,21 +110,15 @@ def test_the_reports_show_searched_and_uniform_rows_by_size(study):
 
 
 def test_changing_a_search_setting_reruns_only_its_search_and_what_follows(study):
-    (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", target=0.12)))
-    try:
-        run = _snakemake(study, "-n", "reports/all")
-        assert run.returncode == 0, run.stderr[-3000:]
-        jobs = _planned_jobs(run.stdout + run.stderr)
-        assert jobs == {
-            ("search", "aq"),
-            ("evaluate", "aq"),
-            ("timed_checkpoint", "aq"),
-            ("throughput", ""),
-            ("aggregate", ""),
-            ("reports", ""),
-        }, jobs
-    finally:
-        (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue")))
+    jobs = planned_after_change(study, _config(study / "glue", target=0.12), _config(study / "glue"))
+    assert jobs == {
+        ("search", "aq"),
+        ("evaluate", "aq"),
+        ("timed_checkpoint", "aq"),
+        ("throughput", ""),
+        ("aggregate", ""),
+        ("reports", ""),
+    }, jobs
 
 
 def test_an_edited_result_stops_the_job_that_would_read_it(study):
@@ -160,7 +131,7 @@ def test_an_edited_result_stops_the_job_that_would_read_it(study):
     edited["score"] = 99.0
     result.write_text(json.dumps(edited, indent=1))
     try:
-        run = _snakemake(study, "reports/all")
+        run = run_snakemake(study, "reports/all")
         assert run.returncode != 0
         log = "\n".join(p.read_text() for p in (study / "logs").rglob("aggregate*.log"))
         assert "results/eval/tiny/rte/seed0/aq/w8.json was edited after rule evaluate wrote it" in log
@@ -168,5 +139,5 @@ def test_an_edited_result_stops_the_job_that_would_read_it(study):
         assert (study / "reports/aqbert_table1.md").read_text() == before
     finally:
         result.write_text(original)
-    run = _snakemake(study, "reports/all")  # the original content passes its seal again
+    run = run_snakemake(study, "reports/all")  # the original content passes its seal again
     assert run.returncode == 0, run.stderr[-3000:]

@@ -8,9 +8,7 @@ import json
 
 import numpy as np
 import pytest
-import yaml
-from snakemake_cli import offline_env, snakemake_argv
-from test_pipeline import _planned_jobs, _write_rte
+from test_pipeline import planned_after_change, run_rte_study, tiny_rte_study
 
 from bertq.quantization.activation import load_ranges
 from bertq.quantization.model import load_quantized
@@ -20,14 +18,10 @@ pytestmark = pytest.mark.pipeline
 
 def _config(glue_dir, qat_lr: float = 1e-4) -> dict:
     qat = {"epochs": 1, "batch_size": 8, "learning_rate": qat_lr}
-    return {
-        "name": "training test",
-        "models": {"tiny": {"source": "random:tiny", "layers": 1}},
-        "tasks": ["rte"],
-        "data": {"glue_dir": str(glue_dir)},
-        "finetune": {"defaults": {"epochs": 1, "batch_size": 8, "max_length": 32, "learning_rate": 1e-3}, "threads": 1},
-        "seeds": [0],
-        "quantization": {
+    return tiny_rte_study(
+        glue_dir,
+        "training test",
+        {
             "bits": [4],
             "keep_checkpoints": True,
             "methods": {
@@ -41,31 +35,13 @@ def _config(glue_dir, qat_lr: float = 1e-4) -> dict:
                 "w4a8_qat": {"method": "mse", "scope": "all", "activations": {"batch_size": 4}, "qat": qat},
             },
         },
-        "cost": {"sequence_length": 32},
-        "throughput": {"batch_size": 2, "sequence_length": 16, "repeats": 1, "warmup": 0},
-        "reports": ["bondarenko_table7"],
-    }
-
-
-def _snakemake(workdir, *args):
-    import subprocess
-
-    return subprocess.run(
-        snakemake_argv(workdir, "--cores", "2", *args), capture_output=True, text=True, env=offline_env(), timeout=900
+        ["bondarenko_table7"],
     )
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    work = tmp_path_factory.mktemp("training_study")
-    glue = work / "glue" / "RTE"
-    glue.mkdir(parents=True)
-    _write_rte(glue / "train.tsv", 48, 1)
-    _write_rte(glue / "dev.tsv", 24, 2)
-    (work / "config.yaml").write_text(yaml.safe_dump(_config(work / "glue")))
-    run = _snakemake(work, "reports/all")
-    assert run.returncode == 0, run.stderr[-4000:]
-    return work
+    return run_rte_study(tmp_path_factory.mktemp("training_study"), _config, train=48)
 
 
 def _summary(study, method):
@@ -111,21 +87,15 @@ def test_table7_shows_the_training_rows(study):
 
 
 def test_changing_a_qat_hyper_parameter_reruns_only_its_training_and_what_follows(study):
-    (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", qat_lr=3e-4)))
-    try:
-        run = _snakemake(study, "-n", "reports/all")
-        assert run.returncode == 0, run.stderr[-3000:]
-        jobs = _planned_jobs(run.stdout + run.stderr)
-        assert jobs == {
-            ("qat", "w4_qat"),
-            ("qat_activations", "w4a8_qat"),
-            ("evaluate", "w4_qat"),
-            ("evaluate", "w4a8_qat"),
-            ("timed_checkpoint", "w4_qat"),
-            ("timed_checkpoint", "w4a8_qat"),
-            ("throughput", ""),
-            ("aggregate", ""),
-            ("reports", ""),
-        }, jobs
-    finally:
-        (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue")))
+    jobs = planned_after_change(study, _config(study / "glue", qat_lr=3e-4), _config(study / "glue"))
+    assert jobs == {
+        ("qat", "w4_qat"),
+        ("qat_activations", "w4a8_qat"),
+        ("evaluate", "w4_qat"),
+        ("evaluate", "w4a8_qat"),
+        ("timed_checkpoint", "w4_qat"),
+        ("timed_checkpoint", "w4a8_qat"),
+        ("throughput", ""),
+        ("aggregate", ""),
+        ("reports", ""),
+    }, jobs

@@ -168,17 +168,23 @@ def _paper_md(rows: list[dict], columns: list[str], key_label: str) -> str:
     return _md_table(header, body, left=1)
 
 
-def table1(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None,
-           squad: pd.DataFrame | None = None) -> list[Path]:
-    """Table 1: per model, fp32 then every searched and uniform variant by size (largest first),
-    with its size, target and score per task (SQuAD as exact match and F1); the paper's Table 1
-    beneath."""
+def _study_points(summary, squad, variants: dict, tasks, models):
+    """What both tables read: the task columns (SQuAD's two last), the models, their labels and the
+    :func:`points`."""
     tasks = ordered_tasks(summary, tasks) if not summary.empty else list(tasks or [])
     summary, squad_tasks = with_squad(summary, squad)
     tasks = tasks + squad_tasks
     models = ordered_models(summary, models) if not summary.empty else []
     names = labels(summary) if not summary.empty else {}
-    pts = points(summary, variants, tasks)
+    return tasks, models, names, points(summary, variants, tasks)
+
+
+def table1(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None,
+           squad: pd.DataFrame | None = None) -> list[Path]:
+    """Table 1: per model, fp32 then every searched and uniform variant by size (largest first),
+    with its size, target and score per task (SQuAD as exact match and F1); the paper's Table 1
+    beneath."""
+    tasks, models, names, pts = _study_points(summary, squad, variants, tasks, models)
     md = ["# Table 1: AQ-BERT against Q-BERT and uniform bit-widths at equal size\n",
           f"Reproduces Table 1 of {CITE}. Size: the encoder layers in MiB as the paper counts it (embeddings "
           "excluded; searched weights at their bits, biases and LayerNorm at 32), the mean over tasks and seeds "
@@ -211,12 +217,7 @@ def table2(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
            squad: pd.DataFrame | None = None) -> list[Path]:
     """Table 2: the searched variants (AQ-BERT and Q-BERT, not the single-width ones) by method and
     groups per layer, with their size and score per task; the paper's Table 2 beneath."""
-    tasks = ordered_tasks(summary, tasks) if not summary.empty else list(tasks or [])
-    summary, squad_tasks = with_squad(summary, squad)
-    tasks = tasks + squad_tasks
-    models = ordered_models(summary, models) if not summary.empty else []
-    names = labels(summary) if not summary.empty else {}
-    pts = points(summary, variants, tasks)
+    tasks, models, names, pts = _study_points(summary, squad, variants, tasks, models)
     pts = pts[pts["series"].isin(["AQ-BERT", "Q-BERT"])]
     md = ["# Table 2: the number of subgroups per layer\n",
           f"Reproduces Table 2 of {CITE}: each searched variant with its subgroups per linear (groups), its size "

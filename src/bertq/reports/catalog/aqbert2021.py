@@ -29,20 +29,21 @@ def _table2(c: Context):
                          tasks=c.tasks, models=c.models, squad=c.squad)
 
 
-def _assignment(c: Context):
+def _per_model(c: Context, figure: str, stem: str):
+    """Render ``aqbert.<figure>`` for every model of the study as ``<stem>_<model>.png``/``.svg``."""
     from bertq.reports import aqbert
 
-    return [p for m in c.models for p in aqbert.assignment_figure(
-        c.summary, c.variants, m, c.path(f"aqbert_assignment_{m}.png"), c.path(f"aqbert_assignment_{m}.svg"),
-        tasks=c.tasks, squad=c.squad)]
+    draw = getattr(aqbert, figure)
+    return [p for m in c.models for p in draw(c.summary, c.variants, m, c.path(f"{stem}_{m}.png"),
+                                              c.path(f"{stem}_{m}.svg"), tasks=c.tasks, squad=c.squad)]
+
+
+def _assignment(c: Context):
+    return _per_model(c, "assignment_figure", "aqbert_assignment")
 
 
 def _tradeoff(c: Context):
-    from bertq.reports import aqbert
-
-    return [p for m in c.models for p in aqbert.tradeoff_figure(
-        c.summary, c.variants, m, c.path(f"aqbert_tradeoff_{m}.png"), c.path(f"aqbert_tradeoff_{m}.svg"),
-        tasks=c.tasks, squad=c.squad)]
+    return _per_model(c, "tradeoff_figure", "aqbert_tradeoff")
 
 
 NEEDS = "a method entry with search settings (method aq_bert or q_bert)"
