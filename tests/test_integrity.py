@@ -164,3 +164,13 @@ def test_unavailable_hardware_is_bad_input():
     if missing:
         with pytest.raises(InputError, match="which this CPU lacks"):
             resolve_path(missing[0])
+
+
+def test_the_seals_of_deleted_temporary_outputs_are_pruned(tmp_path):
+    kept, temporary = tmp_path / "w4.json", tmp_path / "w4.ptq.safetensors"
+    for path in (kept, temporary):
+        path.write_text("x")
+        integrity.seal(path, "quantize")
+    temporary.unlink()  # Snakemake removes a temp() output after its last reader
+    assert integrity.prune_stale_seals(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".w4.json.sha256", "w4.json"]

@@ -9,6 +9,7 @@ import bertq.pipeline.config as bq
 from bertq.data.squad import SQUAD_FILES
 from bertq.data.tasks import get_task
 from bertq.models.sources import parse_source, tokenizer_location
+from bertq.pipeline.integrity import prune_stale_seals
 from bertq.pipeline.jobs import job_code
 from bertq.pipeline.layout import (
     BASELINE,
@@ -77,6 +78,14 @@ CAPTURE_SUMMARY = f"{CAPTURE}.json"
 BEFORE_TUNING_CHECKPOINT = f"{BEFORE_TUNING}.safetensors"
 BEFORE_TUNING_SUMMARY = f"{BEFORE_TUNING}.json"
 BASELINE_SUMMARY = f"{BASELINE}.json"
+
+
+onsuccess:
+    prune_stale_seals("results")
+
+
+onerror:
+    prune_stale_seals("results")
 
 
 def _alternatives(values):

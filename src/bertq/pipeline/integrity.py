@@ -77,6 +77,20 @@ def check(path: str | os.PathLike) -> bool:
     return True
 
 
+def prune_stale_seals(root: str | os.PathLike) -> int:
+    """Remove the seals under ``root`` whose file is gone (temporary outputs Snakemake deleted after
+    their last reader); returns how many."""
+    removed = 0
+    for directory, _, files in os.walk(root):
+        for name in files:
+            if name.startswith(".") and name.endswith(".sha256"):
+                sealed = Path(directory) / name[1 : -len(".sha256")]
+                if not sealed.exists():
+                    (Path(directory) / name).unlink(missing_ok=True)
+                    removed += 1
+    return removed
+
+
 @dataclass
 class Verified:
     """What :func:`verify` found: sealed files intact, damaged or edited files (with the reason),
