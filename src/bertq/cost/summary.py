@@ -8,10 +8,8 @@ import torch
 
 from ..models.checkpoint import empty_model, is_albert_config, read_config
 from ..models.encoder import head_of
+from ..quantization.bit_search import MIB_BITS
 from .ace import ace, count_macs, count_model_macs
-
-MIB_BITS = 8 * 2**20
-"""Bits per MiB: Zhao et al.'s (2021) "MB" (BERT-Base's 324.5 MB are its 85M encoder parameters in MiB)."""
 
 
 def encoder_size_bits(state: dict, quantized=None) -> float:

@@ -16,13 +16,13 @@ import numpy as np
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from ..cost.summary import MIB_BITS
 from ..data.tasks import TASKS
 from ..errors import InputError
 from ..models.sites import KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
 from ..quantization.adaround import AdaRoundConfig
+from ..quantization.bit_search import MIB_BITS
 from ..quantization.dynamic import DynamicConfig
 from ..quantization.granularity import check_granularity
 from ..quantization.methods import METHOD_BITS, METHOD_PARAMS, quantize_weight
@@ -71,9 +71,6 @@ class ConfigError(InputError):
     """An invalid study configuration; the message names the key."""
 
 
-_key = key_path
-
-
 def _with_defaults(cls):
     validate_properties = cls.VALIDATORS["properties"]
 
@@ -103,7 +100,7 @@ def validate(raw: dict) -> dict:
     validator = _with_defaults(Draft202012Validator)(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        lines = [f"config key {_key(e.absolute_path)}: {e.message}" for e in errors[:10]]
+        lines = [f"config key {key_path(e.absolute_path)}: {e.message}" for e in errors[:10]]
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
     _add_leave_one_out(config)
     _check_semantics(config)

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..cost.summary import MIB_BITS
 from ..quantization.bit_search import (
+    MIB_BITS,
     MixedPrecisionLinear,
     SearchSpace,
     assigned_size,

@@ -19,7 +19,7 @@ import torch
 
 from ..models.checkpoint import build_model, load_state
 from ..quantization.bit_search import SearchSpace
-from ..quantization.model import QuantizedModel, load_quantized, quantize_state, save_quantized, to_input_major
+from ..quantization.model import QuantizedModel, quantize_state, save_quantized, to_input_major
 from ..quantization.quantizer import mse
 from .bit_search import MIB_BITS, SEARCH_DEFAULTS, attach_search, fix_assignment, fixed_bits, retrain, search
 from .finetune import changed_float_tensors
@@ -93,7 +93,7 @@ def _summary(method: str, assignment: dict, quantized: QuantizedModel, records: 
 
 def run_aq_bert(
     finetuned_dir, spec, tokenized, params: dict, seed: int, *, quantized_out, device="cpu", threads=1
-) -> dict:
+) -> tuple[dict, QuantizedModel]:
     """AQ-BERT (:mod:`bertq.training.bit_search`) with ``params`` over
     :data:`~bertq.training.bit_search.SEARCH_DEFAULTS` (and ``embedding_bits``, default 8)."""
     from ..models.device import pick_device
@@ -117,12 +117,12 @@ def run_aq_bert(
     quantized = _export(model, layers, load_state(finetuned_dir), params["embedding_bits"], "aq_bert")
     save_quantized(quantized, quantized_out)
     records = {"search": searched, "retrain": retrained, "params": params, "device": str(dev)}
-    return _summary("aq_bert", assignment, quantized, records)
+    return _summary("aq_bert", assignment, quantized, records), quantized
 
 
 def run_q_bert(
     finetuned_dir, spec, tokenized, params: dict, seed: int, *, quantized_out, device="cpu", threads=1
-) -> dict:
+) -> tuple[dict, QuantizedModel]:
     """Q-BERT (:mod:`bertq.training.qbert`) with ``params`` over :data:`QBERT_DEFAULTS` (and
     ``embedding_bits``, default 8)."""
     from ..models.device import pick_device
@@ -154,7 +154,7 @@ def run_q_bert(
         "params": params,
         "device": str(dev),
     }
-    return _summary("q_bert", assignment, quantized, records)
+    return _summary("q_bert", assignment, quantized, records), quantized
 
 
 SEARCH_METHODS = {"aq_bert": (SEARCH_DEFAULTS, run_aq_bert), "q_bert": (QBERT_DEFAULTS, run_q_bert)}
@@ -190,12 +190,11 @@ def run_search(
         raise ValueError(f"unknown mixed-precision method {method!r}; known: {', '.join(SEARCH_METHODS)}") from None
     params = {**params, "embedding_bits": EMBEDDING_BITS if embedding_bits is None else embedding_bits}
     started = time.perf_counter()
-    summary = run(
+    summary, quantized = run(
         finetuned_dir, spec, tokenized, params, seed, quantized_out=checkpoint, device=device, threads=threads
     )
     # the search (or the Hessian ranking) and the export; the retraining is the tuning step
     summary["quantization_seconds"] = time.perf_counter() - started - summary["retrain"]["seconds"]
-    quantized = load_quantized(checkpoint)
     state = load_state(finetuned_dir)
     config = Path(finetuned_dir) / "config.json"
     summary.update(cost_summary(config, state, quantized, cost_sequence_length, activation_bits, activations))
