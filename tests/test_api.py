@@ -159,6 +159,7 @@ def test_headless_bert_and_albert_are_quantized_like_the_pipeline():
         (dict(method="lq", bits=4, embedding_bits=True), r"QuantizationConfig.embedding_bits"),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_bad_config_names_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         QuantizationConfig(**kwargs)

@@ -57,6 +57,7 @@ def test_fp32_and_dequantized_states(bert_dir, tmp_path):
     )
 
 
+@pytest.mark.bad_input("damaged", "job_time")
 def test_errors_name_the_problem(bert_dir, tmp_path):
     path, state = bert_dir
     with pytest.raises(FileNotFoundError, match="missing: no config.json; is it a fine-tuned checkpoint"):

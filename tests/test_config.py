@@ -78,12 +78,14 @@ def test_finetune_overrides_layer_in_order():
         ({"unknown_key": 1}, "<root>"),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_bad_config_names_the_key(changes, key):
     with pytest.raises(bq.ConfigError) as info:
         bq.validate(with_(**changes))
     assert f"config key {key}" in str(info.value)
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_glue_dir_must_hold_each_task(tmp_path):
     (tmp_path / "RTE").mkdir()
     bq.validate(with_(tasks=["rte"], data={"glue_dir": str(tmp_path)}))
@@ -91,6 +93,7 @@ def test_glue_dir_must_hold_each_task(tmp_path):
         bq.validate(with_(tasks=["rte", "mrpc"], data={"glue_dir": str(tmp_path)}))
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_local_model_directory_needs_safetensors(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "pytorch_model.bin").write_bytes(b"")
@@ -130,6 +133,7 @@ def test_squad_defaults_and_reports():
     assert bq.cost_params(both, "rte")["sequence_length"] == 128
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_squad_config_errors(tmp_path):
     with pytest.raises(bq.ConfigError, match=r"config key reports\[0\]: table2 needs the task squad"):
         bq.validate(with_(tasks=["rte"], reports=["table2"]))
@@ -251,6 +255,7 @@ def test_dynamic_variants_resolve_and_default_to_the_engine():
         ({"method": "float", "activations": {}, "engine": True}, r"methods.v.engine: method float"),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_dynamic_and_engine_settings_are_checked_by_key(entry, message):
     entry = {"method": "lq", **entry}
     with pytest.raises(bq.ConfigError, match=message):
@@ -291,6 +296,7 @@ def test_training_steps_resolve_with_defaults_and_enter_the_record():
         ),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_training_steps_are_checked_by_key(entry, message, tmp_path):
     glue = tmp_path / "RTE"
     glue.mkdir()
@@ -301,6 +307,7 @@ def test_training_steps_are_checked_by_key(entry, message, tmp_path):
         bq.validate({**_methods(v=entry), "data": {"glue_dir": str(tmp_path)}})
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_training_steps_need_classification_tasks():
     with pytest.raises(bq.ConfigError, match=r"methods.v.qat: runs on classification tasks; tasks\[1\] is squad"):
         bq.validate({**_methods(v={"method": "mse", "bits": [4], "qat": {}}), "tasks": ["rte", "squad"]})

@@ -31,6 +31,7 @@ def test_a_w8a8_entry_resolves_with_the_defaults():
     assert bq.activation_cost(cfg, "w8a8") == {"bits": 8, "sites": ["*"], "exclude": [], "site_bits": {}}
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_float_weights_need_activations_and_32_bits():
     cfg = bq.validate(_with({"w32a8": {"method": "float", "activations": {}}}))
     assert bq.method_variant(cfg, "w32a8")["bits"] == [32]
@@ -55,15 +56,18 @@ def test_float_weights_need_activations_and_32_bits():
         ({"momentum": 1.5}, "x.activations.momentum", "[0, 1)"),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_bad_activation_settings_name_their_key(activations, key, words):
     message = _error({"x": {"method": "lq", "activations": activations}})
     assert f"config key quantization.methods.{key}" in message and words in message, message
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_unknown_activation_setting_is_a_schema_error():
     assert "quantization.methods.x.activations" in _error({"x": {"method": "lq", "activations": {"bins": 3}}})
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_activations_need_a_classification_task_and_a_bert():
     with pytest.raises(bq.ConfigError, match="SQuAD calibration"):
         bq.validate({**_with({"x": {"method": "lq", "activations": {}}}), "tasks": ["squad"]})

@@ -53,6 +53,7 @@ def test_strings_from_the_command_line_take_the_schemas_types():
         ({"quantization": {"methods": {"a": {"method": "aciq", "bits": [4], "candidates": 1}}}}, None),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_non_finite_numbers_are_refused_with_their_key(changes, key):
     if key is None:  # an unknown parameter is still named as before
         with pytest.raises(bq.ConfigError, match="aciq has no parameter 'candidates'"):
@@ -62,6 +63,7 @@ def test_non_finite_numbers_are_refused_with_their_key(changes, key):
         bq.validate({**BASE, **changes})
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_a_key_given_twice_in_a_config_file_is_named_with_its_line(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(
@@ -126,11 +128,13 @@ def test_a_key_given_twice_in_a_config_file_is_named_with_its_line(tmp_path):
         ),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_names_and_shapes_are_checked_before_any_job(changes, message):
     with pytest.raises(bq.ConfigError, match=message):
         bq.validate({**BASE, **changes})
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_a_damaged_model_config_is_named(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert", "hidden_size": 38')
     (tmp_path / "model.safetensors").write_bytes(b"")
@@ -145,6 +149,7 @@ def _dry_run(workdir, *args):
     )  # fmt: skip
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_snakemake_takes_nested_config_overrides_and_refuses_a_doubled_key(tmp_path):
     study = {**BASE, "quantization": {"bits": [8], "methods": {"lq": {}}}, "reports": ["table1"]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(study))

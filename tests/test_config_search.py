@@ -110,11 +110,13 @@ def test_the_reachable_range_is_the_encoders():
         ({"method": "aq_bert", "search": {"target_mb": 3.0, "held_out": 1.0}}, r"methods.bad.search.held_out"),
     ],
 )
+@pytest.mark.bad_input("config", "before_job")
 def test_bad_search_entries_are_named_before_any_job(entry, message):
     with pytest.raises(bq.ConfigError, match=message):
         bq.validate(_study(bad=entry))
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_a_search_needs_bert_encoders_and_runs_on_squad_too(tmp_path):
     entry = {"method": "aq_bert", "search": {"target_mb": 3.0}}
     bq.validate({**_study(aq=entry), "tasks": ["squad"], "data": {"squad": {"dir": None}}})

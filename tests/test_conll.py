@@ -53,6 +53,7 @@ def test_an_iob2_file_reads_with_its_scheme(tmp_path):
         ("EU O\n", "bio", r"unknown tagging scheme 'bio'"),
     ],
 )
+@pytest.mark.bad_input("data", "job_time")
 def test_a_malformed_file_is_named_with_its_line(tmp_path, text, scheme, message):
     path = tmp_path / "bad.txt"
     path.write_text(text)
@@ -61,6 +62,7 @@ def test_a_malformed_file_is_named_with_its_line(tmp_path, text, scheme, message
     assert scheme == "bio" or str(path) in str(info.value)
 
 
+@pytest.mark.bad_input("data", "job_time")
 def test_a_missing_or_binary_file_is_named(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         read_conll(tmp_path / "absent.txt")

@@ -241,22 +241,26 @@ def error_of(path: Path, spec_name: str) -> str:
 
 
 class TestErrors:
+    @pytest.mark.bad_input("data", "job_time")
     def test_wrong_field_count(self, tmp_path):
         path = write(tmp_path / "dev.tsv", RTE + [row(2, "only premise", "entailment")])
         msg = error_of(path, "rte")
         assert str(path) in msg and "line 4" in msg and "expected 4" in msg and "found 3" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_wrong_field_count_cola(self, tmp_path):
         path = write(tmp_path / "dev.tsv", COLA[:1] + [row("gj04", 1, "A sentence.")])
         msg = error_of(path, "cola")
         assert str(path) in msg and "line 2" in msg and "expected 4" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_unknown_label(self, tmp_path):
         path = write(tmp_path / "dev.tsv", QNLI + [row(2, "q?", "s.", "neutral")])
         msg = error_of(path, "qnli")
         assert str(path) in msg and "line 4" in msg and "'neutral'" in msg
         assert "'entailment'" in msg and "'not_entailment'" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_unknown_label_cola(self, tmp_path):
         path = write(tmp_path / "dev.tsv", [row("gj04", 2, "", "A sentence.")])
         msg = error_of(path, "cola")
@@ -269,12 +273,14 @@ class TestErrors:
         assert str(path) in msg and "line 3" in msg and "'five'" in msg
 
     @pytest.mark.parametrize("score", ["5.2", "-0.5"])
+    @pytest.mark.bad_input("data", "job_time")
     def test_score_outside_the_tasks_range(self, tmp_path, score):
         bad = STSB[1].rsplit(T, 1)[0] + T + score
         path = write(tmp_path / "dev.tsv", STSB[:1] + [STSB[2], bad])
         msg = error_of(path, "stsb")
         assert str(path) in msg and "line 3" in msg and f"score {float(score):g} is outside stsb's range [0, 5]" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_missing_header_column(self, tmp_path):
         path = write(
             tmp_path / "dev.tsv", [row("index", "question", "text", "label"), row(0, "q?", "s.", "entailment")]
@@ -282,6 +288,7 @@ class TestErrors:
         msg = error_of(path, "qnli")
         assert str(path) in msg and "line 1" in msg and "'sentence'" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_missing_header_column_after_blank_line(self, tmp_path):
         path = write(tmp_path / "dev.tsv", ["", row("sentence", "gold")])
         msg = error_of(path, "sst2")
@@ -299,15 +306,18 @@ class TestErrors:
         msg = error_of(path, "sst2")
         assert str(path) in msg and "line 2" in msg and "no data rows" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_missing_file(self, tmp_path):
         with pytest.raises(DataError) as info:
             load_glue_local(tmp_path, GLUE_TASKS["rte"], "dev")
         msg = str(info.value)
         assert str(tmp_path / "RTE" / "dev.tsv") in msg and "official GLUE layout" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_read_missing_file(self, tmp_path):
         assert "not found" in error_of(tmp_path / "nope.tsv", "sst2")
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_bad_split(self, glue_dir):
         with pytest.raises(DataError, match="dev_matched"):
             load_glue_local(glue_dir, GLUE_TASKS["mnli"], "dev")
@@ -380,6 +390,7 @@ class TestHub:
         assert ex.text_b == ["b0", "b1"]
         assert fake_hub == [("my/glue", "mrpc", "validation")]
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_unlabelled_rows_rejected(self, monkeypatch):
         monkeypatch.setattr(
             loading, "_hub_load_dataset", lambda d, c, s: FakeDataset({"sentence": ["x"], "label": [-1]})
@@ -387,12 +398,14 @@ class TestHub:
         with pytest.raises(DataError, match="row 0"):
             load_glue_hub(GLUE_TASKS["sst2"], "train")
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_score_outside_the_range(self, monkeypatch):
         rows = {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [4.0, 5.5]}
         monkeypatch.setattr(loading, "_hub_load_dataset", lambda d, c, s: FakeDataset(rows))
         with pytest.raises(DataError, match=r"row 1: score 5.5 is outside stsb's range \[0, 5\]"):
             load_glue_hub(GLUE_TASKS["stsb"], "train")
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_missing_column(self, monkeypatch):
         monkeypatch.setattr(loading, "_hub_load_dataset", lambda d, c, s: FakeDataset({"text": ["x"], "label": [0]}))
         with pytest.raises(DataError, match="sentence"):
@@ -405,6 +418,7 @@ class TestHub:
         msg = str(info.value)
         assert "pip install datasets" in msg and "GLUE directory" in msg
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_bad_split(self, fake_hub):
         with pytest.raises(DataError, match="unknown split"):
             load_glue_hub(GLUE_TASKS["sst2"], "test")
@@ -444,10 +458,12 @@ class TestRottenTomatoes:
         assert ex.text_a == load_rotten_tomatoes("dev", 0.2, 7).text_a
 
     @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
+    @pytest.mark.bad_input("data", "job_time")
     def test_bad_fraction(self, fraction):
         with pytest.raises(DataError, match="dev_fraction"):
             load_rotten_tomatoes("dev", dev_fraction=fraction)
 
+    @pytest.mark.bad_input("data", "job_time")
     def test_bad_split(self):
         with pytest.raises(DataError, match="unknown split"):
             load_rotten_tomatoes("test")

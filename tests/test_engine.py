@@ -161,6 +161,7 @@ def test_checkpoint_is_bit_packed_on_disk(tmp_path):
     assert sizes[4] - sizes[2] == pytest.approx(codes / 4, rel=0.01)
 
 
+@pytest.mark.bad_input("damaged", "job_time")
 def test_checkpoint_in_another_format_is_refused(tmp_path):
     path = tmp_path / "old.safetensors"
     save_file({"x::codes": np.zeros((2, 2), np.int8)}, str(path), metadata={"bits": "8"})

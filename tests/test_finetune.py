@@ -89,6 +89,7 @@ def test_max_train_examples_subsamples(tokenized, tmp_path):
 
 
 @pytest.mark.parametrize("failing", ["tokenizer", "publish"])
+@pytest.mark.bad_input("kill", "handled")
 def test_a_fine_tune_killed_while_writing_leaves_nothing_a_later_job_reads(tokenized, tmp_path, monkeypatch, failing):
     """The weights, config and tokenizer are written beside the output directory and renamed in
     last (weights very last): a failure at any write leaves neither config.json nor

@@ -40,6 +40,7 @@ def _writer(calls):
     return Job(write, lambda c: {"out": c.files["out"]}, files=("out",))
 
 
+@pytest.mark.bad_input("damaged", "job_time")
 def test_a_job_seals_its_outputs_and_refuses_a_damaged_input(tmp_path):
     calls = []
     run(_smk(tmp_path, {}, rule="quantize"), _writer(calls))
@@ -57,6 +58,7 @@ def test_a_job_seals_its_outputs_and_refuses_a_damaged_input(tmp_path):
     assert "--forcerun quantize" in message and len(calls) == 2  # the job never started
 
 
+@pytest.mark.bad_input("edited", "job_time")
 def test_an_edited_result_is_named_and_an_unsealed_file_is_read(tmp_path):
     result = tmp_path / "eval.json"
     result.write_text(json.dumps({"score": 61.2}))
@@ -70,6 +72,7 @@ def test_an_edited_result_is_named_and_an_unsealed_file_is_read(tmp_path):
         integrity.check(result)
 
 
+@pytest.mark.bad_input("damaged", "job_time")
 def test_verify_lists_exactly_the_damaged_edited_and_half_written_files(tmp_path, capsys):
     results = tmp_path / "results"
     files = {
@@ -107,6 +110,7 @@ def test_verify_lists_exactly_the_damaged_edited_and_half_written_files(tmp_path
     assert "3 sealed files intact, 2 damaged or edited, 1 unsealed, 2 leftovers" in out
 
 
+@pytest.mark.bad_input("damaged", "job_time")
 def test_unsealed_damaged_results_are_named_by_their_readers(tmp_path):
     """Results without seals (older runs, copied trees) that are damaged still name their file."""
     from bertq.models.checkpoint import load_state
@@ -123,6 +127,7 @@ def test_unsealed_damaged_results_are_named_by_their_readers(tmp_path):
         collect([], [tmp_path / "cost.json"], [], {}, tmp_path / "s.csv", tmp_path / "t.csv")
 
 
+@pytest.mark.bad_input("data", "job_time")
 def test_a_job_that_failed_on_bad_input_is_not_run_again_by_its_retry(tmp_path, monkeypatch):
     from bertq.data.loading import DataError
     from bertq.errors import InputError
@@ -150,6 +155,7 @@ def test_a_job_that_failed_on_bad_input_is_not_run_again_by_its_retry(tmp_path, 
     assert attempt(2, rule="qat") and len(calls) == 3  # another job's retry is its own
 
 
+@pytest.mark.bad_input("hardware", "job_time")
 def test_unavailable_hardware_is_bad_input():
     import torch
 
@@ -174,3 +180,83 @@ def test_the_seals_of_deleted_temporary_outputs_are_pruned(tmp_path):
     temporary.unlink()  # Snakemake removes a temp() output after its last reader
     assert integrity.prune_stale_seals(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".w4.json.sha256", "w4.json"]
+
+
+# --- a job killed at each write ------------------------------------------------------------------
+
+KILLED_JOB = r"""
+import os, sys
+from pathlib import Path
+from types import SimpleNamespace
+from bertq.pipeline.jobs import Job, run
+
+class Named(dict):
+    __getattr__ = dict.__getitem__
+    def __iter__(self):
+        return iter(list(self.values()))
+
+out, kill_at = Path(sys.argv[1]), int(sys.argv[2])
+writes, real_replace = [0], os.replace
+def replace(src, dst):  # SIGKILL's effect: the process ends, no finally block runs
+    writes[0] += 1
+    if writes[0] == kill_at:
+        os._exit(137)
+    real_replace(src, dst)
+os.replace = replace
+
+def quantize(checkpoint, codebook):
+    checkpoint.write_bytes(b"W" * 4096)
+    if kill_at == 0:  # killed while the function writes its second file
+        codebook.write_bytes(b"half")
+        os._exit(137)
+    codebook.write_bytes(b"C" * 1024)
+    return {"score": 61.5}
+
+job = Job(quantize, lambda c: dict(c.files), files=("checkpoint", "codebook"), record="summary")
+outputs = Named(checkpoint=str(out / "w4.safetensors"), codebook=str(out / "w4.codebook"),
+                summary=str(out / "w4.json"))
+smk = SimpleNamespace(rule="quantize", log=[], wildcards=Named(), params=Named(), input=Named(),
+                      output=outputs, threads=1)
+run(smk, job)
+print("writes", writes[0])
+"""
+COMPLETE = {"w4.safetensors": 4096, "w4.codebook": 1024}
+
+
+def _killed_job(out, kill_at):
+    import subprocess
+    import sys
+
+    out.mkdir(exist_ok=True)
+    done = subprocess.run([sys.executable, "-c", KILLED_JOB, str(out), str(kill_at)], capture_output=True, text=True)
+    return done
+
+
+@pytest.mark.bad_input("kill", "handled")
+def test_a_job_killed_at_each_write_leaves_no_half_written_output_and_its_rerun_cleans_up(tmp_path):
+    """The job protocol every rule but fine-tuning uses (fine-tuning: tests/test_finetune.py),
+    killed at each rename and seal and while its function writes: every output in place is whole,
+    the record (what the reports read) never lands before the files it describes, ``verify`` names
+    what the kill left, and the rerun replaces it all and leaves nothing behind."""
+    full = _killed_job(tmp_path / "full", -1)
+    assert full.returncode == 0, full.stderr
+    writes = int(full.stdout.split()[-1])
+    assert writes == 6  # three outputs renamed in, three seals
+    for kill_at in range(writes + 1):
+        out = tmp_path / f"kill{kill_at}"
+        assert _killed_job(out, kill_at).returncode == 137
+        present = {p.name: p.stat().st_size for p in out.iterdir() if not p.name.startswith(".")}
+        for name, size in present.items():
+            assert name == "w4.json" or size == COMPLETE[name], (kill_at, name)  # whole, never partial
+        if "w4.json" in present:
+            assert COMPLETE.keys() <= present.keys(), kill_at
+            assert json.loads((out / "w4.json").read_text())["score"] == 61.5
+        found = integrity.verify(out)
+        assert not found.broken, kill_at  # a seal, when written, matches its file
+        assert found.leftovers and not found.ok, kill_at  # the killed write's temporary file is listed
+        assert all(p.name.startswith(".") for p in found.leftovers)  # no job reads a hidden name
+        rerun = _killed_job(out, -1)
+        assert rerun.returncode == 0, rerun.stderr
+        found = integrity.verify(out)
+        assert found.ok and not found.leftovers and not found.unsealed, (kill_at, found.lines())
+        assert sorted(p.name for p in found.intact) == sorted([*COMPLETE, "w4.json"])

@@ -292,6 +292,7 @@ def test_a_metric_is_flagged_where_the_gold_labels_leave_it_undefined():
     assert undefined_on("accuracy", [], "dev_matched") == ["the dev_matched split has no examples"]
 
 
+@pytest.mark.bad_input("data", "handled")
 def test_scoring_a_single_class_dev_set_records_the_warning():
     import torch
 

@@ -382,6 +382,7 @@ def test_changing_centroid_fine_tuning_reruns_only_its_jobs(study):
         (study / "config.yaml").write_text(yaml.safe_dump(_config(study / "glue", 0.05)))
 
 
+@pytest.mark.bad_input("config", "before_job")
 def test_invalid_config_fails_before_any_job(tmp_path):
     cfg = _config(tmp_path, 0.05)
     cfg["quantization"]["methods"]["nonsense"] = {}
@@ -463,6 +464,7 @@ def kill_study(tmp_path):
     return tmp_path
 
 
+@pytest.mark.bad_input("kill", "handled")
 def test_a_job_killed_mid_run_leaves_nothing_to_trust_and_the_rerun_completes(kill_study):
     proc, kills = _start_and_kill_finetune(kill_study, kill_group=False)
     out = proc.stdout.read()
@@ -476,6 +478,7 @@ def test_a_job_killed_mid_run_leaves_nothing_to_trust_and_the_rerun_completes(ki
     assert json.loads((finetuned / "dev_metrics.json").read_text())["provenance"]["rule"] == "finetune"
 
 
+@pytest.mark.bad_input("kill", "handled")
 def test_a_workflow_killed_with_its_job_marks_the_job_incomplete(kill_study):
     proc, kills = _start_and_kill_finetune(kill_study, kill_group=True)
     assert proc.returncode == -9 and kills == 1

@@ -121,6 +121,7 @@ def test_changing_a_search_setting_reruns_only_its_search_and_what_follows(study
     }, jobs
 
 
+@pytest.mark.bad_input("edited", "job_time")
 def test_an_edited_result_stops_the_job_that_would_read_it(study):
     """A score edited by hand after its evaluate job: the aggregate job refuses it, naming the file,
     the rule that wrote it and what to do, and the reports are not rewritten from it."""

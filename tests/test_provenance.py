@@ -92,6 +92,7 @@ def test_a_job_writes_its_record_with_labels_config_code_packages_device_and_tim
     assert provenance.read(out) == p
 
 
+@pytest.mark.bad_input("kill", "handled")
 def test_a_failed_job_writes_nothing_and_logs_the_error(tmp_path):
     def half_done(checkpoint):
         checkpoint.write_bytes(b"partial")
@@ -110,6 +111,7 @@ def test_a_job_refuses_a_record_that_is_not_an_object(tmp_path):
     assert not (tmp_path / "result.json").exists()
 
 
+@pytest.mark.bad_input("hostile", "job_time")
 def test_a_bad_numeric_wildcard_is_named():
     smk = SimpleNamespace(
         rule="evaluate",
@@ -231,6 +233,7 @@ def test_the_tidy_table_has_a_row_per_metric_with_its_provenance(tmp_path):
     assert json.loads(summary[0]["metrics"]) == {"accuracy": 55.0, "score": 55.0, "split": "dev"}  # no provenance
 
 
+@pytest.mark.bad_input("edited", "job_time")
 def test_collect_names_a_result_without_labels_or_without_its_cost(tmp_path):
     labels = {"model": "m", "task": "rte", "seed": 0, "method": "lq", "bits": 4}
     (tmp_path / "ev.json").write_text(json.dumps({"score": 1.0, "labels": labels}))

@@ -126,6 +126,7 @@ def test_hub_rows_read_like_the_official_file(monkeypatch, squad_dir):
         (lambda r: r["answers"].update(text=[], answer_start=[]), "question 'a0p0q1': no gold answer"),
     ],
 )
+@pytest.mark.bad_input("data", "job_time")
 def test_bad_hub_rows_name_the_question(monkeypatch, mutate, message):
     from bertq.data import squad as squad_mod
 

@@ -517,6 +517,7 @@ def test_build_reports_with_squad(tmp_path):
     assert "Fig. 6" in svg or "<svg" in svg
 
 
+@pytest.mark.bad_input("hostile", "handled")
 def test_hostile_labels_and_study_names_are_escaped_in_markdown(tmp_path):
     summary = make_summary()
     summary.loc[summary["model"] == "small", "model_label"] = "<script>x</script> | A&B"
@@ -533,6 +534,7 @@ def test_hostile_labels_and_study_names_are_escaped_in_markdown(tmp_path):
     assert index.startswith("# Study &lt;b&gt;bold&lt;/b&gt;\n")
 
 
+@pytest.mark.bad_input("data", "handled")
 def test_the_index_names_each_dev_set_whose_metric_is_undefined_once(tmp_path):
     summary = make_summary()
     task = TASKS[0]

@@ -136,6 +136,7 @@ def _mutated(mutate) -> dict:
         (lambda q: q.update(id="tm1"), "duplicate"),
     ],
 )
+@pytest.mark.bad_input("data", "job_time")
 def test_read_squad_errors_name_the_question(tmp_path, mutate, message):
     path = write_json(tmp_path / "bad.json", _mutated(mutate))
     with pytest.raises(DataError, match=message) as err:
@@ -143,6 +144,7 @@ def test_read_squad_errors_name_the_question(tmp_path, mutate, message):
     assert "'tm" in str(err.value) and "bad.json" in str(err.value)
 
 
+@pytest.mark.bad_input("data", "job_time")
 def test_read_squad_file_errors(tmp_path):
     bad = tmp_path / "broken.json"
     bad.write_text('{"data": [', encoding="utf-8")

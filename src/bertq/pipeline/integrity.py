@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from .workflow import atomic_path
 
 SEAL = ".{name}.sha256"
 CHUNK = 1 << 22
@@ -45,10 +46,8 @@ def sha256_file(path: str | os.PathLike) -> str:
 def seal(path: str | os.PathLike, rule: str) -> None:
     """Write ``path``'s seal (via a temporary name, renamed into place)."""
     path = Path(path)
-    target = seal_path(path)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"sha256": sha256_file(path), "size": path.stat().st_size, "rule": rule}))
-    os.replace(tmp, target)
+    with atomic_path(seal_path(path)) as tmp:
+        tmp.write_text(json.dumps({"sha256": sha256_file(path), "size": path.stat().st_size, "rule": rule}))
 
 
 def _what(path: Path) -> str:

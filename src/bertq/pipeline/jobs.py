@@ -145,8 +145,10 @@ def input_error_marker(smk) -> Path:
 
 
 def _call(smk, job: Job, started: float) -> Any:
-    """Call the job's function with temporary paths for its files and write its record; every
-    output is in place when this returns."""
+    """Call the job's function with temporary paths for its files, rename them into place, then
+    write its record, atomically and last: the record is what the reports read, so a job killed at
+    any write leaves either no record or a record beside every file it names."""
+    record = None
     with contextlib.ExitStack() as outputs:
         wildcards = cast_wildcards(dict(smk.wildcards.items()))
         files = {name: outputs.enter_context(atomic_path(getattr(smk.output, name))) for name in job.files}
@@ -169,7 +171,9 @@ def _call(smk, job: Job, started: float) -> Any:
                 )
                 labels = {**wildcards, **job.labels}
                 record = {**result, "labels": {k: labels[k] for k in LABELS if k in labels}, "provenance": block}
-            job.write(outputs.enter_context(atomic_path(getattr(smk.output, job.record))), record, call)
+    if job.record is not None:
+        with atomic_path(getattr(smk.output, job.record)) as tmp:
+            job.write(tmp, record, call)
     return result
 
 

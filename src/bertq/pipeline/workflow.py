@@ -4,6 +4,7 @@ job never leaves an output a later job would trust."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 from pathlib import Path
@@ -32,9 +33,14 @@ def log_to(path: str | os.PathLike | None):
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds. The
+    temporary files a killed write of ``path`` left (another process's) are removed first: one job
+    at a time writes an output."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp*"):
+        if stale.name[len(path.name) + 5 :].isdigit():
+            stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         yield tmp
