@@ -58,6 +58,23 @@ def test_a_job_seals_its_outputs_and_refuses_a_damaged_input(tmp_path):
     assert "--forcerun quantize" in message and len(calls) == 2  # the job never started
 
 
+def test_a_record_names_the_sha256_of_every_input_it_was_made_from(tmp_path):
+    import hashlib
+
+    sealed, unsealed = tmp_path / "w4.safetensors", tmp_path / "dev.tsv"
+    sealed.write_bytes(b"weights")
+    integrity.seal(sealed, "quantize")
+    unsealed.write_bytes(b"a\tb\n")
+    smk = _smk(tmp_path, {"model": str(sealed), "data": str(unsealed)}, rule="evaluate")
+    smk.output = Named(record=str(tmp_path / "w4.json"))
+    run(smk, Job(lambda: {"score": 1.0}, lambda c: {}, record="record"))
+    inputs = json.loads((tmp_path / "w4.json").read_text())["provenance"]["inputs"]
+    assert inputs == {
+        str(sealed): hashlib.sha256(b"weights").hexdigest(),
+        str(unsealed): hashlib.sha256(b"a\tb\n").hexdigest(),
+    }
+
+
 @pytest.mark.bad_input("edited", "job_time")
 def test_an_edited_result_is_named_and_an_unsealed_file_is_read(tmp_path):
     result = tmp_path / "eval.json"

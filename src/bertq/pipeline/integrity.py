@@ -57,10 +57,16 @@ def _what(path: Path) -> str:
 def check(path: str | os.PathLike) -> bool:
     """Whether ``path`` is sealed; raises :class:`IntegrityError` when its content is not what its
     job wrote (the size is compared first, then the SHA-256)."""
+    return checked_sha256(path, hash_unsealed=False) is not None
+
+
+def checked_sha256(path: str | os.PathLike, hash_unsealed: bool = True) -> str | None:
+    """``path``'s SHA-256, checked against its seal (:class:`IntegrityError` when they differ); an
+    unsealed file is hashed as it is (or, with ``hash_unsealed`` false, gives ``None``)."""
     path = Path(path)
     target = seal_path(path)
     if not target.is_file():
-        return False
+        return sha256_file(path) if hash_unsealed else None
     try:
         expected = json.loads(target.read_text())
         sha, size, rule = expected["sha256"], int(expected["size"]), expected["rule"]
@@ -73,7 +79,7 @@ def check(path: str | os.PathLike) -> bool:
             f"{path} was {_what(path)} after rule {rule} wrote it ({change}); delete it, or rerun with "
             f"--forcerun {rule}, to make it again"
         )
-    return True
+    return sha
 
 
 def prune_stale_seals(root: str | os.PathLike) -> int:

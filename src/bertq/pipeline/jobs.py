@@ -4,6 +4,7 @@
 rule's params, casts its wildcards, calls the rule's library function (its entry point, in
 :data:`JOBS`) with temporary paths for the files it writes itself, writes the record the function
 returns once, atomically, as JSON with the job's labels and provenance, and seals every output.
+The record's provenance holds the SHA-256 of every input it was made from.
 A job that fails on bad input (:class:`~bertq.errors.InputError`) leaves its message for its
 retry, which then fails at once instead of repeating the work.
 The entry point is also what the rule's ``code`` param hashes (:func:`job_code`): the import
@@ -118,9 +119,10 @@ def run(smk, job: Job | None = None) -> Any:
             raise InputError(f"{marker.read_text()} (not retried: attempt {attempt} would fail the same way)")
         marker.unlink(missing_ok=True)
         try:
-            for path in smk.input:  # a damaged or edited input stops the job before it trusts it
-                integrity.check(path)
-            result = _call(smk, job, started)
+            inputs = {  # a damaged or edited input stops the job before it trusts it
+                str(path): integrity.checked_sha256(path) for path in smk.input if Path(path).is_file()
+            }
+            result = _call(smk, job, started, inputs)
         except InputError as exc:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(str(exc))
@@ -144,7 +146,7 @@ def input_error_marker(smk) -> Path:
     return INPUT_ERRORS / f"{smk.rule}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.txt"
 
 
-def _call(smk, job: Job, started: float) -> Any:
+def _call(smk, job: Job, started: float, inputs: dict[str, str]) -> Any:
     """Call the job's function with temporary paths for its files, rename them into place, then
     write its record, atomically and last: the record is what the reports read, so a job killed at
     any write leaves either no record or a record beside every file it names."""
@@ -167,7 +169,7 @@ def _call(smk, job: Job, started: float) -> Any:
                 if not isinstance(result, dict):
                     raise TypeError(f"{job.entry} returned a {type(result).__name__}, not a record (a dict)")
                 block = provenance.record(
-                    smk.rule, dict(smk.wildcards.items()), dict(smk.params.items()), started, time.time()
+                    smk.rule, dict(smk.wildcards.items()), dict(smk.params.items()), started, time.time(), inputs
                 )
                 labels = {**wildcards, **job.labels}
                 record = {**result, "labels": {k: labels[k] for k in LABELS if k in labels}, "provenance": block}

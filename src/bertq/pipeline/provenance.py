@@ -109,13 +109,17 @@ def package_versions() -> dict:
     return versions
 
 
-def record(rule: str, wildcards: dict, params: dict, started: float, finished: float) -> dict:
+def record(
+    rule: str, wildcards: dict, params: dict, started: float, finished: float, inputs: dict | None = None
+) -> dict:
     """The provenance block of one job: ``params`` are the config values the job was given (the
-    rule passes every value it uses through ``params``, JSON strings decoded)."""
+    rule passes every value it uses through ``params``, JSON strings decoded); ``inputs`` the
+    SHA-256 of each file it read, as checked against its seal before the job started."""
     return {
         "rule": rule,
         "wildcards": dict(wildcards),
         "params": {k: decoded(v) for k, v in params.items()},
+        "inputs": dict(inputs or {}),
         "code": code_version(),
         "packages": package_versions(),
         "device": {
