@@ -123,7 +123,7 @@ def test_a_search_needs_bert_encoders_and_runs_on_squad_too(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "albert", "hidden_size": 768, "intermediate_size": 3072}')
     (tmp_path / "model.safetensors").write_bytes(b"")  # the config check reads config.json only
     albert = {"models": {"a": {"source": f"path:{tmp_path}"}}, "tasks": ["rotten_tomatoes"]}
-    with pytest.raises(bq.ConfigError, match=r"models.a is albert; aq_bert searches the bits of bertq's BERT"):
+    with pytest.raises(bq.ConfigError, match=r"models.a is albert; aq_bert searches the bits of bertq's encoder"):
         bq.validate({**albert, "quantization": {"methods": {"aq": entry}}})
 
 

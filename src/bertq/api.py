@@ -219,12 +219,15 @@ def load_quantized(directory: str | Path):
 
 def from_transformers(model):
     """bertq's own encoder (:class:`~bertq.models.encoder.BertClassifier`, or the span extractor of
-    a question-answering model) with the weights of a transformers BERT, in eval mode: the model
+    a question-answering model) with the weights of a transformers BERT, RoBERTa or XLM-R, in eval mode: the model
     the pipeline evaluates, whose activation sites :func:`qat` quantizes."""
-    from .models.encoder import EncoderConfig, build_inference_model
+    from .models.encoder import FAMILIES, EncoderConfig, build_inference_model
 
-    if getattr(getattr(model, "config", None), "model_type", None) != "bert":
-        raise TypeError(f"from_transformers takes a transformers BERT with a task head, not {type(model).__name__}")
+    if getattr(getattr(model, "config", None), "model_type", None) not in FAMILIES:
+        raise TypeError(
+            f"from_transformers takes a transformers {', '.join(FAMILIES)} model with a task head, "
+            f"not {type(model).__name__}"
+        )
     state = {k: v for k, v in _float_state(model).items() if not k.endswith("position_ids")}
     try:
         return build_inference_model(EncoderConfig.from_dict(model.config.to_dict()), state)

@@ -3,7 +3,14 @@
 Parameter names match Hugging Face's ``BertForSequenceClassification`` state dict, so a fine-tuned
 checkpoint loads as is. It is the forward of Devlin et al. (2019), with HF BERT's dropout in
 training mode (quantization-aware training runs it); in eval mode (no dropout)
-``tests/test_encoder.py`` checks it against transformers to float precision. Keeping it here
+``tests/test_encoder.py`` checks it against transformers to float precision.
+
+The same layers make RoBERTa (Liu et al., 2019) and XLM-R (Conneau et al., 2020), which differ
+from BERT only outside the layers (:data:`FAMILIES`): their body is ``roberta.``, positions count
+from the padding index + 1 over the sequence's non-padding tokens, there is one token type, no
+pooler, and the classification head is ``classifier.dense`` -> tanh -> ``classifier.out_proj``
+on the first token (``<s>``), as transformers' ``RobertaClassificationHead``; its tanh output is
+the ``pooler.output`` site, so site names are BERT's wherever the operation exists. Keeping it here
 lets evaluation and timing jobs run without importing transformers, lets the cost module count
 every matmul of one forward pass, and gives the integer kernels one place to plug in.
 """
@@ -19,12 +26,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .families import FAMILIES, Family
 from .sites import Site
 from .tokens import real_tokens
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
+    model_type: str = "bert"
+    pad_token_id: int = 0
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -38,10 +48,19 @@ class EncoderConfig:
     hidden_dropout_prob: float = 0.1
     attention_probs_dropout_prob: float = 0.1
 
+    @property
+    def family(self) -> Family:
+        try:
+            return FAMILIES[self.model_type]
+        except KeyError:
+            raise ValueError(
+                f"model_type {self.model_type!r} is not one bertq's encoder runs; known: {', '.join(FAMILIES)}"
+            ) from None
+
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:
         names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in names}
+        values = {k: v for k, v in d.items() if k in names and v is not None}
         if "num_labels" not in d and "id2label" in d:
             values["num_labels"] = len(d["id2label"])
         return cls(**values)
@@ -69,12 +88,20 @@ class _Embeddings(nn.Module):
         self.sum_site = Site("embeddings.sum")
         self.output_site = Site("embeddings.output")
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.padding_idx = c.pad_token_id if c.family.padded_positions else None
+
+    def positions(self, input_ids):
+        """``0 .. T-1`` (BERT); RoBERTa's ``padding_idx + 1, 2, ...`` over the tokens that are not
+        padding and ``padding_idx`` at padding, so a sequence's positions are its own."""
+        if self.padding_idx is None:
+            return torch.arange(input_ids.shape[1], device=input_ids.device)[None]
+        real = input_ids.ne(self.padding_idx).long()
+        return torch.cumsum(real, dim=1) * real + self.padding_idx
 
     def forward(self, input_ids, token_type_ids):
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = (
             self.word_embeddings(input_ids)
-            + self.position_embeddings(positions)[None]
+            + self.position_embeddings(self.positions(input_ids))
             + self.token_type_embeddings(token_type_ids)
         )
         return self.dropout(self.output_site(self.LayerNorm(self.sum_site(x))))
@@ -220,7 +247,8 @@ class _Bert(nn.Module):
 
 
 class _BertModel(nn.Module):
-    """The shared body: embeddings and ``L`` encoder layers; subclasses add a task head."""
+    """The shared body: embeddings and ``L`` encoder layers (``bert`` or ``roberta``, as the
+    family names it; :attr:`body` either way); subclasses add a task head."""
 
     pooler = True
 
@@ -229,7 +257,13 @@ class _BertModel(nn.Module):
         if config.hidden_act not in _ACTIVATIONS:
             raise ValueError(f"unsupported hidden_act {config.hidden_act!r}")
         self.config = config
-        self.bert = _Bert(config, pooler=self.pooler)
+        family = config.family
+        setattr(self, family.body, _Bert(config, pooler=self.pooler and family.head == "pooler"))
+
+    @property
+    def body(self) -> _Bert:
+        """The embeddings and encoder layers (``self.bert`` of a BERT, ``self.roberta`` of a RoBERTa)."""
+        return getattr(self, self.config.family.body)
 
     def encode(self, input_ids, attention_mask=None, token_type_ids=None):
         """Hidden states ``(batch, tokens, hidden)`` of the last layer."""
@@ -237,11 +271,12 @@ class _BertModel(nn.Module):
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        dtype = self.bert.embeddings.LayerNorm.weight.dtype  # not the table: it may be parametrized (QAT)
+        body = self.body
+        dtype = body.embeddings.LayerNorm.weight.dtype  # not the table: it may be parametrized (QAT)
         additive = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
         with real_tokens(attention_mask):
-            x = self.bert.embeddings(input_ids, token_type_ids)
-            for layer in self.bert.encoder.layer:
+            x = body.embeddings(input_ids, token_type_ids)
+            for layer in body.encoder.layer:
                 x = layer(x, additive)
         return x
 
@@ -258,19 +293,54 @@ class _BertModel(nn.Module):
         return model.eval()
 
 
+class _DenseHead(nn.Module):
+    """RoBERTa's classification head (``RobertaClassificationHead``): dense -> tanh -> out_proj on
+    the first token, dropout before each linear."""
+
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.out_proj = nn.Linear(c.hidden_size, c.num_labels)
+        self.output_site = Site("pooler.output")
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x):
+        return self.out_proj(self.dropout(self.output_site(torch.tanh(self.dense(self.dropout(x[:, 0]))))))
+
+
 class BertClassifier(_BertModel):
     """Embeddings, ``L`` encoder layers, pooler and a linear classifier (or regressor); parameter
-    names of ``BertForSequenceClassification``."""
+    names of ``BertForSequenceClassification`` (of ``RobertaForSequenceClassification``, with its
+    dense head, for the RoBERTa family)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        if config.family.head == "pooler":
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        else:
+            self.classifier = _DenseHead(config)
         self.head_site = Site("head.output")
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        pooled = self.bert.pooler(self.encode(input_ids, attention_mask, token_type_ids))
-        return self.head_site(self.classifier(self.dropout(pooled)))
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)
+        if isinstance(self.classifier, _DenseHead):
+            return self.head_site(self.classifier(hidden))
+        return self.head_site(self.classifier(self.dropout(self.body.pooler(hidden))))
+
+    @property
+    def head_linears(self) -> tuple[str, str]:
+        """The module names of the head's two linears in order: the one whose tanh output is the
+        ``pooler.output`` site, and the one giving the logits."""
+        if isinstance(self.classifier, _DenseHead):
+            return "classifier.dense", "classifier.out_proj"
+        return f"{self.config.family.body}.pooler.dense", "classifier"
+
+    def pooled(self, hidden):
+        """The ``pooler.output`` site's value of the last layer's ``hidden`` states (eval mode)."""
+        if isinstance(self.classifier, _DenseHead):
+            return self.classifier.output_site(torch.tanh(self.classifier.dense(hidden[:, 0])))
+        return self.body.pooler(hidden)
 
 
 class BertSpanExtractor(_BertModel):

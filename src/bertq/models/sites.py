@@ -165,7 +165,8 @@ def linear_input_site(weight_name: str, num_layers: int) -> str | None:
     """The site whose values a BERT linear multiplies (what its activation bits are): Q, K and V
     read the previous layer's output (the embeddings' for layer 0), the attention output
     projection reads the context, the FFN's linears read the FFN input and the GELU output, the
-    pooler and a span head read the last layer's output, a classifier reads the pooler's."""
+    pooler and a span head read the last layer's output, a classifier reads the pooler's (RoBERTa:
+    its head's dense reads the last layer's output, its ``out_proj`` the tanh output)."""
     for pattern, kind in _LINEAR_INPUTS:
         m = pattern.search(weight_name)
         if m:
@@ -173,9 +174,9 @@ def linear_input_site(weight_name: str, num_layers: int) -> str | None:
             if kind == "previous":
                 return "embeddings.output" if i == 0 else f"layer{i - 1}.ffn.norm"
             return f"layer{i}.{kind}"
-    if re.search(r"(^|\.)(pooler\.dense|qa_outputs)\.weight$", weight_name):
+    if re.search(r"(^|\.)(pooler\.dense|classifier\.dense|qa_outputs)\.weight$", weight_name):
         return f"layer{num_layers - 1}.ffn.norm"
-    if re.search(r"(^|\.)classifier\.weight$", weight_name):
+    if re.search(r"(^|\.)classifier(\.out_proj)?\.weight$", weight_name):
         return "pooler.output"
     return None
 

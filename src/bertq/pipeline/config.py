@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator, validators
 
 from ..data.tasks import TASKS
 from ..errors import InputError
+from ..models.families import FAMILIES
 from ..models.sites import KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
@@ -527,7 +528,7 @@ def _check_training(config: dict, variant: str, probe) -> None:
     for i, task in enumerate(config["tasks"]):
         if TASKS[task].is_span:
             raise ConfigError(f"config key {key}.{step}: runs on classification tasks; tasks[{i}] is {task}")
-    _check_bert_models(config, f"{key}.{step}", f"{step} trains bertq's BERT encoder")
+    _check_bert_models(config, f"{key}.{step}", f"{step} trains bertq's encoder")
     if step == "adaround":
         need = entry["adaround"].get("sequences", AdaRoundConfig().sequences)
         data = config["data"]
@@ -585,7 +586,7 @@ def _check_search(config: dict, variant: str) -> None:
         space.check(f"config key {key}.search")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    _check_bert_models(config, key, f"{method} searches the bits of bertq's BERT encoder")
+    _check_bert_models(config, key, f"{method} searches the bits of bertq's encoder")
     tolerance = settings.get("tolerance")
     target = settings["target_mb"] * MIB_BITS
     for name, model in config["models"].items():
@@ -654,10 +655,10 @@ def _check_activations(config: dict, variant: str) -> None:
         known = known_config(parse_source(model["source"], model.get("layers")))
         if known is None:
             continue
-        if known.get("model_type", "bert") != "bert":
+        if known.get("model_type", "bert") not in FAMILIES:
             raise ConfigError(
                 f"config key {key}: models.{name} is {known.get('model_type')}; activation sites "
-                "exist in the BERT encoder (bertq.models.encoder) only"
+                f"exist in bertq's encoder (bertq.models.encoder: {', '.join(FAMILIES)}) only"
             )
         if acts.peg is not None:
             hidden = known["hidden_size"]
@@ -696,17 +697,19 @@ def _check_dynamic(config: dict, variant: str) -> None:
             raise ConfigError(f"config key {key}: dynamic quantization cannot be combined with {other}")
     if entry.get("method", variant) == FLOAT:
         raise ConfigError(f"config key {key}: dynamic quantization runs on quantized linears; method float has none")
-    _check_bert_models(config, f"{key}.dynamic", "dynamic per-sequence scales need the BERT encoder")
+    _check_bert_models(config, f"{key}.dynamic", "dynamic per-sequence scales need bertq's encoder")
 
 
 def _check_bert_models(config: dict, key: str, why: str) -> None:
-    """Every model whose type is known must be a BERT (:mod:`bertq.models.encoder`): ``why`` says
-    what of the config key ``key`` needs it."""
+    """Every model whose type is known must be one bertq's encoder runs
+    (:data:`~bertq.models.families.FAMILIES`: BERT, RoBERTa, XLM-R): ``why`` says what of the
+    config key ``key`` needs it."""
     for name, model in config["models"].items():
         known = known_config(parse_source(model["source"], model.get("layers")))
-        if known is not None and known.get("model_type", "bert") != "bert":
+        if known is not None and known.get("model_type", "bert") not in FAMILIES:
             raise ConfigError(
-                f"config key {key}: models.{name} is {known.get('model_type')}; {why} (bertq.models.encoder)"
+                f"config key {key}: models.{name} is {known.get('model_type')}; {why} "
+                f"(bertq.models.encoder: {', '.join(FAMILIES)})"
             )
 
 

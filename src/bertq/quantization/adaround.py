@@ -281,9 +281,10 @@ def adaround_model(
             quant_linear.weight.copy_(torch.from_numpy(from_input_major(f"{name}.weight", new.dequantize())))
 
     with torch.no_grad():
-        x_fp = torch.cat([model.bert.embeddings(ids[p], types[p]) for p in parts])
-        x_q = torch.cat([quantized.bert.embeddings(ids[p], types[p]) for p in parts])
-    layers = zip(model.bert.encoder.layer, quantized.bert.encoder.layer)
+        x_fp = torch.cat([model.body.embeddings(ids[p], types[p]) for p in parts])
+        x_q = torch.cat([quantized.body.embeddings(ids[p], types[p]) for p in parts])
+    body = model.config.family.body
+    layers = zip(model.body.encoder.layer, quantized.body.encoder.layer)
     for i, (layer_fp, layer_q) in enumerate(layers):
         subs = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense")
         subs += ("intermediate.dense", "output.dense")
@@ -292,22 +293,17 @@ def adaround_model(
             act = layer_fp.intermediate.act if sub == "intermediate.dense" else None
             inputs = _collect(lin_q, layer_q, x_q, additive, parts, "input")
             targets = _collect(lin_fp, layer_fp, x_fp, additive, parts, "output")
-            learn(f"bert.encoder.layer.{i}.{sub}", lin_fp, lin_q, inputs, act(targets) if act else targets, real, act)
+            learn(f"{body}.encoder.layer.{i}.{sub}", lin_fp, lin_q, inputs, act(targets) if act else targets, real, act)
         with torch.no_grad():
             x_fp = torch.cat([layer_fp(x_fp[p], additive[p]) for p in parts])
             x_q = torch.cat([layer_q(x_q[p], additive[p]) for p in parts])
     ones = torch.ones(n, 1, device=x_q.device)
-    learn(
-        "bert.pooler.dense",
-        model.bert.pooler.dense,
-        quantized.bert.pooler.dense,
-        x_q[:, :1],
-        torch.tanh(model.bert.pooler.dense(x_fp[:, :1])).detach(),
-        ones,
-        torch.tanh,
-    )
+    # the head: BERT's pooler dense -> tanh -> classifier, RoBERTa's classifier.dense -> tanh -> out_proj
+    pooler, last = model.head_linears
+    dense_fp, dense_q = model.get_submodule(pooler), quantized.get_submodule(pooler)
+    learn(pooler, dense_fp, dense_q, x_q[:, :1], torch.tanh(dense_fp(x_fp[:, :1])).detach(), ones, torch.tanh)
     with torch.no_grad():
-        pooled_fp, pooled_q = model.bert.pooler(x_fp)[:, None], quantized.bert.pooler(x_q)[:, None]
-        target = model.classifier(pooled_fp)
-    learn("classifier", model.classifier, quantized.classifier, pooled_q, target, ones, None)
+        pooled_fp, pooled_q = model.pooled(x_fp)[:, None], quantized.pooled(x_q)[:, None]
+        target = model.get_submodule(last)(pooled_fp)
+    learn(last, model.get_submodule(last), quantized.get_submodule(last), pooled_q, target, ones, None)
     return tensors, results

@@ -33,8 +33,11 @@ ENCODER_LINEAR = re.compile(
 )
 """Linear weights inside the encoder: BERT's per-layer ones; ALBERT's shared layer (stored, and
 so quantized, once) and its embedding projection (the factorisation's second matrix)."""
-HEAD_LINEAR = re.compile(r"(^|\.)(pooler\.dense|pooler|classifier|qa_outputs)\.weight$")
-"""The pooler's and the task head's linear weights (scope ``all`` only)."""
+HEAD_LINEAR = re.compile(
+    r"(^|\.)(pooler\.dense|pooler|classifier|classifier\.dense|classifier\.out_proj|qa_outputs)\.weight$"
+)
+"""The pooler's and the task head's linear weights (scope ``all`` only): BERT's pooler and
+classifier, RoBERTa's dense head, a span head."""
 SCOPES = ("encoder", "all")
 
 

@@ -110,9 +110,10 @@ def attach_search(
     space.check()
     generator = torch.Generator().manual_seed(seed)
     layers = {}
-    for i, layer in enumerate(model.bert.encoder.layer):
+    body = model.config.family.body
+    for i, layer in enumerate(model.body.encoder.layer):
         for sub in ENCODER_LINEARS:
-            name = f"bert.encoder.layer.{i}.{sub}"
+            name = f"{body}.encoder.layer.{i}.{sub}"
             parent, _, child = sub.rpartition(".")
             owner = layer.get_submodule(parent)
             layers[name] = MixedPrecisionLinear(getattr(owner, child), space, name)
@@ -125,7 +126,7 @@ def attach_search(
 def fixed_bits(model: nn.Module, layers: dict[str, MixedPrecisionLinear]) -> float:
     """The encoder layers' parameters the search does not choose (biases, LayerNorm), at 32 bits."""
     searched = {id(m.weight) for m in layers.values()} | {id(m.logits) for m in layers.values()}
-    return 32.0 * sum(p.numel() for p in model.bert.encoder.parameters() if id(p) not in searched)
+    return 32.0 * sum(p.numel() for p in model.body.encoder.parameters() if id(p) not in searched)
 
 
 def _batches(split, batch_size: int, rng: np.random.Generator):

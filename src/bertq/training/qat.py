@@ -129,7 +129,7 @@ def train_quantized(
     from .finetune import train, training_record
 
     params = {**QAT_DEFAULTS, **params}
-    for layer in model.bert.encoder.layer:
+    for layer in model.body.encoder.layer:
         layer.attention.self.dropout.p = float(params["attention_dropout"])
     before = {k: v.detach().cpu().numpy().copy() for k, v in model.named_parameters()}
     attached = attach_learned_quantizers(model, quantized, ranges)

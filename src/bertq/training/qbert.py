@@ -23,7 +23,7 @@ from .supervision import Supervision
 
 def layer_weights(model: nn.Module, index: int) -> list[torch.Tensor]:
     """The weights of encoder layer ``index``'s six linears."""
-    layer = model.bert.encoder.layer[index]
+    layer = model.body.encoder.layer[index]
     return [layer.get_submodule(sub).weight for sub in ENCODER_LINEARS]
 
 
@@ -43,7 +43,7 @@ def layer_eigenvalues(
     wrapped = supervision.wrap(model).eval()
     device = next(model.parameters()).device
     out = []
-    for i in range(len(model.bert.encoder.layer)):
+    for i in range(len(model.body.encoder.layer)):
         params = layer_weights(model, i)
         values = []
         for b, batch in enumerate(batches):

@@ -1,0 +1,69 @@
+"""Tiny random checkpoints of the encoder families, made offline: a byte-level BPE tokenizer
+trained with the ``tokenizers`` library on a small English corpus, and a transformers model of
+the family built from a local config at that vocabulary's size, saved as a hub directory
+(``config.json``, ``model.safetensors``, the tokenizer's files) that a study reads as
+``path:<dir>``. Random weights: for structure, cost and the DAG, never for accuracy. XLM-R's own
+tokenizer is a SentencePiece unigram; its checkpoint here shares the BPE one (the model's
+structure is what is tested)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WORDS = (
+    "the a cat dog man woman child house car tree river city sees likes runs walks reads writes "
+    "big small old new red green happy sad quickly slowly not never always and or but because "
+    "is was are were has had will would can could today yesterday tomorrow here there"
+).split()
+SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+
+
+def corpus(n: int = 400, seed: int = 0) -> list[str]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, rng.integers(4, 14))) + "." for _ in range(n)]
+
+
+def bpe_tokenizer(directory: Path, vocab_size: int = 400):
+    """A RoBERTa tokenizer (byte-level BPE, ``<s> </s> <pad> <unk> <mask>``) trained on
+    :func:`corpus`, saved in ``directory``."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        corpus(), vocab_size=vocab_size, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
+    bpe.save_model(str(directory))
+    tokenizer = RobertaTokenizerFast(
+        vocab=str(directory / "vocab.json"), merges=str(directory / "merges.txt"), model_max_length=64
+    )
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
+def tiny_checkpoint(directory: Path, family: str, seed: int = 0) -> Path:
+    """``directory`` holding a tiny random ``family`` encoder (``roberta`` or ``xlm-roberta``)
+    with its tokenizer; returns it."""
+    import torch
+    import transformers
+
+    tokenizer = bpe_tokenizer(directory)
+    config_cls, model_cls = {
+        "roberta": (transformers.RobertaConfig, transformers.RobertaModel),
+        "xlm-roberta": (transformers.XLMRobertaConfig, transformers.XLMRobertaModel),
+    }[family]
+    config = config_cls(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=64 + tokenizer.pad_token_id + 1,
+        type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **SIZE,
+    )
+    torch.manual_seed(seed)
+    model_cls(config, add_pooling_layer=False).save_pretrained(directory, safe_serialization=True)
+    return directory
