@@ -11,10 +11,57 @@ from __future__ import annotations
 from pathlib import Path
 
 WORDS = (
-    "the a cat dog man woman child house car tree river city sees likes runs walks reads writes "
-    "big small old new red green happy sad quickly slowly not never always and or but because "
-    "is was are were has had will would can could today yesterday tomorrow here there"
-).split()
+    "the",
+    "a",
+    "cat",
+    "dog",
+    "man",
+    "woman",
+    "child",
+    "house",
+    "car",
+    "tree",
+    "river",
+    "city",
+    "sees",
+    "likes",
+    "runs",
+    "walks",
+    "reads",
+    "writes",
+    "big",
+    "small",
+    "old",
+    "new",
+    "red",
+    "green",
+    "happy",
+    "sad",
+    "quickly",
+    "slowly",
+    "not",
+    "never",
+    "always",
+    "and",
+    "or",
+    "but",
+    "because",
+    "is",
+    "was",
+    "are",
+    "were",
+    "has",
+    "had",
+    "will",
+    "would",
+    "can",
+    "could",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "here",
+    "there",
+)
 SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 
 
