@@ -1,6 +1,7 @@
-"""Tiny random checkpoints of the encoder families, made offline: a byte-level BPE tokenizer
-trained with the ``tokenizers`` library on a small English corpus, and a transformers model of
-the family built from a local config at that vocabulary's size, saved as a hub directory
+"""Tiny random checkpoints of the encoder families, made offline: a tokenizer trained with the
+``tokenizers`` library on a small English corpus (byte-level BPE for RoBERTa and XLM-R,
+WordPiece for DistilBERT), and a transformers model of the family built from a local config at
+that vocabulary's size, saved as a hub directory
 (``config.json``, ``model.safetensors``, the tokenizer's files) that a study reads as
 ``path:<dir>``. Random weights: for structure, cost and the DAG, never for accuracy. XLM-R's own
 tokenizer is a SentencePiece unigram; its checkpoint here shares the BPE one (the model's
@@ -91,12 +92,35 @@ def bpe_tokenizer(directory: Path, vocab_size: int = 400):
     return tokenizer
 
 
+def wordpiece_tokenizer(directory: Path, vocab_size: int = 400):
+    """A DistilBERT (BERT uncased) tokenizer, WordPiece trained on :func:`corpus`, saved in
+    ``directory``."""
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import DistilBertTokenizerFast
+
+    directory.mkdir(parents=True, exist_ok=True)
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(corpus(), vocab_size=vocab_size, min_frequency=1)
+    wordpiece.save_model(str(directory))
+    tokenizer = DistilBertTokenizerFast(vocab=str(directory / "vocab.txt"), model_max_length=64)
+    tokenizer.save_pretrained(directory)
+    return tokenizer
+
+
 def tiny_checkpoint(directory: Path, family: str, seed: int = 0) -> Path:
-    """``directory`` holding a tiny random ``family`` encoder (``roberta`` or ``xlm-roberta``)
-    with its tokenizer; returns it."""
+    """``directory`` holding a tiny random ``family`` encoder (``roberta``, ``xlm-roberta`` or
+    ``distilbert``) with its tokenizer; returns it."""
     import torch
     import transformers
 
+    if family == "distilbert":
+        tokenizer = wordpiece_tokenizer(directory)
+        config = transformers.DistilBertConfig(
+            vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=64
+        )
+        torch.manual_seed(seed)
+        transformers.DistilBertModel(config).save_pretrained(directory, safe_serialization=True)
+        return directory
     tokenizer = bpe_tokenizer(directory)
     config_cls, model_cls = {
         "roberta": (transformers.RobertaConfig, transformers.RobertaModel),

@@ -1,7 +1,8 @@
-"""Encoder families beyond BERT in bertq's encoder: RoBERTa and XLM-R (tiny random models, built
-by transformers from local configs and saved as checkpoints) load through bertq's checkpoint
-reader with transformers' logits, quantize with BERT's weight selection and site names, run on
-the integer engine as their twin does, and are counted in closed form."""
+"""Encoder families beyond BERT in bertq's encoder: RoBERTa, XLM-R and DistilBERT (tiny random
+models, built by transformers from local configs and saved as checkpoints) load through bertq's
+checkpoint reader with transformers' logits, quantize with BERT's weight selection and site
+names (under their own module names), run on the integer engine as their twin does, are counted
+in closed form, and train (AdaRound, QAT) and run dynamic int8 as BERT does."""
 
 import numpy as np
 import pytest
@@ -29,15 +30,25 @@ SIZE = dict(
     type_vocab_size=1,
     pad_token_id=PAD,
 )
+DISTIL_SIZE = dict(vocab_size=120, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=40)
 FAMILIES = {
-    "roberta": (transformers.RobertaConfig, "RobertaFor"),
-    "xlm-roberta": (transformers.XLMRobertaConfig, "XLMRobertaFor"),
+    "roberta": (transformers.RobertaConfig, "RobertaFor", SIZE),
+    "xlm-roberta": (transformers.XLMRobertaConfig, "XLMRobertaFor", SIZE),
+    "distilbert": (transformers.DistilBertConfig, "DistilBertFor", {**DISTIL_SIZE, "pad_token_id": PAD}),
 }
+BODY = {"roberta": "roberta", "xlm-roberta": "roberta", "distilbert": "distilbert"}
+LAYER_LINEARS = {
+    "roberta": ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                "intermediate.dense", "output.dense"),
+    "distilbert": ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1",
+                   "ffn.lin2"),
+}  # fmt: skip
+HEADS = {"roberta": ("classifier.dense", "classifier.out_proj"), "distilbert": ("pre_classifier", "classifier")}
 
 
 def _hf(family: str, head: str, num_labels: int = 3, seed: int = 0):
-    config_cls, prefix = FAMILIES[family]
-    config = config_cls(**SIZE, num_labels=num_labels if head == "sequence" else 2)  # a span head: start, end
+    config_cls, prefix, size = FAMILIES[family]
+    config = config_cls(**size, num_labels=num_labels if head == "sequence" else 2)  # a span head: start, end
     torch.manual_seed(seed)
     cls = getattr(transformers, prefix + ("SequenceClassification" if head == "sequence" else "QuestionAnswering"))
     model = cls(config).eval()
@@ -69,7 +80,7 @@ def test_bertqs_loader_gives_transformers_logits(tmp_path, family, head):
     hf = _hf(family, head)
     ours = build_model(_saved(tmp_path, hf))
     config = read_config(tmp_path / "config.json")
-    assert config.model_type == family and config.family.body == "roberta"
+    assert config.model_type == family and config.family.body == BODY[family]
     assert isinstance(ours, BertClassifier if head == "sequence" else BertSpanExtractor)
     ids, mask = _batch()
     with torch.no_grad():
@@ -84,7 +95,7 @@ def test_bertqs_loader_gives_transformers_logits(tmp_path, family, head):
         torch.testing.assert_close(alone, got[2:3, :6], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", ["roberta", "xlm-roberta"])
 def test_roberta_positions_count_from_the_padding_index(family):
     """transformers' ``create_position_ids_from_input_ids``, by hand: padding_idx + 1, 2, ... over
     the tokens that are not padding, padding_idx at padding."""
@@ -100,21 +111,26 @@ def build_model_for(family, head="sequence"):
     return (BertClassifier if head == "sequence" else BertSpanExtractor).from_state(config, hf.state_dict())
 
 
-def test_weights_sites_and_linear_inputs_are_berts_where_the_operation_exists():
-    model = build_model_for("roberta")
+@pytest.mark.parametrize("family", ["roberta", "distilbert"])
+def test_weights_sites_and_linear_inputs_are_berts_where_the_operation_exists(family):
+    model = build_model_for(family)
     state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
     encoder = {k for k, v in state.items() if is_quantized_weight(k, v, "encoder")}
     everything = {k for k, v in state.items() if is_quantized_weight(k, v, "all")}
-    linears = {f"roberta.encoder.layer.{i}.{s}.weight" for i in range(2) for s in (
-        "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-        "intermediate.dense", "output.dense")}  # fmt: skip
-    tables = {f"roberta.embeddings.{t}_embeddings.weight" for t in ("word", "position", "token_type")}
+    layers = "encoder.layer" if family == "roberta" else "transformer.layer"
+    linears = {f"{family}.{layers}.{i}.{s}.weight" for i in range(2) for s in LAYER_LINEARS[family]}
+    types = ("word", "position", "token_type") if family == "roberta" else ("word", "position")
+    tables = {f"{family}.embeddings.{t}_embeddings.weight" for t in types}
     assert encoder == linears | tables
-    assert everything - encoder == {"classifier.dense.weight", "classifier.out_proj.weight"}
+    pooling, logits = HEADS[family]
+    assert everything - encoder == {f"{pooling}.weight", f"{logits}.weight"}
     assert list(site_modules(model)) == site_names(2, "sequence")
-    assert linear_input_site("classifier.dense.weight", 2) == "layer1.ffn.norm"
-    assert linear_input_site("classifier.out_proj.weight", 2) == "pooler.output"
-    assert linear_input_site("roberta.encoder.layer.1.attention.self.query.weight", 2) == "layer0.ffn.norm"
+    assert linear_input_site(f"{pooling}.weight", 2) == "layer1.ffn.norm"
+    assert linear_input_site(f"{logits}.weight", 2) == "pooler.output"
+    q, k, v, out, ffn_in, ffn_out = (f"{family}.{layers}.1.{s}.weight" for s in LAYER_LINEARS[family])
+    assert [linear_input_site(n, 2) for n in (q, k, v, out, ffn_in, ffn_out)] == [
+        "layer0.ffn.norm", "layer0.ffn.norm", "layer0.ffn.norm", "layer1.attention.context", "layer1.attention.norm",
+        "layer1.ffn.intermediate"]  # fmt: skip
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -135,25 +151,28 @@ def test_8_bit_on_the_integer_engine_predicts_as_its_twin(tmp_path, family, scop
     assert (a - f).abs().max() < 0.1 * f.abs().max()  # 8 bits stays near fp32
 
 
+@pytest.mark.parametrize("family", ["roberta", "distilbert"])
 @pytest.mark.parametrize("head", ["sequence", "span"])
-def test_roberta_macs_in_closed_form(head):
+def test_macs_in_closed_form(family, head):
     """Per layer ``T (4 h^2 + 2 h i)`` linear MACs and ``2 T^2 h`` attention MACs; the head:
-    ``h^2 + h c`` on the first token (dense head) or ``2 T h`` (span head)."""
-    c = EncoderConfig(model_type="roberta", num_labels=3, **SIZE)
+    ``h^2 + h c`` on the first token (dense or pre-classifier head) or ``2 T h`` (span head)."""
+    c = EncoderConfig.from_dict(_hf(family, "sequence").config.to_dict())
     T, h, i, L = 20, c.hidden_size, c.intermediate_size, c.num_hidden_layers
+    assert (h, i, L, c.num_labels) == (32, 64, 2, 3)
     macs = count_macs(c, T, head=head)
     head_macs = h * h + h * 3 if head == "sequence" else 2 * T * h
     assert macs.total == L * (T * (4 * h * h + 2 * h * i) + 2 * T * T * h) + head_macs
     assert macs.attention == L * 2 * T * T * h
     if head == "sequence":
-        assert macs.linear["classifier.dense.weight"] == h * h
-        assert macs.linear["classifier.out_proj.weight"] == h * 3
+        pooling, logits = HEADS[family]
+        assert macs.linear[f"{pooling}.weight"] == h * h
+        assert macs.linear[f"{logits}.weight"] == h * 3
         assert not any("pooler" in k for k in macs.linear)
 
 
 def test_an_unknown_model_type_is_named():
-    with pytest.raises(ValueError, match="model_type 'distilbert' is not one bertq's encoder runs"):
-        BertClassifier(EncoderConfig(model_type="distilbert"))
+    with pytest.raises(ValueError, match="model_type 'mobilebert' is not one bertq's encoder runs"):
+        BertClassifier(EncoderConfig(model_type="mobilebert"))
 
 
 def _calibration(n, seed):
@@ -165,27 +184,31 @@ def _calibration(n, seed):
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
-def test_adaround_learns_every_linear_of_a_roberta_and_lowers_each_error():
-    """Scope ``all``, as Bondarenko et al.: the dense head's two linears are learned too, on the
-    first token, the dense one through its tanh."""
+@pytest.mark.parametrize("family", ["roberta", "distilbert"])
+def test_adaround_learns_every_linear_and_lowers_each_error(family):
+    """Scope ``all``, as Bondarenko et al.: the head's two linears are learned too, on the first
+    token, the pooling one through its tanh (RoBERTa) or ReLU (DistilBERT)."""
     from bertq.quantization.adaround import AdaRoundConfig, adaround_model
 
-    model = build_model_for("roberta")
+    model = build_model_for(family)
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
     start = quantize_state(state, "mse", 4, scope="all")
     config = AdaRoundConfig(sequences=24, iterations=60, batch_size=8)
     tensors, results = adaround_model(model, start, _calibration(24, 1), config)
-    assert {"classifier.dense", "classifier.out_proj", "roberta.encoder.layer.1.output.dense"} <= set(results)
+    layers = "encoder.layer" if family == "roberta" else "transformer.layer"
+    assert {*HEADS[family], f"{family}.{layers}.1.{LAYER_LINEARS[family][-1]}"} <= set(results)
     assert len(results) == 6 * 2 + 2
     assert all(r.error_adaround <= r.error_nearest for r in results.values()), results
     assert any((tensors[f"{n}.weight"].codes != start.tensors[f"{n}.weight"].codes).any() for n in results)
 
 
-@pytest.mark.parametrize("sites", [[], ["*.ffn.residual_sum"]])
-def test_dynamic_int8_on_a_roberta_is_its_twin_and_batch_independent(sites):
+@pytest.mark.parametrize(
+    "family, sites", [("xlm-roberta", []), ("xlm-roberta", ["*.ffn.residual_sum"]), ("distilbert", ["*.ffn.norm"])]
+)
+def test_dynamic_int8_is_its_twin_and_batch_independent(family, sites):
     from bertq import QuantizationConfig, quantize, to_engine
 
-    qmodel = quantize(_hf("xlm-roberta", "sequence"), QuantizationConfig("lq", 8))
+    qmodel = quantize(_hf(family, "sequence"), QuantizationConfig("lq", 8))
     dynamic = {"bits": 8, "tm_iqr": {"sites": sites, "scale": 1.5}} if sites else {"bits": 8}
     engine, twin = to_engine(qmodel, "i8", dynamic=dynamic), to_engine(qmodel, "i8_twin", dynamic=dynamic)
     ids, mask = _batch(7)
@@ -197,11 +220,12 @@ def test_dynamic_int8_on_a_roberta_is_its_twin_and_batch_independent(sites):
     torch.testing.assert_close(alone, a[1:2], rtol=0, atol=1e-6)
 
 
-def test_qat_with_activations_runs_on_a_roberta():
+@pytest.mark.parametrize("family", ["roberta", "distilbert"])
+def test_qat_with_activations_quantizes_every_site(family):
     from bertq import QuantizationConfig, from_transformers, qat
     from bertq.quantization.activation import ActivationQuantizer
 
-    model = from_transformers(_hf("roberta", "sequence"))
+    model = from_transformers(_hf(family, "sequence"))
     train = _calibration(32, 2)
     train["labels"] = np.arange(32) % 3
     trained = qat(
@@ -212,5 +236,5 @@ def test_qat_with_activations_runs_on_a_roberta():
         activations={"estimator": "running_minmax", "batch_size": 8, "batches": 2},
     )
     quantizers = [n for n, m in trained.named_modules() if isinstance(m, ActivationQuantizer)]
-    assert "classifier.output_site" in quantizers and trained.bertq_training["steps"] == 2
+    assert trained.bertq_training["steps"] == 2
     assert len(quantizers) == len(site_names(2, "sequence"))

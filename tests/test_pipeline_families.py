@@ -1,5 +1,5 @@
 """A study with one tiny random model per encoder family bertq's encoder runs beside BERT
-(RoBERTa, XLM-R; built offline by ``family_fixture``), end to end through the DAG: fine-tuning
+(RoBERTa, XLM-R, DistilBERT; built offline by ``family_fixture``), end to end through the DAG: fine-tuning
 with transformers, weight PTQ, static W8A8, El-Kurdi et al.'s dynamic int8 on the integer
 engine, QAT, cost and throughput, into the reports."""
 
@@ -11,7 +11,9 @@ from family_fixture import tiny_checkpoint
 from test_pipeline import run_rte_study
 
 pytestmark = pytest.mark.pipeline
-FAMILIES = {"roberta": "roberta", "xlmr": "xlm-roberta"}
+FAMILIES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distil": "distilbert"}
+BODY = {"roberta": "roberta.", "xlm-roberta": "roberta.", "distilbert": "distilbert."}
+HEAD = {"roberta": "classifier.", "xlm-roberta": "classifier.", "distilbert": ("pre_classifier.", "classifier.")}
 
 
 def _config(models):
@@ -60,10 +62,12 @@ def test_each_family_runs_every_step_of_the_dag(study, model):
         assert 0 <= evaluation["score"] <= 100, (model, method)
     dynamic = json.loads((base / f"quantized/{model}/rte/seed0/i8/w8.json").read_text())
     assert dynamic["layers"] == 2 and dynamic["head"] == "sequence"
-    quantized = set(dynamic["layer_mse"])  # scope all: 3 tables, two layers' six linears, the dense head's two
-    assert len(quantized) == 3 + 6 * 2 + 2
-    assert {"classifier.dense.weight", "classifier.out_proj.weight"} <= quantized
-    assert all(name.startswith(("roberta.", "classifier.")) for name in quantized)
+    family = FAMILIES[model]
+    tables = 2 if family == "distilbert" else 3  # DistilBERT has no token types
+    quantized = set(dynamic["layer_mse"])  # scope all: the tables, two layers' six linears, the head's two
+    assert len(quantized) == tables + 6 * 2 + 2
+    assert len([n for n in quantized if n.startswith(HEAD[family])]) == 2
+    assert all(name.startswith((BODY[family], "classifier.", "pre_classifier.")) for name in quantized)
     with open(study / "results/summary.csv", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["model"] == model]
     assert {row["method"] for row in rows} >= {"fp32", "lq", "w8a8", "i8", "w8_qat"}

@@ -6,13 +6,10 @@ training mode (quantization-aware training runs it); in eval mode (no dropout)
 ``tests/test_encoder.py`` checks it against transformers to float precision.
 
 The same layers make RoBERTa (Liu et al., 2019) and XLM-R (Conneau et al., 2020), which differ
-from BERT only outside the layers (:data:`FAMILIES`): their body is ``roberta.``, positions count
-from the padding index + 1 over the sequence's non-padding tokens, there is one token type, no
-pooler, and the classification head is ``classifier.dense`` -> tanh -> ``classifier.out_proj``
-on the first token (``<s>``), as transformers' ``RobertaClassificationHead``; its tanh output is
-the ``pooler.output`` site, so site names are BERT's wherever the operation exists. Keeping it here
-lets evaluation and timing jobs run without importing transformers, lets the cost module count
-every matmul of one forward pass, and gives the integer kernels one place to plug in.
+from BERT only outside the layers, and DistilBERT (Sanh et al., 2019) has them under its own
+module names (:mod:`bertq.models.families` declares each family's differences): a family's head
+output (tanh, or DistilBERT's ReLU) is the ``pooler.output`` site and its layers have BERT's
+sites, so site names are BERT's wherever the operation exists.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .families import FAMILIES, Family
+from .families import FAMILIES, Family, bert_keys
 from .sites import Site
 from .tokens import real_tokens
 
@@ -60,6 +57,7 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:
         names = {f.name for f in fields(cls)}
+        d = bert_keys(d)
         values = {k: v for k, v in d.items() if k in names and v is not None}
         if "num_labels" not in d and "id2label" in d:
             values["num_labels"] = len(d["id2label"])
@@ -83,7 +81,8 @@ class _Embeddings(nn.Module):
         super().__init__()
         self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size)
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        if c.family.token_types:
+            self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.sum_site = Site("embeddings.sum")
         self.output_site = Site("embeddings.output")
@@ -99,11 +98,9 @@ class _Embeddings(nn.Module):
         return torch.cumsum(real, dim=1) * real + self.padding_idx
 
     def forward(self, input_ids, token_type_ids):
-        x = (
-            self.word_embeddings(input_ids)
-            + self.position_embeddings(self.positions(input_ids))
-            + self.token_type_embeddings(token_type_ids)
-        )
+        x = self.word_embeddings(input_ids) + self.position_embeddings(self.positions(input_ids))
+        if hasattr(self, "token_type_embeddings"):
+            x = x + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.output_site(self.LayerNorm(self.sum_site(x))))
 
 
@@ -123,12 +120,15 @@ class MatMul(nn.Module):
 
 
 class _SelfAttention(nn.Module):
-    def __init__(self, c: EncoderConfig):
+    """Multi-head self-attention up to the context (heads concatenated); ``projections`` names
+    the Q, K and V linears (BERT's ``query``/``key``/``value``, DistilBERT's ``q_lin``...)."""
+
+    def __init__(self, c: EncoderConfig, projections: tuple[str, str, str] = ("query", "key", "value")):
         super().__init__()
         self.heads = c.num_attention_heads
-        self.query = nn.Linear(c.hidden_size, c.hidden_size)
-        self.key = nn.Linear(c.hidden_size, c.hidden_size)
-        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.projections = projections
+        for name in projections:
+            setattr(self, name, nn.Linear(c.hidden_size, c.hidden_size))
         self.query_site, self.key_site, self.value_site = (Site(f"attention.{n}") for n in ("query", "key", "value"))
         self.scores_site = Site("attention.scores")
         self.probs_site = Site("attention.probs")
@@ -141,9 +141,10 @@ class _SelfAttention(nn.Module):
         return x.contiguous().view(b, t, self.heads, h // self.heads).transpose(1, 2)
 
     def forward(self, x, additive_mask):
-        q = self.split(self.query_site(self.query(x)))
-        k = self.split(self.key_site(self.key(x)))
-        v = self.split(self.value_site(self.value(x)))
+        query, key, value = (getattr(self, name) for name in self.projections)
+        q = self.split(self.query_site(query(x)))
+        k = self.split(self.key_site(key(x)))
+        v = self.split(self.value_site(value(x)))
         if self.fused():
             p = self.dropout.p if self.training else 0.0
             context = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask, dropout_p=p)
@@ -220,11 +221,78 @@ class _Layer(nn.Module):
         a = self.attention(x, additive_mask)
         return self.output(self.intermediate(a), a)
 
+    @property
+    def ffn_act(self):
+        """The activation after the FFN's first linear."""
+        return self.intermediate.act
+
 
 class _Encoder(nn.Module):
+    def __init__(self, c: EncoderConfig, layer=None):
+        super().__init__()
+        self.layer = nn.ModuleList((layer or _Layer)(c) for _ in range(c.num_hidden_layers))
+
+
+class _DistilAttention(_SelfAttention):
+    """DistilBERT's ``MultiHeadSelfAttention``: ``q_lin``, ``k_lin``, ``v_lin`` and the output
+    projection ``out_lin`` in one module (the scaling by ``1/sqrt(d)`` moved from Q to the scores,
+    as BERT does it: equal up to float rounding)."""
+
+    def __init__(self, c: EncoderConfig):
+        super().__init__(c, ("q_lin", "k_lin", "v_lin"))
+        self.out_lin = nn.Linear(c.hidden_size, c.hidden_size)
+        self.output_site = Site("attention.output")
+
+    def forward(self, x, additive_mask):
+        return self.output_site(self.out_lin(super().forward(x, additive_mask)))
+
+
+class _DistilFFN(nn.Module):
     def __init__(self, c: EncoderConfig):
         super().__init__()
-        self.layer = nn.ModuleList(_Layer(c) for _ in range(c.num_hidden_layers))
+        self.lin1 = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.lin2 = nn.Linear(c.intermediate_size, c.hidden_size)
+        self.act = _ACTIVATIONS[c.hidden_act]
+        self.intermediate_site, self.output_site = Site("ffn.intermediate"), Site("ffn.output")
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x):
+        return self.dropout(self.output_site(self.lin2(self.intermediate_site(self.act(self.lin1(x))))))
+
+
+class _DistilLayer(nn.Module):
+    """DistilBERT's ``TransformerBlock``: ``sa_layer_norm(attention(x) + x)``, then
+    ``output_layer_norm(ffn(a) + a)``, with BERT's sites at the same points."""
+
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        # registered in forward order, so that the sites list in it
+        self.attention = _DistilAttention(c)
+        self.attention_sum_site = Site("attention.residual_sum")
+        self.sa_layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.attention_norm_site = Site("attention.norm")
+        self.ffn = _DistilFFN(c)
+        self.ffn_sum_site = Site("ffn.residual_sum")
+        self.output_layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.ffn_norm_site = Site("ffn.norm")
+
+    def forward(self, x, additive_mask):
+        a = self.attention_norm_site(self.sa_layer_norm(self.attention_sum_site(self.attention(x, additive_mask) + x)))
+        return self.ffn_norm_site(self.output_layer_norm(self.ffn_sum_site(self.ffn(a) + a)))
+
+    @property
+    def ffn_act(self):
+        """The activation after the FFN's first linear."""
+        return self.ffn.act
+
+
+class _DistilBody(nn.Module):
+    """``distilbert.``: embeddings (token and position, no token type) and ``transformer.layer``."""
+
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.embeddings = _Embeddings(c)
+        self.transformer = _Encoder(c, _DistilLayer)
 
 
 class _Pooler(nn.Module):
@@ -258,12 +326,22 @@ class _BertModel(nn.Module):
             raise ValueError(f"unsupported hidden_act {config.hidden_act!r}")
         self.config = config
         family = config.family
-        setattr(self, family.body, _Bert(config, pooler=self.pooler and family.head == "pooler"))
+        if family.layers == "transformer.layer":
+            body = _DistilBody(config)
+        else:
+            body = _Bert(config, pooler=self.pooler and family.head_linears[0].endswith("pooler.dense"))
+        setattr(self, family.body, body)
 
     @property
-    def body(self) -> _Bert:
-        """The embeddings and encoder layers (``self.bert`` of a BERT, ``self.roberta`` of a RoBERTa)."""
+    def body(self) -> nn.Module:
+        """The embeddings and layers (``self.bert`` of a BERT, ``self.roberta`` of a RoBERTa,
+        ``self.distilbert`` of a DistilBERT)."""
         return getattr(self, self.config.family.body)
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The encoder layers, in order."""
+        return self.body.get_submodule(self.config.family.layers)
 
     def encode(self, input_ids, attention_mask=None, token_type_ids=None):
         """Hidden states ``(batch, tokens, hidden)`` of the last layer."""
@@ -276,7 +354,7 @@ class _BertModel(nn.Module):
         additive = (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
         with real_tokens(attention_mask):
             x = body.embeddings(input_ids, token_type_ids)
-            for layer in body.encoder.layer:
+            for layer in self.layers:
                 x = layer(x, additive)
         return x
 
@@ -309,16 +387,21 @@ class _DenseHead(nn.Module):
 
 
 class BertClassifier(_BertModel):
-    """Embeddings, ``L`` encoder layers, pooler and a linear classifier (or regressor); parameter
-    names of ``BertForSequenceClassification`` (of ``RobertaForSequenceClassification``, with its
-    dense head, for the RoBERTa family)."""
+    """Embeddings, ``L`` encoder layers and the family's sequence head, parameter names of its
+    transformers class: BERT's pooler (``bert.pooler.dense`` -> tanh) and ``classifier``
+    (``BertForSequenceClassification``), RoBERTa's dense head (``RobertaForSequenceClassification``),
+    DistilBERT's ``pre_classifier`` -> ReLU -> ``classifier`` (``DistilBertForSequenceClassification``)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__(config)
-        if config.family.head == "pooler":
-            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        else:
+        self.kind = config.family.head_linears[0]
+        if self.kind == "classifier.dense":
             self.classifier = _DenseHead(config)
+        else:
+            if self.kind == "pre_classifier":
+                self.pre_classifier = nn.Linear(config.hidden_size, config.hidden_size)
+                self.pooler_site = Site("pooler.output")
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.head_site = Site("head.output")
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -326,20 +409,20 @@ class BertClassifier(_BertModel):
         hidden = self.encode(input_ids, attention_mask, token_type_ids)
         if isinstance(self.classifier, _DenseHead):
             return self.head_site(self.classifier(hidden))
-        return self.head_site(self.classifier(self.dropout(self.body.pooler(hidden))))
+        return self.head_site(self.classifier(self.dropout(self.pooled(hidden))))
 
     @property
     def head_linears(self) -> tuple[str, str]:
-        """The module names of the head's two linears in order: the one whose tanh output is the
-        ``pooler.output`` site, and the one giving the logits."""
-        if isinstance(self.classifier, _DenseHead):
-            return "classifier.dense", "classifier.out_proj"
-        return f"{self.config.family.body}.pooler.dense", "classifier"
+        """The module names of the head's two linears in order: the one whose tanh (ReLU) output
+        is the ``pooler.output`` site, and the one giving the logits."""
+        return self.config.family.head()
 
     def pooled(self, hidden):
         """The ``pooler.output`` site's value of the last layer's ``hidden`` states (eval mode)."""
         if isinstance(self.classifier, _DenseHead):
             return self.classifier.output_site(torch.tanh(self.classifier.dense(hidden[:, 0])))
+        if self.kind == "pre_classifier":
+            return self.pooler_site(torch.relu(self.pre_classifier(hidden[:, 0])))
         return self.body.pooler(hidden)
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from .families import FAMILIES, layer_linear_names
+
 TOKENS = "tokens"
 """Layout ``(batch, tokens, channels)``: a sequence's real tokens are its rows."""
 ATTENTION = "attention"
@@ -54,7 +56,7 @@ SITE_KINDS: tuple[SiteKind, ...] = (
     SiteKind("ffn.output", TOKENS, "FFN output"),
     SiteKind("ffn.residual_sum", TOKENS, "residual sum after the FFN"),
     SiteKind("ffn.norm", TOKENS, "final LayerNorm output (the layer's output)"),
-    SiteKind("pooler.output", SEQUENCE, "pooler output (tanh)", per_layer=False),
+    SiteKind("pooler.output", SEQUENCE, "pooler output (tanh; DistilBERT's pre-classifier ReLU)", per_layer=False),
     SiteKind("head.output", SEQUENCE, "the task head's output (logits or span logits)", per_layer=False),
 )
 KINDS = {k.kind: k for k in SITE_KINDS}
@@ -153,20 +155,30 @@ def describe_sites() -> str:
     )
 
 
-_LINEAR_INPUTS = (
-    (re.compile(r"layer\.(\d+)\.attention\.self\.(query|key|value)\.weight$"), "previous"),
-    (re.compile(r"layer\.(\d+)\.attention\.output\.dense\.weight$"), "attention.context"),
-    (re.compile(r"layer\.(\d+)\.intermediate\.dense\.weight$"), "attention.norm"),
-    (re.compile(r"layer\.(\d+)\.output\.dense\.weight$"), "ffn.intermediate"),
-)
+_ROLE_INPUTS = {
+    "query": "previous",
+    "key": "previous",
+    "value": "previous",
+    "attention_output": "attention.context",
+    "ffn_in": "attention.norm",
+    "ffn_out": "ffn.intermediate",
+}
+_LINEAR_INPUTS = tuple((re.compile(pattern), _ROLE_INPUTS[role]) for pattern, role in layer_linear_names().items())
+_POOLING = {f.head_linears[0].removeprefix("{body}.") for f in FAMILIES.values()} | {"qa_outputs"}
+_LOGITS = {f.head_linears[1] for f in FAMILIES.values()}
+
+
+def _is(module: str, names: set[str]) -> bool:
+    return any(module == n or module.endswith("." + n) for n in names)
 
 
 def linear_input_site(weight_name: str, num_layers: int) -> str | None:
-    """The site whose values a BERT linear multiplies (what its activation bits are): Q, K and V
-    read the previous layer's output (the embeddings' for layer 0), the attention output
-    projection reads the context, the FFN's linears read the FFN input and the GELU output, the
-    pooler and a span head read the last layer's output, a classifier reads the pooler's (RoBERTa:
-    its head's dense reads the last layer's output, its ``out_proj`` the tanh output)."""
+    """The site whose values a linear multiplies (what its activation bits are), in any family
+    (:mod:`bertq.models.families`): Q, K and V read the previous layer's output (the embeddings'
+    for layer 0), the attention output projection reads the context, the FFN's linears read the
+    FFN input and the GELU output, the pooling linear of a head (BERT's pooler, RoBERTa's
+    ``classifier.dense``, DistilBERT's ``pre_classifier``) and a span head read the last layer's
+    output, the logits' linear reads the pooling output."""
     for pattern, kind in _LINEAR_INPUTS:
         m = pattern.search(weight_name)
         if m:
@@ -174,9 +186,10 @@ def linear_input_site(weight_name: str, num_layers: int) -> str | None:
             if kind == "previous":
                 return "embeddings.output" if i == 0 else f"layer{i - 1}.ffn.norm"
             return f"layer{i}.{kind}"
-    if re.search(r"(^|\.)(pooler\.dense|classifier\.dense|qa_outputs)\.weight$", weight_name):
+    module = weight_name.removesuffix(".weight")
+    if _is(module, _POOLING):
         return f"layer{num_layers - 1}.ffn.norm"
-    if re.search(r"(^|\.)classifier(\.out_proj)?\.weight$", weight_name):
+    if _is(module, _LOGITS):
         return "pooler.output"
     return None
 

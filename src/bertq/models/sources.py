@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .families import bert_keys
 
 PACKAGED = "all-MiniLM-L6-v2"
 
@@ -62,21 +63,21 @@ def _base_layers(kind: str, value: str) -> int | None:
     if kind == "packaged":
         return 6
     if kind == "path":
-        return json.loads((Path(value) / "config.json").read_text()).get("num_hidden_layers")
+        return bert_keys(json.loads((Path(value) / "config.json").read_text())).get("num_hidden_layers")
     return None  # hub: unknown until downloaded
 
 
 def known_config(src: ModelSource) -> dict | None:
     """What is known of the model's ``config.json`` before it is built (``model_type``,
-    ``hidden_size``): a random size's, the packaged encoder's, a local directory's; None for a hub
-    model until it is downloaded."""
+    ``hidden_size``, under BERT's names whatever the family): a random size's, the packaged
+    encoder's, a local directory's; None for a hub model until it is downloaded."""
     if src.kind == "random":
         layers, hidden, heads, inter = PAPER_SIZES[src.value]
         return {"model_type": "bert", "hidden_size": hidden, "intermediate_size": inter, "num_hidden_layers": layers}
     if src.kind == "packaged":
         return json.loads((packaged_path() / "config.json").read_text())
     if src.kind == "path":
-        return json.loads((Path(src.value) / "config.json").read_text())
+        return bert_keys(json.loads((Path(src.value) / "config.json").read_text()))
     return None
 
 

@@ -596,7 +596,7 @@ def _check_search(config: dict, variant: str) -> None:
             continue
         hidden, intermediate = known["hidden_size"], known["intermediate_size"]
         layers = source.layers or known["num_hidden_layers"]
-        for linear, width in searched_widths(hidden, intermediate).items():
+        for linear, width in searched_widths(hidden, intermediate, known.get("model_type", "bert")).items():
             if width % space.groups:
                 raise ConfigError(
                     f"config key {key}.search.groups: {space.groups} subgroups do not divide the {width} "

@@ -10,12 +10,10 @@ Snakemake's ``set-resources`` in their profile (see ``profiles/``).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from ..models.sources import PAPER_HUB_IDS, PAPER_SIZES, ModelSource
+from ..models.sources import PAPER_HUB_IDS, PAPER_SIZES, ModelSource, known_config
 
 VOCAB = 30522
 PACKAGED_SHAPE = (6, 384, 1536)  # all-MiniLM-L6-v2
@@ -63,7 +61,7 @@ def model_shape(src: ModelSource) -> tuple[int, int, int]:
     elif src.kind == "packaged":
         layers, hidden, inter = PACKAGED_SHAPE
     elif src.kind == "path":
-        cfg = json.loads((Path(src.value) / "config.json").read_text())
+        cfg = known_config(src)  # under BERT's key names whatever the family
         layers, hidden = cfg.get("num_hidden_layers", 12), cfg.get("hidden_size", 768)
         inter = cfg.get("intermediate_size", 4 * hidden)
     else:

@@ -283,25 +283,26 @@ def adaround_model(
     with torch.no_grad():
         x_fp = torch.cat([model.body.embeddings(ids[p], types[p]) for p in parts])
         x_q = torch.cat([quantized.body.embeddings(ids[p], types[p]) for p in parts])
-    body = model.config.family.body
-    layers = zip(model.body.encoder.layer, quantized.body.encoder.layer)
+    family = model.config.family
+    layers = zip(model.layers, quantized.layers)
     for i, (layer_fp, layer_q) in enumerate(layers):
-        subs = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense")
-        subs += ("intermediate.dense", "output.dense")
-        for sub in subs:
+        for sub in family.linears:
             lin_fp, lin_q = layer_fp.get_submodule(sub), layer_q.get_submodule(sub)
-            act = layer_fp.intermediate.act if sub == "intermediate.dense" else None
+            act = layer_fp.ffn_act if sub == family.linears[4] else None  # the FFN's first linear
             inputs = _collect(lin_q, layer_q, x_q, additive, parts, "input")
             targets = _collect(lin_fp, layer_fp, x_fp, additive, parts, "output")
-            learn(f"{body}.encoder.layer.{i}.{sub}", lin_fp, lin_q, inputs, act(targets) if act else targets, real, act)
+            name = f"{family.body}.{family.layers}.{i}.{sub}"
+            learn(name, lin_fp, lin_q, inputs, act(targets) if act else targets, real, act)
         with torch.no_grad():
             x_fp = torch.cat([layer_fp(x_fp[p], additive[p]) for p in parts])
             x_q = torch.cat([layer_q(x_q[p], additive[p]) for p in parts])
     ones = torch.ones(n, 1, device=x_q.device)
-    # the head: BERT's pooler dense -> tanh -> classifier, RoBERTa's classifier.dense -> tanh -> out_proj
+    # the head: BERT's pooler dense -> tanh -> classifier, RoBERTa's classifier.dense -> tanh ->
+    # out_proj, DistilBERT's pre_classifier -> ReLU -> classifier
     pooler, last = model.head_linears
     dense_fp, dense_q = model.get_submodule(pooler), quantized.get_submodule(pooler)
-    learn(pooler, dense_fp, dense_q, x_q[:, :1], torch.tanh(dense_fp(x_fp[:, :1])).detach(), ones, torch.tanh)
+    act = torch.tanh if family.head_act == "tanh" else torch.relu
+    learn(pooler, dense_fp, dense_q, x_q[:, :1], act(dense_fp(x_fp[:, :1])).detach(), ones, act)
     with torch.no_grad():
         pooled_fp, pooled_q = model.pooled(x_fp)[:, None], quantized.pooled(x_q)[:, None]
         target = model.get_submodule(last)(pooled_fp)

@@ -19,6 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ..kernels.packing import pack_codes, unpack_codes
+from ..models.families import FAMILIES, layer_linear_names
 from .bits import SymmetricInt
 from .methods import quantize_weight
 from .quantizer import mse
@@ -28,16 +29,21 @@ EMBEDDING = re.compile(r"(^|\.)embeddings\.(word|position|token_type)_embeddings
 TOKEN_EMBEDDING = re.compile(r"(^|\.)embeddings\.word_embeddings\.weight$")
 """The token embedding table, which may get its own bit-width (Bondarenko et al., 2021, Table 7)."""
 ENCODER_LINEAR = re.compile(
-    r"(^|\.)encoder\.(layer\.\d+\.|albert_layer_groups\.\d+\.albert_layers\.\d+\.).*\.weight$"
-    r"|(^|\.)encoder\.embedding_hidden_mapping_in\.weight$"
+    "|".join(layer_linear_names())
+    + r"|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\..*\.weight$"
+    + r"|(^|\.)encoder\.embedding_hidden_mapping_in\.weight$"
 )
-"""Linear weights inside the encoder: BERT's per-layer ones; ALBERT's shared layer (stored, and
-so quantized, once) and its embedding projection (the factorisation's second matrix)."""
+"""Linear weights inside the encoder: each family's per-layer linears
+(:func:`~bertq.models.families.layer_linear_names`); ALBERT's shared layer (stored, and so
+quantized, once) and its embedding projection (the factorisation's second matrix)."""
 HEAD_LINEAR = re.compile(
-    r"(^|\.)(pooler\.dense|pooler|classifier|classifier\.dense|classifier\.out_proj|qa_outputs)\.weight$"
+    r"(^|\.)("
+    + "|".join(sorted({re.escape(n.removeprefix("{body}.")) for f in FAMILIES.values() for n in f.head_linears}))
+    + r"|pooler|qa_outputs)\.weight$"
 )
-"""The pooler's and the task head's linear weights (scope ``all`` only): BERT's pooler and
-classifier, RoBERTa's dense head, a span head."""
+"""The pooler's and the task head's linear weights (scope ``all`` only): each family's head
+(BERT's pooler and classifier, RoBERTa's dense head, DistilBERT's pre-classifier and
+classifier), a span head."""
 SCOPES = ("encoder", "all")
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.families import FAMILIES
 from ..quantization.bit_search import (
     MIB_BITS,
     MixedPrecisionLinear,
@@ -74,20 +75,11 @@ from ``N(0, 0.1**2)`` rather than DARTS' ``N(0, 1e-3**2)``: the size loss pushes
 subgroup's logits alike, and the subgroups cross to another width one by one only if their
 margins are spread (at 1e-3 whole layers flip together and the size jumps across the band)."""
 
-ENCODER_LINEARS = (
-    "attention.self.query",
-    "attention.self.key",
-    "attention.self.value",
-    "attention.output.dense",
-    "intermediate.dense",
-    "output.dense",
-)
-"""The linears of one encoder layer that the search assigns bits to."""
 
-
-def searched_widths(hidden: int, intermediate: int) -> dict[str, int]:
-    """The output neurons of each of :data:`ENCODER_LINEARS` (what the subgroups divide)."""
-    return dict(zip(ENCODER_LINEARS, (hidden, hidden, hidden, hidden, intermediate, hidden)))
+def searched_widths(hidden: int, intermediate: int, family: str = "bert") -> dict[str, int]:
+    """The output neurons of each linear of one encoder layer the search assigns bits to (the
+    family's :attr:`~bertq.models.families.Family.linears`; what the subgroups divide)."""
+    return dict(zip(FAMILIES[family].linears, (hidden, hidden, hidden, hidden, intermediate, hidden)))
 
 
 def encoder_size_range(hidden: int, intermediate: int, layers: int, bits) -> tuple[float, float]:
@@ -110,10 +102,10 @@ def attach_search(
     space.check()
     generator = torch.Generator().manual_seed(seed)
     layers = {}
-    body = model.config.family.body
-    for i, layer in enumerate(model.body.encoder.layer):
-        for sub in ENCODER_LINEARS:
-            name = f"{body}.encoder.layer.{i}.{sub}"
+    family = model.config.family
+    for i, layer in enumerate(model.layers):
+        for sub in family.linears:
+            name = f"{family.body}.{family.layers}.{i}.{sub}"
             parent, _, child = sub.rpartition(".")
             owner = layer.get_submodule(parent)
             layers[name] = MixedPrecisionLinear(getattr(owner, child), space, name)
@@ -126,7 +118,7 @@ def attach_search(
 def fixed_bits(model: nn.Module, layers: dict[str, MixedPrecisionLinear]) -> float:
     """The encoder layers' parameters the search does not choose (biases, LayerNorm), at 32 bits."""
     searched = {id(m.weight) for m in layers.values()} | {id(m.logits) for m in layers.values()}
-    return 32.0 * sum(p.numel() for p in model.body.encoder.parameters() if id(p) not in searched)
+    return 32.0 * sum(p.numel() for p in model.layers.parameters() if id(p) not in searched)
 
 
 def _batches(split, batch_size: int, rng: np.random.Generator):

@@ -26,7 +26,7 @@ import torch
 from ..data.tasks import TaskSpec
 from ..models.device import pick_device
 from ..models.sources import ModelSource, load_for_task, tokenizer_location
-from .objectives import INPUT_KEYS, load_objective
+from .objectives import input_keys, load_objective
 
 
 def seed_everything(seed: int) -> None:
@@ -101,6 +101,7 @@ def train(
         mininterval=0.1 if sys.stderr.isatty() else 10.0,
     )
     step = 0
+    keys = input_keys(model)
     model.train()
     while step < total_steps:
         order = rng.permutation(len(train_set))
@@ -109,7 +110,7 @@ def train(
         for batch in train_set.batches(batch_size, order):
             if step >= total_steps:
                 break
-            inputs = {k: torch.as_tensor(batch[k], device=dev) for k in INPUT_KEYS}
+            inputs = {k: torch.as_tensor(batch[k], device=dev) for k in keys}
             targets = objective.targets(batch, dev)
             ctx = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else nullcontext()
             with ctx:

@@ -22,6 +22,21 @@ from ..data.tokenized import TokenizedSplit, load_tokenized
 INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
+def input_keys(model) -> tuple[str, ...]:
+    """The :data:`INPUT_KEYS` ``model``'s forward takes: a transformers DistilBERT has no token
+    types (its tokenizer's ``token_type_ids`` are not passed)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    if "token_type_ids" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return INPUT_KEYS
+    return INPUT_KEYS[:2]
+
+
+def _typed(model, types) -> dict:
+    return {"token_type_ids": types} if "token_type_ids" in input_keys(model) else {}
+
+
 @dataclass
 class SequenceObjective:
     spec: TaskSpec
@@ -55,7 +70,7 @@ class SequenceObjective:
         from ..evaluation.classify import score
 
         def forward(ids, mask, types):
-            return model(input_ids=ids, attention_mask=mask, token_type_ids=types).logits
+            return model(input_ids=ids, attention_mask=mask, **_typed(model, types)).logits
 
         return score(forward, self.spec, self.splits, batch_size, device)
 
@@ -96,7 +111,7 @@ class SpanObjective:
         from ..evaluation.qa import score_squad
 
         def forward(ids, mask, types):
-            out = model(input_ids=ids, attention_mask=mask, token_type_ids=types)
+            out = model(input_ids=ids, attention_mask=mask, **_typed(model, types))
             return torch.stack([out.start_logits, out.end_logits], dim=-1)
 
         metrics, _ = score_squad(

@@ -129,8 +129,8 @@ def train_quantized(
     from .finetune import train, training_record
 
     params = {**QAT_DEFAULTS, **params}
-    for layer in model.body.encoder.layer:
-        layer.attention.self.dropout.p = float(params["attention_dropout"])
+    for layer in model.layers:
+        layer.get_submodule(model.config.family.attention).dropout.p = float(params["attention_dropout"])
     before = {k: v.detach().cpu().numpy().copy() for k, v in model.named_parameters()}
     attached = attach_learned_quantizers(model, quantized, ranges)
     wrapped = Supervised(model, objective.regression).to(device)

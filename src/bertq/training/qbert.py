@@ -17,14 +17,13 @@ from torch import nn
 
 from ..quantization.bit_search import MixedPrecisionLinear
 from ..quantization.hessian import ranked_assignment, sensitivity, top_eigenvalue
-from .bit_search import ENCODER_LINEARS
 from .supervision import Supervision
 
 
 def layer_weights(model: nn.Module, index: int) -> list[torch.Tensor]:
     """The weights of encoder layer ``index``'s six linears."""
-    layer = model.body.encoder.layer[index]
-    return [layer.get_submodule(sub).weight for sub in ENCODER_LINEARS]
+    layer = model.layers[index]
+    return [layer.get_submodule(sub).weight for sub in model.config.family.linears]
 
 
 def layer_eigenvalues(
@@ -43,7 +42,7 @@ def layer_eigenvalues(
     wrapped = supervision.wrap(model).eval()
     device = next(model.parameters()).device
     out = []
-    for i in range(len(model.body.encoder.layer)):
+    for i in range(len(model.layers)):
         params = layer_weights(model, i)
         values = []
         for b, batch in enumerate(batches):
