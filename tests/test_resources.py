@@ -16,6 +16,9 @@ def test_parameter_count_matches_the_published_bert_sizes():
     assert million_parameters(parse_source("random:large")) == pytest.approx(335, rel=0.02)
     # BERT-Tiny: 4.4 M
     assert million_parameters(parse_source("random:tiny")) == pytest.approx(4.4, rel=0.05)
+    # XLM-R base: 278M parameters, 192M of them its 250k-token table (Conneau et al., 2020)
+    assert million_parameters(parse_source("hub:FacebookAI/xlm-roberta-base")) == pytest.approx(278, rel=0.02)
+    assert million_parameters(parse_source("hub:FacebookAI/roberta-base")) == pytest.approx(125, rel=0.02)
 
 
 def test_hub_and_path_models_are_sized_without_downloading(tmp_path):

@@ -23,6 +23,11 @@ HUB_SHAPES = {
     "distilbert/distilbert-base-uncased": (6, 768, 3072),
     "FacebookAI/roberta-base": (12, 768, 3072),
     "FacebookAI/roberta-large": (24, 1024, 4096),
+    "FacebookAI/xlm-roberta-base": (12, 768, 3072),
+    "FacebookAI/xlm-roberta-large": (24, 1024, 4096),
+    "distilbert/distilroberta-base": (6, 768, 3072),
+    "google-bert/bert-base-cased": (12, 768, 3072),
+    "google-bert/bert-large-cased": (24, 1024, 4096),
 }
 
 
@@ -70,10 +75,29 @@ def model_shape(src: ModelSource) -> tuple[int, int, int]:
     return (src.layers or layers), hidden, inter
 
 
+HUB_VOCABS = {
+    "FacebookAI/roberta-base": 50265,
+    "FacebookAI/roberta-large": 50265,
+    "distilbert/distilroberta-base": 50265,
+    "FacebookAI/xlm-roberta-base": 250002,
+    "FacebookAI/xlm-roberta-large": 250002,
+    "google-bert/bert-base-cased": 28996,
+    "google-bert/bert-large-cased": 28996,
+}
+"""Vocabularies other than BERT uncased's (XLM-R's table is two thirds of its parameters)."""
+
+
+def vocab_size(src: ModelSource) -> int:
+    if src.kind == "path":
+        return int(known_config(src).get("vocab_size", VOCAB))
+    return HUB_VOCABS.get(src.value, VOCAB) if src.kind == "hub" else VOCAB
+
+
 def million_parameters(src: ModelSource) -> float:
-    """Encoder and embedding parameters: per layer 4 H^2 (attention) + 2 H I (feed-forward)."""
+    """Encoder and embedding parameters: per layer 4 H^2 (attention) + 2 H I (feed-forward), and
+    the token embedding table."""
     layers, hidden, inter = model_shape(src)
-    return (layers * (4 * hidden * hidden + 2 * hidden * inter) + VOCAB * hidden) / 1e6
+    return (layers * (4 * hidden * hidden + 2 * hidden * inter) + vocab_size(src) * hidden) / 1e6
 
 
 def job_resources(
