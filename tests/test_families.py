@@ -238,3 +238,16 @@ def test_qat_with_activations_quantizes_every_site(family):
     quantizers = [n for n, m in trained.named_modules() if isinstance(m, ActivationQuantizer)]
     assert trained.bertq_training["steps"] == 2
     assert len(quantizers) == len(site_names(2, "sequence"))
+
+
+@pytest.mark.parametrize("family", ["roberta", "distilbert"])
+def test_the_encoder_size_counts_the_layers_of_each_family(family):
+    """Zhao et al.'s size (the search's target): the layers' parameters, embeddings and head out."""
+    from bertq.cost.summary import encoder_size_bits
+
+    model = build_model_for(family)
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    assert encoder_size_bits(state) == 32 * sum(p.numel() for p in model.layers.parameters())
+    qm = quantize_state(state, "lq", 4)
+    linears = sum(v.size for k, v in state.items() if k in qm.tensors and "embeddings" not in k)
+    assert encoder_size_bits(state, qm) == encoder_size_bits(state) - 28 * linears

@@ -8,8 +8,12 @@ import torch
 
 from ..models.checkpoint import empty_model, is_albert_config, read_config
 from ..models.encoder import head_of
+from ..models.families import FAMILIES
 from ..quantization.bit_search import MIB_BITS
 from .ace import ace, count_macs, count_model_macs
+
+LAYER_ROOTS = sorted({family.layers.split(".")[0] for family in FAMILIES.values()})
+"""Where each family's layers sit (``encoder``, DistilBERT's ``transformer``)."""
 
 
 def encoder_size_bits(state: dict, quantized=None) -> float:
@@ -20,7 +24,7 @@ def encoder_size_bits(state: dict, quantized=None) -> float:
     tensors = quantized.tensors if quantized is not None else {}
     total = 0.0
     for name, value in state.items():
-        if ".encoder." in f".{name}":
+        if any(f".{root}." in f".{name}" for root in LAYER_ROOTS):
             qt = tensors.get(name)
             total += int(value.size) * (qt.mean_bits if qt is not None else 32.0)
     return total
