@@ -35,14 +35,15 @@ def test_finetune_overrides_layer_in_order():
             finetune={
                 "defaults": {"epochs": 2, "learning_rate": 1e-4},
                 "per_task": {"mrpc": {"epochs": 5}},
-                "per_model": {"m": {"learning_rate": 3e-5}},
+                "per_model": {"m": {"learning_rate": 3e-5, "epochs": 12}},
+                "per_model_task": {"m": {"rte": {"epochs": 6}}},
             },
             tasks=["mrpc", "rte"],
         )
     )
     mrpc = bq.finetune_params(cfg, "m", "mrpc")
     rte = bq.finetune_params(cfg, "m", "rte")
-    assert (mrpc["epochs"], rte["epochs"]) == (5, 2)
+    assert (mrpc["epochs"], rte["epochs"]) == (12, 6)
     assert mrpc["learning_rate"] == rte["learning_rate"] == 3e-5
     assert mrpc["batch_size"] == 32
 
@@ -65,6 +66,9 @@ def test_finetune_overrides_layer_in_order():
         ({"seeds": [-1]}, "seeds[0]"),
         ({"finetune": {"defaults": {"learning_rate": -1}}}, "finetune.defaults.learning_rate"),
         ({"finetune": {"per_model": {"other": {"epochs": 1}}}}, "finetune.per_model.other"),
+        ({"finetune": {"per_model_task": {"other": {"rte": {"epochs": 1}}}}}, "finetune.per_model_task.other"),
+        ({"finetune": {"per_model_task": {"m": {"mnli2": {"epochs": 1}}}}}, "finetune.per_model_task.m.mnli2"),
+        ({"finetune": {"per_model_task": {"m": {"rte": {"epoch": 1}}}}}, "finetune.per_model_task.m.rte"),
         ({"data": {"glue_dir": "/does/not/exist"}}, "data.glue_dir"),
         ({"reports": ["fig99"]}, "reports[0]"),
         ({"quantization": {"bits": [2, 1]}}, "quantization.bits"),  # lq (a default method) has no 1-bit grid

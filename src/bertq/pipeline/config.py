@@ -202,6 +202,12 @@ def _check_semantics(config: dict) -> None:
     for task in config["finetune"]["per_task"]:
         if task not in TASKS:
             raise ConfigError(f"config key finetune.per_task.{task}: unknown task {task!r}")
+    for name, tasks in config["finetune"]["per_model_task"].items():
+        if name not in config["models"]:
+            raise ConfigError(f"config key finetune.per_model_task.{name}: no model named {name!r}")
+        for task in tasks:
+            if task not in TASKS:
+                raise ConfigError(f"config key finetune.per_model_task.{name}.{task}: unknown task {task!r}")
     if config["reports"] is not None:
         known = report_registry.names()
         for i, report in enumerate(config["reports"]):
@@ -756,7 +762,8 @@ def load(path: str | Path, overrides: dict | None = None) -> dict:
 
 def finetune_params(config: dict, model: str, task: str) -> dict:
     """Built-in defaults < built-in task defaults (:data:`TASK_FINETUNE_DEFAULTS`) <
-    ``finetune.defaults`` < ``finetune.per_task`` < ``finetune.per_model``. The SQuAD-only keys
+    ``finetune.defaults`` < ``finetune.per_task`` < ``finetune.per_model`` <
+    ``finetune.per_model_task``. The SQuAD-only keys
     (:data:`SPAN_ONLY_KEYS`) are left out for other tasks, so changing them reruns SQuAD alone."""
     ft = config["finetune"]
     params = {
@@ -765,6 +772,7 @@ def finetune_params(config: dict, model: str, task: str) -> dict:
         **ft["defaults"],
         **ft["per_task"].get(task, {}),
         **ft["per_model"].get(model, {}),
+        **ft["per_model_task"].get(model, {}).get(task, {}),
     }
     if not TASKS[task].is_span:
         params = {k: v for k, v in params.items() if k not in SPAN_ONLY_KEYS}
