@@ -113,6 +113,13 @@ def bert_keys(config: dict) -> dict:
     return {**config, **{bert: config[own] for own, bert in family.config_keys.items() if own in config}}
 
 
+def head_linear_names() -> tuple[set[str], set[str]]:
+    """Every family's sequence-head linears without the body's prefix (``pooler.dense``): the
+    pooling ones (whose tanh or ReLU is ``pooler.output``) and the ones giving the logits."""
+    pooling = {f.head_linears[0].removeprefix("{body}.") for f in FAMILIES.values()}
+    return pooling, {f.head_linears[1] for f in FAMILIES.values()}
+
+
 def layer_linear_names() -> dict[str, str]:
     """``{"<layers>.<i>.<linear>" pattern: role}`` over every family, as regular expressions on a
     weight's name (the layer index in group 1)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .families import FAMILIES, layer_linear_names
+from .families import head_linear_names, layer_linear_names
 
 TOKENS = "tokens"
 """Layout ``(batch, tokens, channels)``: a sequence's real tokens are its rows."""
@@ -164,8 +164,8 @@ _ROLE_INPUTS = {
     "ffn_out": "ffn.intermediate",
 }
 _LINEAR_INPUTS = tuple((re.compile(pattern), _ROLE_INPUTS[role]) for pattern, role in layer_linear_names().items())
-_POOLING = {f.head_linears[0].removeprefix("{body}.") for f in FAMILIES.values()} | {"qa_outputs"}
-_LOGITS = {f.head_linears[1] for f in FAMILIES.values()}
+_POOLING, _LOGITS = head_linear_names()
+_POOLING = _POOLING | {"qa_outputs"}
 
 
 def _is(module: str, names: set[str]) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ..kernels.packing import pack_codes, unpack_codes
-from ..models.families import FAMILIES, layer_linear_names
+from ..models.families import head_linear_names, layer_linear_names
 from .bits import SymmetricInt
 from .methods import quantize_weight
 from .quantizer import mse
@@ -38,7 +38,7 @@ ENCODER_LINEAR = re.compile(
 quantized, once) and its embedding projection (the factorisation's second matrix)."""
 HEAD_LINEAR = re.compile(
     r"(^|\.)("
-    + "|".join(sorted({re.escape(n.removeprefix("{body}.")) for f in FAMILIES.values() for n in f.head_linears}))
+    + "|".join(sorted(re.escape(n) for n in set.union(*head_linear_names())))
     + r"|pooler|qa_outputs)\.weight$"
 )
 """The pooler's and the task head's linear weights (scope ``all`` only): each family's head
