@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 import bertq.pipeline.config as bq
+from bertq.data.conll import CONLL_FILES, conll_file
 from bertq.data.squad import SQUAD_FILES
 from bertq.data.tasks import get_task
 from bertq.models.sources import parse_source, tokenizer_location
@@ -45,7 +46,8 @@ config.update(_validated)
 MODELS = list(config["models"])
 TASKS = list(config["tasks"])
 SPAN_TASKS = [t for t in TASKS if get_task(t).is_span]
-SEQUENCE_TASKS = [t for t in TASKS if t not in SPAN_TASKS]
+TOKEN_TASKS = [t for t in TASKS if get_task(t).is_token]
+SEQUENCE_TASKS = [t for t in TASKS if t not in SPAN_TASKS + TOKEN_TASKS]
 SEEDS = list(config["seeds"])
 METHODS = list(config["quantization"]["methods"])
 VARIANTS = {m: bq.method_variant(config, m) for m in METHODS}
@@ -232,6 +234,14 @@ def glue_inputs(wc):
     if glue_dir is None or spec.glue_dir is None:
         return []
     return [f"{glue_dir}/{spec.glue_dir}/{split}.tsv" for split in ("train", *spec.dev_splits)]
+
+
+def conll_inputs(wc):
+    """Local CoNLL files are inputs, so editing them reruns tokenisation (hub data is not tracked)."""
+    directory = config["data"]["conll03"]["dir"]
+    if directory is None:
+        return []
+    return [str(conll_file(directory, split)) for split in CONLL_FILES]
 
 
 def squad_inputs(wc):

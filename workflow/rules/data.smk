@@ -25,6 +25,30 @@ rule tokenize:
         "../scripts/tokenize.py"
 
 
+rule tokenize_tags:
+    input:
+        conll_inputs,
+    output:
+        tokenized=TOKENIZED,
+    log:
+        "logs/tokenize/{tokenizer}/{task}/len{max_length}.log",
+    benchmark:
+        "benchmarks/tokenize/{tokenizer}/{task}/len{max_length}.tsv"
+    wildcard_constraints:
+        task=_alternatives(TOKEN_TASKS),
+    conda:
+        "../../envs/bertq.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        tokenizer=lambda wc: TOKENIZERS[wc.tokenizer],
+        conll=bq.canonical(config["data"]["conll03"]),
+        code=job_code("tokenize_tags"),
+    script:
+        "../scripts/tokenize.py"
+
+
 rule tokenize_squad:
     input:
         squad_inputs,

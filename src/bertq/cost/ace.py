@@ -28,6 +28,8 @@ class MacCount:
     in_features: dict[str, int] = field(default_factory=dict)
     attention: int = 0
     """MACs of the activation x activation matmuls (attention scores and context)."""
+    head: str = "sequence"
+    """The model's head kind (what its logits' linear reads, :func:`~bertq.models.sites.linear_input_site`)."""
 
     @property
     def total(self) -> int:
@@ -36,8 +38,9 @@ class MacCount:
 
 def count_macs(config: EncoderConfig, sequence_length: int, batch_size: int = 1, head: str = "sequence") -> MacCount:
     """Exact MAC count of one forward pass of ``batch_size`` sequences of ``sequence_length`` tokens
-    through the encoder with its ``head``: ``sequence`` (pooler and classifier on ``[CLS]``) or
-    ``span`` (a start/end linear on every token, no pooler)."""
+    through the encoder with its ``head``: ``sequence`` (pooler and classifier on ``[CLS]``),
+    ``span`` (a start/end linear on every token, no pooler) or ``token`` (a classifier on every
+    token, no pooler)."""
     with torch.device("meta"):
         model = model_class(head)(config).eval()
     return count_model_macs(model, sequence_length, config.max_position_embeddings, batch_size)
@@ -51,7 +54,7 @@ def count_model_macs(model: nn.Module, sequence_length: int, max_positions: int,
         raise ValueError(f"sequence_length must be in [1, {max_positions}], got {sequence_length}")
     with torch.device("meta"):
         ids = torch.zeros(batch_size, sequence_length, dtype=torch.long)
-    count = MacCount(sequence_length)
+    count = MacCount(sequence_length, head=getattr(model, "head", "sequence"))
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -106,7 +109,7 @@ def ace(
                 total += per_matmul * bits_a * bits_b
 
         def bits_a(name):
-            site = linear_input_site(name, len(layers))
+            site = linear_input_site(name, len(layers), macs.head)
             return activation_bits.get(site, 32) if site is not None else 32
     else:
         total = float(macs.attention) * activation_bits * activation_bits

@@ -68,7 +68,7 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
         if "dynamic_bits" in activations:
             site_bits = dict.fromkeys(names, 32)
             for name in weight_bits:
-                site = linear_input_site(name, layers)
+                site = linear_input_site(name, layers, head)
                 if site is not None:
                     site_bits[site] = activations["dynamic_bits"]
         else:

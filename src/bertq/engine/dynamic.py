@@ -107,11 +107,11 @@ def apply_tm_iqr(model: nn.Module, config: DynamicConfig) -> list[str]:
     the names of those linears."""
     if config.tm_iqr is None:
         return []
-    layers = model.config.num_hidden_layers
+    layers, head = model.config.num_hidden_layers, getattr(model, "head", "sequence")
     chosen = set(select(config.tm_iqr.sites, site_names(layers, "sequence") + ["pooler.output"], layers))
     clipped = []
     for name, module in model.named_modules():
-        if isinstance(module, _DynamicInput) and linear_input_site(f"{name}.weight", layers) in chosen:
+        if isinstance(module, _DynamicInput) and linear_input_site(f"{name}.weight", layers, head) in chosen:
             module.iqr_scale = float(config.tm_iqr.scale)
             clipped.append(name)
     return clipped

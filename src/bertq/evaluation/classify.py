@@ -33,7 +33,12 @@ def predict(forward: Forward, split: TokenizedSplit, batch_size: int, device="cp
 def score(forward: Forward, spec: TaskSpec, splits: dict[str, TokenizedSplit], batch_size: int, device="cpu") -> dict:
     """The task score and its components; MNLI averages its matched and mismatched splits. Where
     the metric is undefined on a split's gold labels, ``warnings`` says why
-    (:func:`~bertq.metrics.glue.undefined_on`)."""
+    (:func:`~bertq.metrics.glue.undefined_on`). A tagging task is scored by
+    :func:`bertq.evaluation.tagging.score_tags`."""
+    if spec.is_token:
+        from .tagging import score_tags
+
+        return score_tags(forward, spec, splits, batch_size, device)
     per_split = {}
     for name in spec.dev_splits:
         logits = predict(forward, splits[name], batch_size, device)

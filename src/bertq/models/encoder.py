@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .families import FAMILIES, Family, bert_keys
+from .families import FAMILIES, Family, bert_keys, head_linear_names
 from .sites import Site
 from .tokens import real_tokens
 
@@ -319,6 +319,8 @@ class _BertModel(nn.Module):
     family names it; :attr:`body` either way); subclasses add a task head."""
 
     pooler = True
+    head = "sequence"
+    """The head's kind (:data:`HEADS`): which sites it has, what its logits' linear reads."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
@@ -433,6 +435,7 @@ class BertSpanExtractor(_BertModel):
     ``[..., 0]`` start logits, ``[..., 1]`` end logits."""
 
     pooler = False
+    head = "span"
 
     def __init__(self, config: EncoderConfig):
         super().__init__(config)
@@ -445,19 +448,48 @@ class BertSpanExtractor(_BertModel):
             return self.head_site(self.qa_outputs(hidden))
 
 
+class BertTokenClassifier(_BertModel):
+    """Embeddings, ``L`` encoder layers and a linear ``classifier`` on every token's last hidden
+    state, no pooler: the parameter names of ``BertForTokenClassification`` (and of RoBERTa's,
+    XLM-R's and DistilBERT's token classifiers). ``forward`` returns ``(batch, tokens, labels)``."""
+
+    pooler = False
+    head = "token"
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.head_site = Site("head.output")
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        hidden = self.encode(input_ids, attention_mask, token_type_ids)
+        with real_tokens(attention_mask):
+            return self.head_site(self.classifier(self.dropout(hidden)))
+
+
 SPAN_HEAD = "qa_outputs.weight"
+TOKEN_HEAD = "classifier.weight"
+HEADS = {"sequence": BertClassifier, "span": BertSpanExtractor, "token": BertTokenClassifier}
+"""The inference model of each head kind (:attr:`bertq.data.tasks.TaskSpec.head`)."""
 
 
 def head_of(state) -> str:
-    """``span`` for a question-answering checkpoint (it has ``qa_outputs``), else ``sequence``."""
-    return "span" if SPAN_HEAD in state else "sequence"
+    """``span`` for a question-answering checkpoint (it has ``qa_outputs``), ``token`` for a token
+    classifier (a ``classifier`` on the last layer: no pooling linear before it), else ``sequence``."""
+    if SPAN_HEAD in state:
+        return "span"
+    pooling = head_linear_names()[0]
+    if TOKEN_HEAD in state and not any(k.removesuffix(".weight").endswith(tuple(pooling)) for k in state):
+        return "token"
+    return "sequence"
 
 
 def model_class(head: str) -> type[_BertModel]:
     try:
-        return {"sequence": BertClassifier, "span": BertSpanExtractor}[head]
+        return HEADS[head]
     except KeyError:
-        raise ValueError(f"unknown head {head!r}; expected 'sequence' or 'span'") from None
+        raise ValueError(f"unknown head {head!r}; expected one of {', '.join(HEADS)}") from None
 
 
 def build_inference_model(config: EncoderConfig, state: dict) -> _BertModel:

@@ -99,7 +99,7 @@ def site_modules(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
 
 def site_names(num_layers: int, head: str = "sequence") -> list[str]:
     """Every site of an encoder of ``num_layers`` layers with ``head`` (``sequence`` has a pooler,
-    ``span`` has none), in forward order."""
+    ``span`` and ``token`` have none), in forward order."""
     names = [k.kind for k in SITE_KINDS if k.kind.startswith("embeddings.")]
     names += [f"layer{i}.{k.kind}" for i in range(num_layers) for k in SITE_KINDS if k.per_layer]
     if head == "sequence":
@@ -172,13 +172,14 @@ def _is(module: str, names: set[str]) -> bool:
     return any(module == n or module.endswith("." + n) for n in names)
 
 
-def linear_input_site(weight_name: str, num_layers: int) -> str | None:
+def linear_input_site(weight_name: str, num_layers: int, head: str = "sequence") -> str | None:
     """The site whose values a linear multiplies (what its activation bits are), in any family
     (:mod:`bertq.models.families`): Q, K and V read the previous layer's output (the embeddings'
     for layer 0), the attention output projection reads the context, the FFN's linears read the
     FFN input and the GELU output, the pooling linear of a head (BERT's pooler, RoBERTa's
     ``classifier.dense``, DistilBERT's ``pre_classifier``) and a span head read the last layer's
-    output, the logits' linear reads the pooling output."""
+    output, the logits' linear reads the pooling output (the last layer's output in a ``token``
+    head, which has no pooling)."""
     for pattern, kind in _LINEAR_INPUTS:
         m = pattern.search(weight_name)
         if m:
@@ -187,7 +188,7 @@ def linear_input_site(weight_name: str, num_layers: int) -> str | None:
                 return "embeddings.output" if i == 0 else f"layer{i - 1}.ffn.norm"
             return f"layer{i}.{kind}"
     module = weight_name.removesuffix(".weight")
-    if _is(module, _POOLING):
+    if _is(module, _POOLING) or (head == "token" and _is(module, _LOGITS)):
         return f"layer{num_layers - 1}.ffn.norm"
     if _is(module, _LOGITS):
         return "pooler.output"

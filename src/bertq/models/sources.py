@@ -143,9 +143,27 @@ def load_span_extractor(src: ModelSource, seed: int):
     return _load_pretrained(src, seed, "AutoModelForQuestionAnswering")
 
 
+def load_token_classifier(src: ModelSource, label_names: tuple[str, ...], seed: int):
+    """A transformers ``BertForTokenClassification`` (a class per token, no pooler) ready to
+    fine-tune, its labels named in its config; its head is initialised from ``seed``."""
+    return _load_pretrained(
+        src,
+        seed,
+        "AutoModelForTokenClassification",
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+    )
+
+
 def load_for_task(src: ModelSource, spec, seed: int):
-    """The model a task fine-tunes: a span extractor for SQuAD, a classifier otherwise."""
-    return load_span_extractor(src, seed) if spec.is_span else load_classifier(src, spec.num_labels, seed)
+    """The model a task fine-tunes: a span extractor for SQuAD, a token classifier for tagging, a
+    sequence classifier otherwise."""
+    if spec.is_span:
+        return load_span_extractor(src, seed)
+    if spec.is_token:
+        return load_token_classifier(src, spec.label_names, seed)
+    return load_classifier(src, spec.num_labels, seed)
 
 
 def _load_pretrained(src: ModelSource, seed: int, auto_class: str, **config_kwargs):

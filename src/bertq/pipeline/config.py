@@ -226,6 +226,8 @@ def _check_semantics(config: dict) -> None:
             )
     if "squad" in config["tasks"]:
         _check_squad(config)
+    if "conll03" in config["tasks"]:
+        _check_conll(config)
     glue_dir = config["data"]["glue_dir"]
     if glue_dir is not None:
         base = Path(glue_dir)
@@ -261,6 +263,23 @@ def _check_squad(config: dict) -> None:
                 f"max_query_length - 3, got doc_stride={p['doc_stride']}, max_length="
                 f"{p['max_length']}, max_query_length={p['max_query_length']}; set them under "
                 f"finetune.per_task.squad"
+            )
+
+
+def _check_conll(config: dict) -> None:
+    from ..data.conll import CONLL_FILES, conll_file
+
+    task = f"tasks[{config['tasks'].index('conll03')}]"
+    _check_bert_models(config, task, "conll03's token classifier runs in bertq's encoder")
+    conll = config["data"]["conll03"]
+    if conll["dir"] is None:
+        return
+    if not Path(conll["dir"]).is_dir():
+        raise ConfigError(f"config key data.conll03.dir: {conll['dir']!r} is not a directory")
+    for split, names in CONLL_FILES.items():
+        if conll_file(conll["dir"], split) is None:
+            raise ConfigError(
+                f"config key data.conll03.dir: no {' or '.join(names)} in {conll['dir']!r} (the {split} split)"
             )
 
 

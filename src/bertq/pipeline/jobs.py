@@ -193,6 +193,19 @@ def _tokenize(c: Call) -> dict:
     )
 
 
+def _tokenize_tags(c: Call) -> dict:
+    conll = c.params["conll"]
+    return dict(
+        spec=c.task,
+        tokenizer_location=c.params["tokenizer"],
+        max_length=c.wildcards["max_length"],
+        output=c.files["tokenized"],
+        conll_dir=conll["dir"],
+        scheme=conll["scheme"],
+        hub_dataset=conll["hub_dataset"],
+    )
+
+
 def _tokenize_squad(c: Call) -> dict:
     wc, squad = c.wildcards, c.params["squad"]
     return dict(
@@ -414,6 +427,7 @@ def write_manifest(path: Path, written, call: Call) -> None:
 _QUANTIZE = Job("bertq.quantization.job:run_quantize", _quantize, files=("checkpoint",), record="summary")
 JOBS: dict[str, Job] = {
     "tokenize": Job("bertq.data.tokenized:run_tokenize", _tokenize, files=("tokenized",)),
+    "tokenize_tags": Job("bertq.data.tokenized:run_tokenize_tags", _tokenize_tags, files=("tokenized",)),
     "tokenize_squad": Job("bertq.data.tokenized_squad:run_tokenize_squad", _tokenize_squad, files=("tokenized",)),
     "finetune": Job("bertq.training.finetune:run_finetune", _finetune, record="metrics"),
     "quantize": _QUANTIZE,

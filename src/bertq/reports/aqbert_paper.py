@@ -12,7 +12,7 @@ SQuAD v1.1, entity F1 for CoNLL-03. Table 2 prints the group count once per Q-BE
 from __future__ import annotations
 
 AQBERT_CITATION = "Zhao et al., 2021 (AQ-BERT)"
-COLUMNS = ["sst2", "mnli", "mnli_mm", "squad_em", "squad_f1", "conll"]
+COLUMNS = ["sst2", "mnli", "mnli_mm", "squad_em", "squad_f1", "conll03"]
 """The score columns of Table 1, in the paper's order."""
 COLUMN_LABELS = {
     "sst2": "SST-2",
@@ -20,7 +20,7 @@ COLUMN_LABELS = {
     "mnli_mm": "MNLI-mm",
     "squad_em": "SQuAD EM",
     "squad_f1": "SQuAD F1",
-    "conll": "CoNLL F1",
+    "conll03": "CoNLL F1",
 }
 METHOD_ROWS = {"fp32": "fp32", "q_bert": "Q-BERT", "aq_bert": "AQ-BERT"}
 """How the paper names the rows of each method (its "BERT_base", "Q-BERT", "Ours")."""
@@ -53,7 +53,7 @@ aq_bert 20: 91.10 81.80 81.90 75.00 83.50 93.20
 )
 """Table 1: ``key`` is the size in MB (MiB, embeddings excluded)."""
 
-TABLE2_COLUMNS = ["sst2", "mnli", "mnli_mm", "conll"]
+TABLE2_COLUMNS = ["sst2", "mnli", "mnli_mm", "conll03"]
 TABLE2 = _rows(
     """
 fp32 -: 93.00 84.00 84.40 95.00

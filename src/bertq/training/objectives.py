@@ -1,8 +1,10 @@
 """What fine-tuning trains on and how it scores the result, per kind of task head.
 
 :class:`SequenceObjective`: a classifier (cross-entropy) or regressor (MSE) on ``[CLS]``, scored
-with the task's GLUE metric. :class:`SpanObjective`: start/end logits per token trained with the
-mean of the start and end cross-entropies (Devlin et al., 2019, section 4.2; transformers'
+with the task's GLUE metric, or a token classifier (cross-entropy over each word's first
+sub-token, labels :data:`~bertq.data.tokenized.IGNORED` elsewhere) scored by entity F1.
+:class:`SpanObjective`: start/end logits per token trained with the mean of the start and end
+cross-entropies (Devlin et al., 2019, section 4.2; transformers'
 ``BertForQuestionAnswering`` loss), scored with SQuAD v1.1's EM and F1. Both give the training
 loop batches as dicts of numpy arrays and know which of their keys are targets.
 """
@@ -65,6 +67,13 @@ class SequenceObjective:
     def targets(self, batch: dict, device) -> dict[str, torch.Tensor]:
         dtype = torch.float32 if self.regression else torch.long
         return {"labels": torch.as_tensor(batch["labels"], device=device, dtype=dtype)}
+
+    @property
+    def supervision(self):
+        """How bertq's encoder learns this task (:class:`~bertq.training.supervision.Supervision`)."""
+        from .supervision import Supervision
+
+        return Supervision.of(self.spec)
 
     def evaluate(self, model, batch_size: int, device) -> dict:
         from ..evaluation.classify import score

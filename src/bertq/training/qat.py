@@ -121,7 +121,7 @@ def train_quantized(
     desc: str = "QAT",
     progress: bool = False,
 ) -> tuple[QuantizedModel, dict[str, SiteRange], dict]:
-    """QAT of ``model`` (a bertq BERT classifier, fp32 weights, changed in place) from the PTQ
+    """QAT of ``model`` (a bertq classifier or token classifier, fp32 weights, changed in place) from the PTQ
     start ``quantized`` and ``ranges`` on ``objective`` (a task's
     :class:`~bertq.training.objectives.SequenceObjective` or :class:`LabelledSequences`) with
     ``params`` over :data:`QAT_DEFAULTS`. Returns the trained weights, the trained ranges and a
@@ -133,7 +133,7 @@ def train_quantized(
         layer.get_submodule(model.config.family.attention).dropout.p = float(params["attention_dropout"])
     before = {k: v.detach().cpu().numpy().copy() for k, v in model.named_parameters()}
     attached = attach_learned_quantizers(model, quantized, ranges)
-    wrapped = Supervised(model, objective.regression).to(device)
+    wrapped = objective.supervision.wrap(model).to(device)
     log, steps, _, seconds = train(
         wrapped,
         objective,

@@ -5,7 +5,9 @@ Shared by QAT, AQ-BERT's search, Q-BERT's Hessian and the retraining after them.
 - a sequence classifier: ``BertForSequenceClassification``'s loss, cross-entropy over the classes
   or, for one regression output, the mean squared error;
 - a span extractor (SQuAD): ``BertForQuestionAnswering``'s loss, the mean of the start and end
-  positions' cross-entropies, a position beyond the window clamped to its length and ignored.
+  positions' cross-entropies, a position beyond the window clamped to its length and ignored;
+- a token classifier (tagging): ``BertForTokenClassification``'s loss, the cross-entropy over the
+  tokens that carry a label (a word's first sub-token; :data:`~bertq.data.tokenized.IGNORED` elsewhere).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.tokenized import IGNORED
 from .objectives import INPUT_KEYS
 
 SPAN_TARGETS = ("start_positions", "end_positions")
@@ -59,22 +62,39 @@ class SpanSupervised(nn.Module):
         return SimpleNamespace(loss=loss, logits=logits)
 
 
+class TokenSupervised(nn.Module):
+    """A bertq token classifier with the loss of ``BertForTokenClassification``: cross-entropy over
+    every token whose label is not :data:`~bertq.data.tokenized.IGNORED`."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids, labels):
+        logits = self.model(input_ids, attention_mask, token_type_ids)
+        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORED)
+        return SimpleNamespace(loss=loss, logits=logits)
+
+
 @dataclass(frozen=True)
 class Supervision:
-    """What a task's training needs of its head: span extraction, or classification (regression
-    for one output)."""
+    """What a task's training needs of its head: span extraction, a class per token, or
+    classification (regression for one output)."""
 
     span: bool = False
     regression: bool = False
+    token: bool = False
 
     @classmethod
     def of(cls, spec) -> Supervision:
         """The supervision of a :class:`~bertq.data.tasks.TaskSpec`."""
-        return cls(span=spec.is_span, regression=False if spec.is_span else spec.is_regression)
+        return cls(span=spec.is_span, regression=spec.is_regression, token=spec.is_token)
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """``model`` with its loss: called with a batch's inputs and targets, it returns ``.loss``."""
-        return SpanSupervised(model) if self.span else Supervised(model, self.regression)
+        if self.span:
+            return SpanSupervised(model)
+        return TokenSupervised(model) if self.token else Supervised(model, self.regression)
 
     def targets(self, batch: dict, device) -> dict[str, torch.Tensor]:
         if self.span:

@@ -1,0 +1,89 @@
+"""CoNLL-2003 NER end to end through the DAG (local files in the original release's IOB1): a tiny
+DistilBERT (WordPiece) and a tiny RoBERTa (byte-level BPE, words read with a prefix space) fine-tuned
+as token classifiers with transformers, then weight PTQ, static W8A8 with the head, dynamic int8
+on the integer engine, QAT, an AQ-BERT search, cost, and AQ-BERT's Table 1 with its CoNLL column."""
+
+import csv
+import json
+
+import pytest
+from conll_fixture import write_conll
+from family_fixture import tiny_checkpoint
+from snakemake_cli import run_study
+
+from bertq.data.tasks import CONLL03
+from bertq.metrics.ner import entities
+
+pytestmark = pytest.mark.pipeline
+MODELS = ("distil", "roberta")
+METHODS = ("lq", "w8a8", "i8", "w8_qat", "aq")
+
+
+def _config(conll_dir, checkpoints):
+    return {
+        "name": "ner test",
+        "models": {name: {"source": f"path:{path}"} for name, path in checkpoints.items()},
+        "tasks": ["conll03"],
+        "data": {"conll03": {"dir": str(conll_dir), "scheme": "iob1"}},
+        "finetune": {
+            "defaults": {"epochs": 1, "batch_size": 8, "max_length": 24, "learning_rate": 2e-3},
+            "threads": 1,
+        },
+        "seeds": [0],
+        "quantization": {
+            "bits": [8],
+            "methods": {
+                "lq": {},
+                "w8a8": {"method": "mse", "scope": "all", "activations": {"batch_size": 4, "batches": 2}},
+                "i8": {"method": "lq", "scope": "all", "dynamic": {}, "engine": True},
+                "w8_qat": {"method": "mse", "scope": "all", "qat": {"epochs": 1, "batch_size": 8}},
+                "aq": {
+                    "method": "aq_bert",
+                    "search": {"target_mb": 0.01, "groups": 4, "epochs": 2, "delay_epochs": 1, "batch_size": 8,
+                               "arch_learning_rate": 5.0},
+                },
+            },
+        },
+        "cost": {"sequence_length": 24},
+        "throughput": {"batch_size": 2, "sequence_length": 16, "repeats": 1, "warmup": 0, "methods": ["i8"]},
+        "reports": ["aqbert_table1"],
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ner")
+    conll = root / "conll"
+    conll.mkdir()
+    write_conll(conll / "eng.train", 64, 1, "iob1")
+    write_conll(conll / "eng.testa", 24, 2, "iob1")
+    checkpoints = {name: tiny_checkpoint(root / name, family) for name, family in
+                   (("distil", "distilbert"), ("roberta", "roberta"))}  # fmt: skip
+    (root / "study").mkdir()
+    return run_study(root / "study", _config(conll, checkpoints))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_ner_runs_every_step_for_each_tokenizer(study, model):
+    base = study / "results"
+    finetuned = json.loads((base / f"finetuned/{model}/conll03/seed0/dev_metrics.json").read_text())
+    assert finetuned["gold_entities"] > 10 and finetuned["score"] == finetuned["f1"]
+    config = json.loads((base / f"finetuned/{model}/conll03/seed0/config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(CONLL03.label_names))] == list(CONLL03.label_names)
+    for method in METHODS:
+        evaluation = json.loads((base / f"eval/{model}/conll03/seed0/{method}/w8.json").read_text())
+        assert evaluation["metric"] == "entity_f1" and 0 <= evaluation["f1"] <= 100, (model, method)
+        assert evaluation["gold_entities"] == finetuned["gold_entities"]
+    dynamic = json.loads((base / f"eval/{model}/conll03/seed0/i8/w8.json").read_text())
+    assert dynamic["scored_on"] == "integer engine"
+    summary = json.loads((base / f"quantized/{model}/conll03/seed0/i8/w8.json").read_text())
+    assert summary["head"] == "token" and "classifier.weight" in summary["layer_mse"]
+    with open(study / "results/summary.csv", newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["model"] == model]
+    assert {row["method"] for row in rows} >= {"fp32", *METHODS}
+
+
+def test_aqbert_table1_has_a_conll_column(study):
+    table = (study / "reports/aqbert_table1.md").read_text()
+    assert "CoNLL" in table and "AQ-BERT" in table
+    assert entities(["B-PER", "I-PER"], "iob2")  # the scheme the column is scored in
