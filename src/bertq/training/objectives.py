@@ -122,6 +122,7 @@ class SpanObjective:
             n_best=self.n_best_size,
             max_answer_length=self.max_answer_length,
             device=device,
+            metric=self.spec.metric,
         )
         return {
             **metrics,
