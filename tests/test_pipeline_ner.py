@@ -1,7 +1,8 @@
 """CoNLL-2003 NER end to end through the DAG (local files in the original release's IOB1): a tiny
 DistilBERT (WordPiece) and a tiny RoBERTa (byte-level BPE, words read with a prefix space) fine-tuned
 as token classifiers with transformers, then weight PTQ, static W8A8 with the head, dynamic int8
-on the integer engine, QAT, an AQ-BERT search, cost, and AQ-BERT's Table 1 with its CoNLL column."""
+on the integer engine, QAT, AdaRound, the AQ-BERT and Q-BERT searches, cost, and AQ-BERT's Table 1
+with its CoNLL column."""
 
 import csv
 import json
@@ -16,7 +17,7 @@ from bertq.metrics.ner import entities
 
 pytestmark = pytest.mark.pipeline
 MODELS = ("distil", "roberta")
-METHODS = ("lq", "w8a8", "i8", "w8_qat", "aq")
+METHODS = ("lq", "w8a8", "i8", "w8_qat", "ada", "aq", "qb")
 
 
 def _config(conll_dir, checkpoints):
@@ -37,6 +38,10 @@ def _config(conll_dir, checkpoints):
                 "w8a8": {"method": "mse", "scope": "all", "activations": {"batch_size": 4, "batches": 2}},
                 "i8": {"method": "lq", "scope": "all", "dynamic": {}, "engine": True},
                 "w8_qat": {"method": "mse", "scope": "all", "qat": {"epochs": 1, "batch_size": 8}},
+                "ada": {"method": "mse", "scope": "all", "adaround": {"sequences": 16, "iterations": 20,
+                                                                      "batch_size": 4}},
+                "qb": {"method": "q_bert", "search": {"target_mb": 0.01, "groups": 4, "hessian_batches": 1,
+                                                      "hessian_batch_size": 8, "power_iterations": 2}},
                 "aq": {
                     "method": "aq_bert",
                     "search": {"target_mb": 0.01, "groups": 4, "epochs": 2, "delay_epochs": 1, "batch_size": 8,

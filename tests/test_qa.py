@@ -15,7 +15,7 @@ from squad_fixture import synthetic_squad, write_squad_dir
 from bertq.data.loading import DataError
 from bertq.data.squad import load_squad, make_features, read_squad
 from bertq.data.tasks import SQUAD
-from bertq.data.tokenized_squad import load_squad_features, run_tokenize_squad
+from bertq.data.tokenized_squad import load_squad_features, run_tokenize_span
 from bertq.evaluation.job import run_evaluate
 from bertq.evaluation.qa import score_squad
 from bertq.evaluation.squad_decode import decode
@@ -45,10 +45,11 @@ def squad_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tokenized(squad_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("tok") / "squad.safetensors"
-    run_tokenize_squad(
+    run_tokenize_span(
         TOKENIZER,
         path,
-        squad_dir=str(squad_dir),
+        task="squad",
+        data_dir=str(squad_dir),
         hub_dataset="unused",
         split_mode="dev_articles",
         dev_fraction=0.25,

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 import bertq.pipeline.config as bq
 from bertq.data.conll import CONLL_FILES, conll_file
-from bertq.data.squad import SQUAD_FILES
+from bertq.data.qa_datasets import QA_DATASETS
 from bertq.data.tasks import get_task
 from bertq.models.sources import parse_source, tokenizer_location
 from bertq.pipeline.integrity import prune_stale_seals
@@ -30,7 +30,7 @@ from bertq.pipeline.layout import (
     TIDY,
     TIMED_CHECKPOINT,
     TOKENIZED,
-    TOKENIZED_SQUAD,
+    TOKENIZED_SPAN,
 )
 from bertq.pipeline.resources import THROUGHPUT_MODELS, job_resources
 from bertq.reports import registry as report_registry
@@ -116,8 +116,9 @@ def tokenized_for(wc):
     p = finetune_params(wc)
     tokenizer = bq.tokenizer_id(config["models"][wc.model]["source"])
     if get_task(wc.task).is_span:
-        return TOKENIZED_SQUAD.format(
+        return TOKENIZED_SPAN.format(
             tokenizer=tokenizer,
+            task=wc.task,
             max_length=p["max_length"],
             doc_stride=p["doc_stride"],
             max_query_length=p["max_query_length"],
@@ -130,7 +131,7 @@ def cost_params(wc):
 
 
 def qa_decoding(wc):
-    """SQuAD's n-best and answer-length settings ('' for other tasks, so they never rerun)."""
+    """A span task's n-best and answer-length settings ('' for other tasks, so they never rerun)."""
     if not get_task(wc.task).is_span:
         return ""
     p = finetune_params(wc)
@@ -244,21 +245,23 @@ def conll_inputs(wc):
     return [str(conll_file(directory, split)) for split in CONLL_FILES]
 
 
-def squad_inputs(wc):
-    """Local SQuAD files are inputs, so editing them reruns tokenisation (hub data is not tracked)."""
-    squad = config["data"]["squad"]
-    if squad["dir"] is None:
+def span_inputs(wc):
+    """A span task's local files are inputs, so editing them reruns tokenisation (hub data is not
+    tracked); which files, bertq.data.qa_datasets declares (the config checks they exist)."""
+    source = config["data"][wc.task]
+    if source["dir"] is None:
         return []
-    splits = ["dev"] if squad["split"] == "dev_articles" else ["train", "dev"]
-    return [f"{squad['dir']}/{SQUAD_FILES[s]}" for s in splits]
+    splits = ["dev"] if source["split"] == "dev_articles" else ["train", "dev"]
+    return [str(QA_DATASETS[wc.task].local_file(source["dir"], s)) for s in splits]
 
 
-def squad_source():
-    """The data.squad settings that matter: the article split's share and seed only for that split."""
-    squad = dict(config["data"]["squad"])
-    if squad["split"] == "official":
-        squad["dev_fraction"] = squad["split_seed"] = None
-    return squad
+def span_source(wc):
+    """The data.<task> settings of a span task that matter: the article split's share and seed
+    only for that split."""
+    source = dict(config["data"][wc.task])
+    if source["split"] == "official":
+        source["dev_fraction"] = source["split_seed"] = None
+    return bq.canonical(source)
 
 
 # Quantization (quantize.smk).

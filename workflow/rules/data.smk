@@ -49,15 +49,17 @@ rule tokenize_tags:
         "../scripts/tokenize.py"
 
 
-rule tokenize_squad:
+rule tokenize_span:
     input:
-        squad_inputs,
+        span_inputs,
     output:
-        tokenized=TOKENIZED_SQUAD,
+        tokenized=TOKENIZED_SPAN,
     log:
-        "logs/tokenize/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.log",
+        "logs/tokenize/{tokenizer}/{task}/len{max_length}-stride{doc_stride}-q{max_query_length}.log",
     benchmark:
-        "benchmarks/tokenize/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.tsv"
+        "benchmarks/tokenize/{tokenizer}/{task}/len{max_length}-stride{doc_stride}-q{max_query_length}.tsv"
+    wildcard_constraints:
+        task=_alternatives(SPAN_TASKS),
     conda:
         "../../envs/bertq.yaml"
     resources:
@@ -65,7 +67,7 @@ rule tokenize_squad:
         runtime=60,
     params:
         tokenizer=lambda wc: TOKENIZERS[wc.tokenizer],
-        squad=bq.canonical(squad_source()),
-        code=job_code("tokenize_squad"),
+        source=span_source,
+        code=job_code("tokenize_span"),
     script:
-        "../scripts/tokenize_squad.py"
+        "../scripts/tokenize_span.py"

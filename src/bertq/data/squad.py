@@ -15,6 +15,7 @@ the first gold answer, or ``(0, 0)`` (the ``[CLS]`` index) when a window does no
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from .loading import DataError
 __all__ = [
     "QAFeatures",
     "SquadExample",
+    "examples_from_rows",
+    "load_split",
     "load_squad",
     "load_squad_hub",
     "make_features",
@@ -48,6 +51,14 @@ class SquadExample:
     answers: list[str]
     answer_starts: list[int]
     """Character offsets of ``answers`` in ``context``."""
+    gold_answers: list[str] | None = None
+    """The answer strings a prediction is scored against where they differ from the located
+    ``answers`` (MRQA's ``answers`` field, :mod:`bertq.data.mrqa`); ``None``: ``answers``."""
+
+    @property
+    def scored_answers(self) -> list[str]:
+        """What the official evaluation scores a prediction against."""
+        return self.answers if self.gold_answers is None else self.gold_answers
 
 
 def _field(obj: Any, key: str, kind: type, where: str) -> Any:
@@ -140,10 +151,15 @@ def load_squad_hub(split: str, dataset_id: str = "rajpurkar/squad") -> list[Squa
     and ``answers: {text: [...], answer_start: [...]}``), checked like :func:`read_squad`."""
     hub_split = _HUB_SPLITS[split]
     rows = _hub_load_squad(dataset_id, hub_split)
-    origin = f"hub dataset {dataset_id!r} split {hub_split!r}"
+    return examples_from_rows(rows, f"hub dataset {dataset_id!r} split {hub_split!r}")
+
+
+def examples_from_rows(rows, origin: str) -> list[SquadExample]:
+    """Checked examples from SQuAD-layout hub rows (``id``, ``title``, ``context``, ``question``,
+    ``answers: {text: [...], answer_start: [...]}``); errors name ``origin``, the row and the id."""
     examples, seen = [], set()
     for i, row in enumerate(rows):
-        qid, where = _question_id(row, seen, f"{origin}, row {i}", origin)
+        qid, where = _question_id(row, seen, f"{origin}, row {i}", f"{origin}, row {i}")
         answers = _field(row, "answers", dict, where)
         texts = list(_field(answers, "text", list, where))
         starts = list(_field(answers, "answer_start", list, where))
@@ -180,16 +196,30 @@ def load_squad(
 ) -> list[SquadExample]:
     """The ``train`` or ``dev`` examples of SQuAD v1.1 from ``squad_dir`` (official file names,
     :data:`SQUAD_FILES`) or, when it is ``None``, from the hub; see :data:`SPLIT_MODES`."""
-    if split not in _HUB_SPLITS:
-        raise DataError(f"unknown split {split!r} for task 'squad'; allowed: train, dev")
-    if split_mode not in SPLIT_MODES:
-        raise DataError(f"unknown SQuAD split mode {split_mode!r}; allowed: {', '.join(SPLIT_MODES)}")
 
     def read(which: str) -> list[SquadExample]:
         if squad_dir is None:
             return load_squad_hub(which, hub_dataset)
         return read_squad(Path(squad_dir) / SQUAD_FILES[which])
 
+    return load_split(read, split, "squad", split_mode, dev_fraction, split_seed)
+
+
+def load_split(
+    read: Callable[[str], list[SquadExample]],
+    split: str,
+    task: str,
+    split_mode: str = "official",
+    dev_fraction: float = 0.2,
+    split_seed: int = 0,
+) -> list[SquadExample]:
+    """The ``train`` or ``dev`` examples of an extractive QA task whose official splits
+    ``read(split)`` returns: that split, or with ``dev_articles`` a part of the dev split, divided
+    by whole articles (:func:`split_by_article`); see :data:`SPLIT_MODES`."""
+    if split not in _HUB_SPLITS:
+        raise DataError(f"unknown split {split!r} for task {task!r}; allowed: train, dev")
+    if split_mode not in SPLIT_MODES:
+        raise DataError(f"unknown {task} split mode {split_mode!r}; allowed: {', '.join(SPLIT_MODES)}")
     if split_mode == "official":
         return read(split)
     train, dev = split_by_article(read("dev"), dev_fraction, split_seed)

@@ -1,4 +1,5 @@
-"""The tasks bertq knows: GLUE (Wang et al., 2018), SQuAD v1.1 (Rajpurkar et al., 2016), CoNLL-2003
+"""The tasks bertq knows: GLUE (Wang et al., 2018), SQuAD v1.1 (Rajpurkar et al., 2016), TyDi QA
+GoldP (Clark et al., 2020), Natural Questions in MRQA's format (Fisch et al., 2019), CoNLL-2003
 named-entity recognition (Tjong Kim Sang and De Meulder, 2003) and the offline default.
 
 Each task names where its data lives (a GLUE directory, a hub config), which columns hold the
@@ -26,7 +27,9 @@ class TaskSpec:
     label_names: tuple[str, ...] | None
     """Labels in class-index order; ``None`` means a regression task (STS-B)."""
     metric: str
-    """One of ``matthews``, ``accuracy``, ``accuracy_f1``, ``pearson_spearman``."""
+    """One of ``matthews``, ``accuracy``, ``accuracy_f1``, ``pearson_spearman``; for span tasks
+    ``squad`` (EM/F1), ``tydiqa`` (EM/F1 averaged over non-English languages) or ``mrqa`` (EM/F1
+    against the gold strings)."""
     dev_splits: tuple[str, ...] = ("dev",)
     """Evaluation splits; MNLI has a matched and a mismatched one."""
     head: str = "sequence"
@@ -120,6 +123,34 @@ SQUAD = TaskSpec(
 """SQuAD v1.1 (Rajpurkar et al., 2016): extractive question answering, scored by exact match and
 token F1 (Hu et al., 2022, Table 2 and Fig. 6). Its data comes from ``data.squad`` in the config."""
 
+TYDIQA = TaskSpec(
+    name="tydiqa",
+    glue_dir=None,
+    hub_config=None,
+    text_columns=("question", "context"),
+    label_column="answers",
+    label_names=None,
+    metric="tydiqa",
+    head="span",
+)
+"""TyDi QA GoldP (Clark et al., 2020), quantized by El-Kurdi et al. (2022, Table 2): SQuAD's EM and
+F1 per language, averaged over the non-English languages (:mod:`bertq.metrics.tydiqa`). Its data
+comes from ``data.tydiqa`` (:mod:`bertq.data.qa_datasets`)."""
+
+NQ = TaskSpec(
+    name="nq",
+    glue_dir=None,
+    hub_config=None,
+    text_columns=("question", "context"),
+    label_column="answers",
+    label_names=None,
+    metric="mrqa",
+    head="span",
+)
+"""Natural Questions in the MRQA 2019 format (Fisch et al., 2019), quantized by El-Kurdi et al.
+(2022, Table 2): SQuAD's EM and F1 against MRQA's ``answers`` strings. Its data comes from
+``data.nq`` (:mod:`bertq.data.qa_datasets`)."""
+
 CONLL03 = TaskSpec(
     name="conll03",
     glue_dir=None,
@@ -135,10 +166,13 @@ predicted in IOB2 on the first sub-token of each word, scored by entity-level F1
 Table 1, Zhao et al., 2021). Labels in the hub dataset's class order; its data comes from
 ``data.conll03`` in the config (:mod:`bertq.data.conll`)."""
 
+SPAN_TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (SQUAD, TYDIQA, NQ)}
+"""The extractive question-answering tasks: one span path (:mod:`bertq.data.squad`'s features)."""
+
 TASKS: dict[str, TaskSpec] = {
     **GLUE_TASKS,
     ROTTEN_TOMATOES.name: ROTTEN_TOMATOES,
-    SQUAD.name: SQUAD,
+    **SPAN_TASKS,
     CONLL03.name: CONLL03,
 }
 

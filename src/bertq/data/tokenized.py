@@ -73,6 +73,9 @@ class TokenizedSplit:
             yield self.batch(order[start : start + batch_size])
 
 
+INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+"""A padded batch's model inputs (:meth:`TokenizedSplit.batch`), in forward's order."""
+
 IGNORED = -100
 """The label of a token that is not scored: a word's later sub-tokens, ``[CLS]``, ``[SEP]``
 (``CrossEntropyLoss``'s default ``ignore_index``, as transformers' token classifiers train)."""

@@ -1,4 +1,5 @@
-"""Tokenised SQuAD, cached once per (tokenizer, window settings) as one safetensors file.
+"""Tokenised span-task data (SQuAD, TyDi QA GoldP, Natural Questions), cached once per (task,
+tokenizer, window settings) as one safetensors file.
 
 The training windows carry their span labels; the dev windows carry the character offsets that
 map a predicted span back to text, and the dev examples (ids, contexts, gold answers) travel in
@@ -16,7 +17,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from .squad import QAFeatures, SquadExample, load_squad, make_features
+from .qa_datasets import QA_DATASETS
+from .squad import QAFeatures, SquadExample, make_features
 
 _ARRAYS = ("input_ids", "token_type_ids", "lengths", "example_index")
 
@@ -60,47 +62,51 @@ def load_squad_features(path: str | Path) -> tuple[dict[str, QAFeatures], list[S
     return feats, examples, json.loads(metadata["meta"])
 
 
-def run_tokenize_squad(
+def run_tokenize_span(
     tokenizer_location: str,
     output: str | Path,
     *,
+    task: str,
     max_length: int,
     doc_stride: int,
     max_query_length: int,
-    squad_dir: str | None,
+    data_dir: str | None,
     hub_dataset: str,
     split_mode: str,
     dev_fraction: float,
     split_seed: int,
 ) -> dict:
-    """The tokenise job for SQuAD: read both splits, make sliding-window features, write them."""
+    """The tokenise job of a span task (:data:`bertq.data.qa_datasets.QA_DATASETS`): read both
+    splits, make sliding-window features, write them."""
     from transformers import AutoTokenizer
 
+    dataset = QA_DATASETS[task]
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_location, trust_remote_code=False)
     source = dict(
-        squad_dir=squad_dir,
+        data_dir=data_dir,
         hub_dataset=hub_dataset,
         split_mode=split_mode,
         dev_fraction=dev_fraction,
         split_seed=split_seed,
     )
-    train_examples = load_squad("train", **source)
-    dev_examples = load_squad("dev", **source)
+    train_examples = dataset.load("train", **source)
+    dev_examples = dataset.load("dev", **source)
     window = dict(max_length=max_length, stride=doc_stride, max_query_length=max_query_length)
     train = make_features(tokenizer, train_examples, training=True, **window)
     dev = make_features(tokenizer, dev_examples, **window)
     split = (
         "official train / dev"
         if split_mode == "official"
-        else f"dev-v1.1 articles: {len({e.title for e in train_examples})} for training, "
+        else f"{Path(dataset.files['dev'][0]).name.partition('.json')[0]} articles: "
+        f"{len({e.title for e in train_examples})} for training, "
         f"{len({e.title for e in dev_examples})} held out (dev_fraction {dev_fraction}, "
         f"seed {split_seed})"
     )
     meta = {
-        "task": "squad",
+        "task": task,
         "tokenizer": tokenizer_location,
         **window,
-        "source": f"dir:{squad_dir}" if squad_dir else f"hub:{hub_dataset}",
+        "source": f"dir:{data_dir}" if data_dir else f"hub:{hub_dataset}",
         "split_mode": split_mode,
         "split": split,
         "dev_fraction": dev_fraction if split_mode == "dev_articles" else None,

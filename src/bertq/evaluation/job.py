@@ -24,10 +24,10 @@ def run_evaluate(
     dynamic: dict | None = None,
     engine: bool = False,
 ) -> dict:
-    """Score one variant and return the task's metrics; SQuAD results also carry the split used and
-    the predicted answers.
+    """Score one variant and return the task's metrics; span tasks' results (SQuAD, TyDi QA, NQ)
+    also carry the split used and the predicted answers.
 
-    ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for SQuAD; ``ranges`` is a
+    ``qa_decoding`` holds ``n_best_size`` and ``max_answer_length`` for span tasks; ``ranges`` is a
     calibrate job's output: the activation sites it names are quantized with its static ranges;
     ``dynamic`` (:class:`~bertq.quantization.dynamic.DynamicConfig` settings) runs every quantized
     linear with dynamic int8 activations; ``engine`` runs the dynamic linears, or the static ones
@@ -52,6 +52,7 @@ def run_evaluate(
             batch_size=batch_size,
             n_best=decoding.get("n_best_size", 20),
             max_answer_length=decoding.get("max_answer_length", 30),
+            metric=spec.metric,
         )
         metrics.update({"split": meta["split"], "predictions": predictions})
     else:

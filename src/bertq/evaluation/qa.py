@@ -1,6 +1,8 @@
-"""Scoring a span extractor on SQuAD: start/end logits per window, decoded to answer text
-(:mod:`bertq.evaluation.squad_decode`) and scored with the official v1.1 exact match and F1
-(:mod:`bertq.metrics.squad`); Hu et al. (2022) report EM and F1 (Table 2) and their mean (Fig. 6).
+"""Scoring a span extractor on SQuAD-format data: start/end logits per window, decoded to answer
+text (:mod:`bertq.evaluation.squad_decode`) and scored with the task's official metric: SQuAD v1.1's
+exact match and F1 (:mod:`bertq.metrics.squad`; Hu et al. (2022) report EM and F1, Table 2, and
+their mean, Fig. 6), the same against MRQA's gold strings for Natural Questions, or TyDi QA GoldP's
+per-language average (:mod:`bertq.metrics.tydiqa`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import torch
 
 from ..data.squad import QAFeatures, SquadExample
 from ..metrics.squad import squad_metrics
+from ..metrics.tydiqa import tydiqa_metrics
 from .squad_decode import decode
 
 SpanForward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -50,10 +53,24 @@ def score_squad(
     n_best: int = 20,
     max_answer_length: int = 30,
     device="cpu",
+    metric: str = "squad",
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """``(metrics, predictions)``: EM, F1 and their mean in percent over ``examples``, and the
-    predicted answer text per question id (the official ``predictions.json`` format)."""
+    """``(metrics, predictions)``: the task's ``metric`` (:func:`span_metrics`) over ``examples``,
+    and the predicted answer text per question id (the official ``predictions.json`` format)."""
     start, end = predict_spans(forward, features, batch_size, device)
     predictions = decode(features, start, end, examples, n_best=n_best, max_answer_length=max_answer_length)
-    metrics = squad_metrics(predictions, {ex.qid: ex.answers for ex in examples})
-    return metrics, predictions
+    return span_metrics(metric, predictions, examples), predictions
+
+
+def span_metrics(metric: str, predictions: dict[str, str], examples: list[SquadExample]) -> dict[str, float]:
+    """A span task's metrics in percent, with ``exact_match``, ``f1`` and ``score`` (their mean,
+    the headline score) always: ``squad`` and ``mrqa`` score every question against its
+    :attr:`~bertq.data.squad.SquadExample.scored_answers` (MRQA's gold strings where they differ
+    from the located spans); ``tydiqa`` adds per-language scores and reports the non-English
+    average as ``exact_match``/``f1``."""
+    gold = {ex.qid: ex.scored_answers for ex in examples}
+    if metric in ("squad", "mrqa"):
+        return squad_metrics(predictions, gold)
+    if metric == "tydiqa":
+        return tydiqa_metrics(predictions, gold)
+    raise ValueError(f"span_metrics: unknown metric {metric!r}; known: squad, mrqa, tydiqa")

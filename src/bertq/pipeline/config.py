@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from ..data.qa_datasets import QA_DATASETS
 from ..data.tasks import TASKS
 from ..errors import InputError
 from ..models.families import FAMILIES
@@ -56,12 +57,13 @@ FINETUNE_DEFAULTS = {
 SQuAD window and decoding settings are those of BERT's ``run_squad.py`` and transformers'
 ``run_qa.py`` (stride 128, questions cut at 64 tokens, 20-best, answers up to 30 tokens)."""
 
-TASK_FINETUNE_DEFAULTS = {
-    "squad": {"learning_rate": 3e-5, "epochs": 2, "max_length": 384, "group_by_length": True},
-}
-"""Built-in per-task defaults: SQuAD v1.1 as in Devlin et al. (2019, section 4.2), whom Hu et al.
-(2022) follow: 2 epochs at 3e-5 over 384-token windows, batch 32; its windows are batched by
-length (they range from ~100 to 384 tokens), which changes the order, not what is learnt from."""
+SPAN_FINETUNE_DEFAULTS = {"learning_rate": 3e-5, "epochs": 2, "max_length": 384, "group_by_length": True}
+"""SQuAD v1.1 as in Devlin et al. (2019, section 4.2), whom Hu et al. (2022) follow: 2 epochs at
+3e-5 over 384-token windows, batch 32; its windows are batched by length (they range from ~100 to
+384 tokens), which changes the order, not what is learnt from. Every span task starts from them."""
+
+TASK_FINETUNE_DEFAULTS = {name: SPAN_FINETUNE_DEFAULTS for name, spec in TASKS.items() if spec.is_span}
+"""Built-in per-task defaults: those of the span tasks (SQuAD, TyDi QA, NQ)."""
 
 SPAN_ONLY_KEYS = ("doc_stride", "max_query_length", "n_best_size", "max_answer_length")
 DECODING_KEYS = ("n_best_size", "max_answer_length")
@@ -87,7 +89,24 @@ def _with_defaults(cls):
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The config schema, with ``data.<task>`` for each span task (:func:`_qa_data_schema`)."""
+    raw = yaml.safe_load(SCHEMA_PATH.read_text())
+    data = raw["properties"]["data"]["properties"]
+    for task, dataset in QA_DATASETS.items():
+        data[task] = _qa_data_schema(raw["$defs"]["qa_data"], dataset)
+    return raw
+
+
+def _qa_data_schema(template: dict, dataset) -> dict:
+    """``$defs/qa_data`` for one span task: its hub dataset as the default, its file names in the
+    descriptions (both from :data:`bertq.data.qa_datasets.QA_DATASETS`)."""
+    entry = copy.deepcopy(template)
+    entry["description"] = f"Where {dataset.title} comes from and how it is split."
+    props = entry["properties"]
+    names = " and ".join(dataset.file_names(s) for s in ("train", "dev"))
+    props["dir"]["description"] = f"Directory with {names}; null loads from the hub ({dataset.hub_dataset})."
+    props["hub_dataset"]["default"] = dataset.hub_dataset
+    return entry
 
 
 def validate(raw: dict) -> dict:
@@ -224,8 +243,9 @@ def _check_semantics(config: dict) -> None:
             raise ConfigError(
                 f"config key seed_statistic.{report}: not a report this study renders ({', '.join(rendered)})"
             )
-    if "squad" in config["tasks"]:
-        _check_squad(config)
+    for task in config["tasks"]:
+        if TASKS[task].is_span:
+            _check_span(config, task)
     if "conll03" in config["tasks"]:
         _check_conll(config)
     glue_dir = config["data"]["glue_dir"]
@@ -242,27 +262,28 @@ def _check_semantics(config: dict) -> None:
                 )
 
 
-def _check_squad(config: dict) -> None:
-    from ..data.squad import SQUAD_FILES
-
-    squad = config["data"]["squad"]
-    if squad["dir"] is not None:
-        base = Path(squad["dir"])
-        if not base.is_dir():
-            raise ConfigError(f"config key data.squad.dir: {squad['dir']!r} is not a directory")
-        needed = ["dev"] if squad["split"] == "dev_articles" else ["train", "dev"]
+def _check_span(config: dict, task: str) -> None:
+    """A span task's local files (``data.<task>.dir``, the names :data:`QA_DATASETS` declares)
+    and window settings."""
+    dataset, source = QA_DATASETS[task], config["data"][task]
+    if source["dir"] is not None:
+        if not Path(source["dir"]).is_dir():
+            raise ConfigError(f"config key data.{task}.dir: {source['dir']!r} is not a directory")
+        needed = ["dev"] if source["split"] == "dev_articles" else ["train", "dev"]
         for split in needed:
-            if not (base / SQUAD_FILES[split]).is_file():
-                hint = " (with only the dev file, set data.squad.split: dev_articles)" if split == "train" else ""
-                raise ConfigError(f"config key data.squad.dir: no {SQUAD_FILES[split]} in {squad['dir']!r}{hint}")
+            if dataset.local_file(source["dir"], split) is None:
+                hint = f" (with only the dev file, set data.{task}.split: dev_articles)" if split == "train" else ""
+                raise ConfigError(
+                    f"config key data.{task}.dir: no {dataset.file_names(split)} in {source['dir']!r}{hint}"
+                )
     for model in config["models"]:
-        p = finetune_params(config, model, "squad")
+        p = finetune_params(config, model, task)
         if not 0 <= p["doc_stride"] < p["max_length"] - p["max_query_length"] - 3:
             raise ConfigError(
-                f"config key finetune (squad, model {model}): need doc_stride < max_length - "
+                f"config key finetune ({task}, model {model}): need doc_stride < max_length - "
                 f"max_query_length - 3, got doc_stride={p['doc_stride']}, max_length="
                 f"{p['max_length']}, max_query_length={p['max_query_length']}; set them under "
-                f"finetune.per_task.squad"
+                f"finetune.per_task.{task}"
             )
 
 

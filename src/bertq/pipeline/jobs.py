@@ -206,19 +206,20 @@ def _tokenize_tags(c: Call) -> dict:
     )
 
 
-def _tokenize_squad(c: Call) -> dict:
-    wc, squad = c.wildcards, c.params["squad"]
+def _tokenize_span(c: Call) -> dict:
+    wc, source = c.wildcards, c.params["source"]
     return dict(
         tokenizer_location=c.params["tokenizer"],
         output=c.files["tokenized"],
+        task=c.task.name,
         max_length=wc["max_length"],
         doc_stride=wc["doc_stride"],
         max_query_length=wc["max_query_length"],
-        squad_dir=squad["dir"],
-        hub_dataset=squad["hub_dataset"],
-        split_mode=squad["split"],
-        dev_fraction=squad["dev_fraction"],
-        split_seed=squad["split_seed"],
+        data_dir=source["dir"],
+        hub_dataset=source["hub_dataset"],
+        split_mode=source["split"],
+        dev_fraction=source["dev_fraction"],
+        split_seed=source["split_seed"],
     )
 
 
@@ -428,7 +429,7 @@ _QUANTIZE = Job("bertq.quantization.job:run_quantize", _quantize, files=("checkp
 JOBS: dict[str, Job] = {
     "tokenize": Job("bertq.data.tokenized:run_tokenize", _tokenize, files=("tokenized",)),
     "tokenize_tags": Job("bertq.data.tokenized:run_tokenize_tags", _tokenize_tags, files=("tokenized",)),
-    "tokenize_squad": Job("bertq.data.tokenized_squad:run_tokenize_squad", _tokenize_squad, files=("tokenized",)),
+    "tokenize_span": Job("bertq.data.tokenized_squad:run_tokenize_span", _tokenize_span, files=("tokenized",)),
     "finetune": Job("bertq.training.finetune:run_finetune", _finetune, record="metrics"),
     "quantize": _QUANTIZE,
     "quantize_kept": _QUANTIZE,

@@ -6,9 +6,10 @@ seed, method, bits) in its JSON, written by :mod:`bertq.pipeline.jobs`.
 
 FINETUNED = "results/finetuned/{model}/{task}/seed{seed}"
 TOKENIZED = "results/tokenized/{tokenizer}/{task}/len{max_length}.safetensors"
-TOKENIZED_SQUAD = (
-    "results/tokenized/{tokenizer}/squad/len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors"
+TOKENIZED_SPAN = (
+    "results/tokenized/{tokenizer}/{task}/len{max_length}-stride{doc_stride}-q{max_query_length}.safetensors"
 )
+"""A span task's (SQuAD, TyDi QA, NQ) windows: one file per task, tokenizer and window settings."""
 QUANTIZED = "results/quantized/{model}/{task}/seed{seed}/{method}/w{bits}"
 """A quantized variant: ``.safetensors`` (codes, scales) and ``.json`` (size, ACE, settings)."""
 BEFORE_TUNING = QUANTIZED + ".ptq"

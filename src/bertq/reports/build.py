@@ -14,7 +14,15 @@ import pandas as pd
 from bertq.reports import registry, tables
 from bertq.reports.collect import SUMMARY_COLUMNS, THROUGHPUT_COLUMNS
 from bertq.reports.paper import PAPER_CITATION
+from bertq.data.tasks import TASKS
 from bertq.reports.record import Context
+
+SPAN_SCORES = {
+    "tydiqa": "the TyDi QA GoldP evaluation's exact match and F1 averaged over the non-English "
+              "languages, and their mean; per-language scores in summary.csv's metrics",
+    "nq": "MRQA's official exact match and F1 against the gold answer strings, and their mean",
+}
+"""How each span task other than SQuAD is scored, for index.md."""
 
 
 def _read(path, columns: list[str]) -> pd.DataFrame:
@@ -43,29 +51,31 @@ def build_reports(summary_csv, throughput_csv, out_dir, reports: list[str], mode
     summary = _read(summary_csv, SUMMARY_COLUMNS)
     throughput = _read(throughput_csv, THROUGHPUT_COLUMNS)
     summary = summary[summary["model"].isin(models_order) & summary["task"].isin(tasks)]
+    span_tasks = [t for t in tasks if TASKS[t].is_span]
     squad = summary[summary["task"] == "squad"]
-    classify_tasks = [t for t in tasks if t != "squad"]
+    qa = summary[summary["task"].isin([t for t in span_tasks if t != "squad"])]
+    classify_tasks = [t for t in tasks if t not in span_tasks]
     summary = summary[summary["task"].isin(classify_tasks)]
     context = Context(out=out, summary=summary, squad=squad, throughput=throughput, tasks=classify_tasks,
                       models=list(models_order), variants=variants or {},
-                      captures={k: Path(v) for k, v in (captures or {}).items()})
+                      captures={k: Path(v) for k, v in (captures or {}).items()}, qa=qa)
     written: list[Path] = []
     for name in reports:
         with tables.seed_statistic(stats.get(name, "mean")):
             written += registry.get(name).render(context)
     for report in registry.always():
         written += report.render(context)
-    everything = pd.concat([summary, squad], ignore_index=True) if not squad.empty else summary
+    everything = pd.concat([p for p in (summary, squad, qa) if not p.empty] or [summary], ignore_index=True)
     names = tables.labels(everything) if not everything.empty else {}
     captions = {f: line for name in list(reports) + [r.name for r in registry.always()]
                 for f, line in registry.reports()[name].index_lines(models_order, names).items()}
     written.append(_index(everything, out / "index.md", written, captions, classify_tasks, study_name,
-                          squad=not squad.empty))
+                          squad=not squad.empty, qa_tasks=list(dict.fromkeys(qa["task"]))))
     return written
 
 
 def _index(summary: pd.DataFrame, path: Path, files: list[Path], captions: dict[str, str], tasks,
-           study_name: str, squad: bool = False) -> Path:
+           study_name: str, squad: bool = False, qa_tasks: list[str] | None = None) -> Path:
     """The study's index: what it reproduces, then a line per file (its report's caption)."""
     names = tables.labels(summary) if not summary.empty else {}
     lines = [f"# {tables.md_escape(study_name)}\n",
@@ -78,6 +88,8 @@ def _index(summary: pd.DataFrame, path: Path, files: list[Path], captions: dict[
     if squad:
         lines[-1] += (" SQuAD v1.1 is reported on its own (Table 2, Figs. 5b and 6), scored by exact match "
                       "and F1 as the official v1.1 script defines them, and their mean.")
+    for task in qa_tasks or []:
+        lines[-1] += f" {tables.score_label([task])} is in results.csv, per point ({SPAN_SCORES[task]})."
     lines[-1] += "\n"
     lines += [f"- [{f.name}]({f.name}): {captions.get(f.name, f.name)}" for f in files]
     if not summary.empty:

@@ -30,7 +30,7 @@ MODEL = "{model}"
 @dataclass(frozen=True)
 class Context:
     """What a report renders from: the summary's rows over the classification ``tasks``
-    (``summary``) and over SQuAD (``squad``), the throughput table, the models in order, the
+    (``summary``), over SQuAD (``squad``) and over the other span tasks (``qa``), the throughput table, the models in order, the
     method variants (``{name: {"method", "params", ...}}``, see :func:`bertq.pipeline.config.variant_record`), the
     activation captures and the output directory."""
 
@@ -44,6 +44,9 @@ class Context:
     captures: dict = field(default_factory=dict)
     """``{(model, task): path}`` of the activation captures (:mod:`bertq.evaluation.capture`) of the
     fp32 models, for the reports that declare ``captures=True``."""
+    qa: Any = None
+    """The summary's rows over the span tasks other than SQuAD (TyDi QA, NQ), which no paper
+    report reads; bertq's ``results.csv`` has a benchmark per task."""
 
     def path(self, name: str) -> Path:
         return self.out / name
@@ -97,7 +100,7 @@ class Report:
         from bertq.data.tasks import TASKS
 
         spans = {TASKS[t].is_span for t in tasks if t in TASKS}
-        has = {CLASSIFICATION: False in spans, SQUAD: True in spans, ANY: bool(spans)}[self.reads]
+        has = {CLASSIFICATION: False in spans, SQUAD: SQUAD in tasks, ANY: bool(spans)}[self.reads]
         return has and self.uses(methods or {})
 
     def requirement(self) -> str:

@@ -65,11 +65,19 @@ def ordered_models(summary: pd.DataFrame, models=None) -> list[str]:
     return sorted(present, key=lambda m: (sizes.get(m, 0.0), m))
 
 
+SPAN_SCORE_LABELS = {
+    "squad": "SQuAD (EM + F1) / 2",
+    "tydiqa": "TyDi QA GoldP (EM + F1) / 2, non-English mean",
+    "nq": "NQ (MRQA) (EM + F1) / 2",
+}
+"""A span task's headline score (its metrics' ``score``) in the reports."""
+
+
 def score_label(tasks) -> str:
-    """'GLUE score' when every task is a GLUE task, the SQuAD score (Fig. 6) for SQuAD alone, else
+    """'GLUE score' when every task is a GLUE task, a span task's score (SQuAD's: Fig. 6) for it alone, else
     'mean task score'."""
-    if list(tasks or []) == ["squad"]:
-        return "SQuAD (EM + F1) / 2"
+    if len(tasks or []) == 1 and tasks[0] in SPAN_SCORE_LABELS:
+        return SPAN_SCORE_LABELS[tasks[0]]
     return "GLUE score" if tasks and all(t in GLUE_TASKS for t in tasks) else "mean task score"
 
 

@@ -19,9 +19,7 @@ import torch
 
 from ..data.squad import QAFeatures, SquadExample
 from ..data.tasks import TaskSpec
-from ..data.tokenized import TokenizedSplit, load_tokenized
-
-INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+from ..data.tokenized import INPUT_KEYS, TokenizedSplit, load_tokenized
 
 
 def input_keys(model) -> tuple[str, ...]:
@@ -131,6 +129,7 @@ class SpanObjective:
             n_best=self.n_best_size,
             max_answer_length=self.max_answer_length,
             device=device,
+            metric=self.spec.metric,
         )
         return {
             **metrics,

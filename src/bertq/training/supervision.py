@@ -20,8 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data.tokenized import IGNORED
-from .objectives import INPUT_KEYS
+from ..data.tokenized import IGNORED, INPUT_KEYS
 
 SPAN_TARGETS = ("start_positions", "end_positions")
 

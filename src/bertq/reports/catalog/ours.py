@@ -22,7 +22,8 @@ def _throughput_figure(c: Context):
 
 
 def _results(c: Context):
-    """Per benchmark (the classification tasks together, or SQuAD), the per-point aggregate."""
+    """Per benchmark (the classification tasks together, or a span task: SQuAD, TyDi QA, NQ), the
+    per-point aggregate."""
     import pandas as pd
 
     from bertq.reports import tables
@@ -32,6 +33,9 @@ def _results(c: Context):
         parts.append(tables.aggregate(c.summary, c.tasks).assign(benchmark=tables.score_label(c.tasks)))
     if not c.squad.empty:
         parts.append(tables.aggregate(c.squad, ["squad"]).assign(benchmark=tables.score_label(["squad"])))
+    if c.qa is not None and not c.qa.empty:
+        for task in dict.fromkeys(c.qa["task"]):
+            parts.append(tables.aggregate(c.qa, [task]).assign(benchmark=tables.score_label([task])))
     results = (pd.concat(parts, ignore_index=True) if parts else
                tables.aggregate(c.summary, c.tasks).assign(benchmark=pd.Series(dtype=str)))
     results = results[["benchmark"] + [col for col in results.columns if col != "benchmark"]]
@@ -65,9 +69,9 @@ REPORTS = (
                 "length and threads are the study's ``throughput`` settings. Not in Hu et al. (2022), which "
                 "reports ACE instead."),
     Report("results", PAPER, render=_results, reads=ANY, selectable=False, files={
-        "results.csv": "Per-point aggregate: benchmark (the classification tasks, or SQuAD), model, method, "
+        "results.csv": "Per-point aggregate: benchmark (the classification tasks, or a span task), model, method, "
                        "bits, score (mean over the benchmark's tasks of seed means), size_bytes, ace."},
-        caption="Every point of the study: per benchmark (the classification tasks together, or SQuAD), model, "
+        caption="Every point of the study: per benchmark (the classification tasks together, or each span task), model, "
                 "method and bit-width, the score over tasks (each task reduced over seeds), its spread over "
                 "seeds, model size in bytes and ACE (Arithmetic Computation Effort, Hu et al. eq. 8)."),
 )
