@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, validators
 
 from ..data.tasks import TASKS
 from ..errors import InputError
-from ..models.families import FAMILIES
+from ..models.families import FAMILIES, LINEAR_ROLES
 from ..models.sites import KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
@@ -600,6 +600,13 @@ def _check_search(config: dict, variant: str) -> None:
         known = known_config(source)
         if known is None:
             continue
+        family = FAMILIES.get(known.get("model_type", "bert"))
+        if family is not None and family.roles != LINEAR_ROLES:
+            raise ConfigError(
+                f"config key {key}: models.{name} is {known.get('model_type')}; {method}'s size bounds "
+                "(bertq.training.bit_search.encoder_size_range) are in closed form for BERT's six linears "
+                "per layer only"
+            )
         hidden, intermediate = known["hidden_size"], known["intermediate_size"]
         layers = source.layers or known["num_hidden_layers"]
         for linear, width in searched_widths(hidden, intermediate, known.get("model_type", "bert")).items():

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.families import FAMILIES
+from ..models.families import FAMILIES, LINEAR_ROLES
 from ..quantization.bit_search import (
     MIB_BITS,
     MixedPrecisionLinear,
@@ -79,6 +79,8 @@ margins are spread (at 1e-3 whole layers flip together and the size jumps across
 def searched_widths(hidden: int, intermediate: int, family: str = "bert") -> dict[str, int]:
     """The output neurons of each linear of one encoder layer the search assigns bits to (the
     family's :attr:`~bertq.models.families.Family.linears`; what the subgroups divide)."""
+    if FAMILIES[family].roles != LINEAR_ROLES:
+        raise ValueError(f"the bit search's closed-form widths cover BERT's six linears, not {family}'s")
     return dict(zip(FAMILIES[family].linears, (hidden, hidden, hidden, hidden, intermediate, hidden)))
 
 
@@ -104,7 +106,7 @@ def attach_search(
     layers = {}
     family = model.config.family
     for i, layer in enumerate(model.layers):
-        for sub in family.linears:
+        for _, sub in family.layer_linears(model.config.num_feedforward_networks):
             name = f"{family.body}.{family.layers}.{i}.{sub}"
             parent, _, child = sub.rpartition(".")
             owner = layer.get_submodule(parent)
