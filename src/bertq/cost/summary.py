@@ -64,11 +64,11 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
         from ..quantization.activation import ActivationConfig
 
         layers = config.num_hidden_layers
-        names = site_names(layers, head)
+        names = site_names(layers, head, config)
         if "dynamic_bits" in activations:
             site_bits = dict.fromkeys(names, 32)
             for name in weight_bits:
-                site = linear_input_site(name, layers)
+                site = linear_input_site(name, layers, config.num_feedforward_networks)
                 if site is not None:
                     site_bits[site] = activations["dynamic_bits"]
         else:
