@@ -192,12 +192,17 @@ def select(patterns, names: list[str], num_layers: int) -> list[str]:
 
 def check_pattern(pattern: str) -> None:
     """Raise if ``pattern`` can match no site of any encoder (checked before any model is built)."""
-    probe = site_names(24, "sequence") + ["pooler.output"]
-    probe += [n for n in site_names(24, "sequence", _MOBILEBERT_PROBE) if n not in probe]
     try:
-        select([pattern], probe, 24)
+        select([pattern], any_site_names(24), 24)
     except ValueError:
         raise ValueError(f"activation site pattern {pattern!r} matches no site; {describe_sites()}") from None
+
+
+def any_site_names(num_layers: int) -> list[str]:
+    """The sites of any family's encoder of ``num_layers`` layers (BERT's, then MobileBERT's own
+    with the most stacked FFNs), for checking a pattern before a model is built."""
+    names = site_names(num_layers, "sequence")
+    return names + [n for n in site_names(num_layers, "sequence", _MOBILEBERT_PROBE) if n not in names]
 
 
 class _MobileBertProbe:

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator, validators
 from ..data.tasks import TASKS
 from ..errors import InputError
 from ..models.families import FAMILIES, LINEAR_ROLES
-from ..models.sites import KINDS
+from ..models.sites import KINDS, SITE_KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
 from ..quantization.adaround import AdaRoundConfig
@@ -369,7 +369,8 @@ def _add_leave_one_out(config: dict) -> None:
     loo = config["quantization"]["leave_one_out"]
     if loo is None:
         return
-    kinds = loo["kinds"] if loo["kinds"] is not None else list(KINDS)
+    # by default the paper's (BERT's) kinds, not MobileBERT's own
+    kinds = loo["kinds"] if loo["kinds"] is not None else [k.kind for k in SITE_KINDS]
     for i, kind in enumerate(kinds):
         if kind not in KINDS:
             raise ConfigError(
