@@ -219,8 +219,8 @@ def load_quantized(directory: str | Path):
 
 def from_transformers(model):
     """bertq's own encoder (:class:`~bertq.models.encoder.BertClassifier`, or the span extractor of
-    a question-answering model) with the weights of a transformers BERT, RoBERTa, XLM-R or
-    DistilBERT, in eval mode: the model the pipeline evaluates, whose activation sites
+    a question-answering model) with the weights of a transformers BERT, RoBERTa, XLM-R,
+    DistilBERT or MobileBERT, in eval mode: the model the pipeline evaluates, whose activation sites
     :func:`qat` quantizes."""
     from .models.encoder import FAMILIES, EncoderConfig, build_inference_model
 
