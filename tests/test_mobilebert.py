@@ -363,3 +363,26 @@ def test_hub_shape_vocabulary_and_parameters():
     with torch.device("meta"):
         hf = transformers.MobileBertModel(transformers.MobileBertConfig(), add_pooling_layer=False)
     assert million_parameters(src) == pytest.approx(sum(p.numel() for p in hf.parameters()) / 1e6, rel=1e-6)
+
+
+def test_static_w8a8_runs_every_linear_and_product_on_the_integer_kernels(tmp_path):
+    """Static 8-bit ranges at every site: each linear reads its declared input site's grid, so
+    every linear (the embedding transformation's from ``embeddings.tokens``) and both attention
+    products of every layer run on the kernels, equal to their twin."""
+    from bertq.engine.model import load_static_model
+    from bertq.quantization.activation import ActivationConfig, calibrate
+
+    directory = _saved(tmp_path / "model", _hf("sequence"))
+    qm = quantize_state(load_state(directory), "lq", 8)
+    batches = []
+    for seed in (1, 2):
+        c = _calibration(8, seed)
+        batches.append({k: torch.as_tensor(v) for k, v in c.items()})
+    ranges = calibrate(build_model(directory, qm), batches, ActivationConfig(bits=8, estimator="current_minmax"))
+    engine, on_kernels = load_static_model(directory, qm, ranges, "engine")
+    twin, _ = load_static_model(directory, qm, ranges, "twin")
+    assert len(on_kernels) == PER_LAYER * L + 1 + 2 * L
+    assert f"{EMBEDDING_LINEAR}" in on_kernels
+    ids, mask = _batch(5)
+    with torch.no_grad():
+        torch.testing.assert_close(engine(ids, mask), twin(ids, mask), rtol=0, atol=0)
