@@ -386,3 +386,45 @@ def test_static_w8a8_runs_every_linear_and_product_on_the_integer_kernels(tmp_pa
     ids, mask = _batch(5)
     with torch.no_grad():
         torch.testing.assert_close(engine(ids, mask), twin(ids, mask), rtol=0, atol=0)
+
+
+def test_the_bit_searchs_closed_form_size_range_is_the_built_models():
+    """AQ-BERT's search replaces every layer linear (bottlenecks and stacked FFNs too), and the
+    config check's closed form gives the built model's size range; Q-BERT's Hessian walks the same
+    linears."""
+    from bertq.quantization.bit_search import SearchSpace, size_range
+    from bertq.training.bit_search import attach_search, encoder_size_range, fixed_bits, searched_widths
+    from bertq.training.qbert import layer_weights
+
+    hf = _hf()
+    model = _ours()
+    assert len(layer_weights(model, 1)) == PER_LAYER
+    layers = attach_search(model, SearchSpace((0, 3, 8), 4))
+    assert set(layers) == {f"mobilebert.encoder.layer.{i}.{s}" for i in range(L) for s in LAYER_LINEARS}
+    built = size_range(list(layers.values()), fixed_bits(model, layers))
+    config = hf.config.to_dict()
+    assert encoder_size_range(H, INTER, L, (0, 3, 8), "mobilebert", config) == pytest.approx(built)
+    widths = searched_widths(H, INTER, "mobilebert", config)
+    assert widths == {s: layers[f"mobilebert.encoder.layer.0.{s}"].weight.shape[0] for s in LAYER_LINEARS}
+
+
+def test_a_mobilebert_search_entry_is_checked_in_closed_form(tmp_path):
+    """The config check sizes a MobileBERT's search from its ``config.json`` (bottleneck, FFNs),
+    and names a subgroup count that does not divide a bottleneck's 16 outputs."""
+    import bertq.pipeline.config as bq
+    from bertq.training.bit_search import MIB_BITS, encoder_size_range
+
+    config = _hf().config.to_dict()
+    _hf().config.to_json_file(tmp_path / "config.json")
+    (tmp_path / "model.safetensors").write_bytes(b"")  # the config check reads config.json only
+    lo, hi = encoder_size_range(H, INTER, L, (0, 8), "mobilebert", config)
+    study = {"models": {"m": {"source": f"path:{tmp_path}"}}, "tasks": ["rte"]}
+
+    def entry(target, groups):
+        return {"methods": {"aq": {"method": "aq_bert", "search": {"target_mb": target, "groups": groups}}}}
+
+    bq.validate({**study, "quantization": entry((lo + hi) / 2 / MIB_BITS, 4)})
+    with pytest.raises(bq.ConfigError, match=r"32 subgroups do not divide the 16 output neurons of models.m's bottl"):
+        bq.validate({**study, "quantization": entry((lo + hi) / 2 / MIB_BITS, 32)})
+    with pytest.raises(bq.ConfigError, match=r"out of reach for models.m"):
+        bq.validate({**study, "quantization": entry(2 * hi / MIB_BITS, 4)})

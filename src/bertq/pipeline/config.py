@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, validators
 
 from ..data.tasks import TASKS
 from ..errors import InputError
-from ..models.families import FAMILIES, LINEAR_ROLES
+from ..models.families import FAMILIES
 from ..models.sites import KINDS, SITE_KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
@@ -601,22 +601,16 @@ def _check_search(config: dict, variant: str) -> None:
         known = known_config(source)
         if known is None:
             continue
-        family = FAMILIES.get(known.get("model_type", "bert"))
-        if family is not None and family.roles != LINEAR_ROLES:
-            raise ConfigError(
-                f"config key {key}: models.{name} is {known.get('model_type')}; {method}'s size bounds "
-                "(bertq.training.bit_search.encoder_size_range) are in closed form for BERT's six linears "
-                "per layer only"
-            )
         hidden, intermediate = known["hidden_size"], known["intermediate_size"]
         layers = source.layers or known["num_hidden_layers"]
-        for linear, width in searched_widths(hidden, intermediate, known.get("model_type", "bert")).items():
+        model_type = known.get("model_type", "bert")
+        for linear, width in searched_widths(hidden, intermediate, model_type, known).items():
             if width % space.groups:
                 raise ConfigError(
                     f"config key {key}.search.groups: {space.groups} subgroups do not divide the {width} "
                     f"output neurons of models.{name}'s {linear}"
                 )
-        lo, hi = encoder_size_range(hidden, intermediate, layers, space.bits)
+        lo, hi = encoder_size_range(hidden, intermediate, layers, space.bits, model_type, known)
         if method == "q_bert":  # within the budget, never above it; up to 5% above the largest size
             out_of_reach = target < lo or target > (1 + QBERT_SLACK) * hi
         else:  # the size loss is zero within the tolerance band of the target
