@@ -108,11 +108,31 @@ def wordpiece_tokenizer(directory: Path, vocab_size: int = 400):
 
 
 def tiny_checkpoint(directory: Path, family: str, seed: int = 0) -> Path:
-    """``directory`` holding a tiny random ``family`` encoder (``roberta``, ``xlm-roberta`` or
-    ``distilbert``) with its tokenizer; returns it."""
+    """``directory`` holding a tiny random ``family`` encoder (``roberta``, ``xlm-roberta``,
+    ``distilbert`` or ``mobilebert``) with its tokenizer; returns it."""
     import torch
     import transformers
 
+    if family == "mobilebert":  # BERT uncased's WordPiece, as google/mobilebert-uncased
+        tokenizer = wordpiece_tokenizer(directory)
+        config = transformers.MobileBertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            embedding_size=16,
+            intra_bottleneck_size=16,
+            true_hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            num_feedforward_networks=2,
+            max_position_embeddings=64,
+            pad_token_id=tokenizer.pad_token_id,
+            classifier_activation=False,  # as the hub checkpoint
+        )
+        torch.manual_seed(seed)
+        model = transformers.MobileBertModel(config, add_pooling_layer=False)
+        model.save_pretrained(directory, safe_serialization=True)
+        return directory
     if family == "distilbert":
         tokenizer = wordpiece_tokenizer(directory)
         config = transformers.DistilBertConfig(

@@ -171,8 +171,8 @@ def test_macs_in_closed_form(family, head):
 
 
 def test_an_unknown_model_type_is_named():
-    with pytest.raises(ValueError, match="model_type 'mobilebert' is not one bertq's encoder runs"):
-        BertClassifier(EncoderConfig(model_type="mobilebert"))
+    with pytest.raises(ValueError, match="model_type 'electra' is not one bertq's encoder runs"):
+        BertClassifier(EncoderConfig(model_type="electra"))
 
 
 def _calibration(n, seed):

@@ -1,5 +1,5 @@
 """A study with one tiny random model per encoder family bertq's encoder runs beside BERT
-(RoBERTa, XLM-R, DistilBERT; built offline by ``family_fixture``), end to end through the DAG: fine-tuning
+(RoBERTa, XLM-R, DistilBERT, MobileBERT; built offline by ``family_fixture``), end to end through the DAG: fine-tuning
 with transformers, weight PTQ, static W8A8, El-Kurdi et al.'s dynamic int8 on the integer
 engine, QAT, cost and throughput, into the reports."""
 
@@ -11,9 +11,16 @@ from family_fixture import tiny_checkpoint
 from test_pipeline import run_rte_study
 
 pytestmark = pytest.mark.pipeline
-FAMILIES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distil": "distilbert"}
-BODY = {"roberta": "roberta.", "xlm-roberta": "roberta.", "distilbert": "distilbert."}
-HEAD = {"roberta": "classifier.", "xlm-roberta": "classifier.", "distilbert": ("pre_classifier.", "classifier.")}
+FAMILIES = {"roberta": "roberta", "xlmr": "xlm-roberta", "distil": "distilbert", "mobile": "mobilebert"}
+BODY = {"roberta": "roberta.", "xlm-roberta": "roberta.", "distilbert": "distilbert.", "mobilebert": "mobilebert."}
+HEAD = {
+    "roberta": "classifier.",
+    "xlm-roberta": "classifier.",
+    "distilbert": ("pre_classifier.", "classifier."),
+    "mobilebert": "classifier.",
+}
+LINEARS = {"mobilebert": 11 * 2 + 1}  # 2 FFNs: 11 linears a layer, and the embedding transformation
+HEAD_LINEARS = {"mobilebert": 1}  # no pooler (classifier_activation false): the classifier only
 
 
 def _config(models):
@@ -65,8 +72,9 @@ def test_each_family_runs_every_step_of_the_dag(study, model):
     family = FAMILIES[model]
     tables = 2 if family == "distilbert" else 3  # DistilBERT has no token types
     quantized = set(dynamic["layer_mse"])  # scope all: the tables, two layers' six linears, the head's two
-    assert len(quantized) == tables + 6 * 2 + 2
-    assert len([n for n in quantized if n.startswith(HEAD[family])]) == 2
+    head = HEAD_LINEARS.get(family, 2)
+    assert len(quantized) == tables + LINEARS.get(family, 6 * 2) + head
+    assert len([n for n in quantized if n.startswith(HEAD[family])]) == head
     assert all(name.startswith((BODY[family], "classifier.", "pre_classifier.")) for name in quantized)
     with open(study / "results/summary.csv", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["model"] == model]

@@ -41,7 +41,13 @@ SIZES = {
                     pad_token_id=1)),
     "distilbert": (transformers.DistilBertConfig, "DistilBertFor", dict(dim=32, n_layers=2, n_heads=4, hidden_dim=64,
                    max_position_embeddings=40, pad_token_id=1)),
+    "mobilebert": (transformers.MobileBertConfig, "MobileBertFor", dict(hidden_size=32, embedding_size=16,
+                   intra_bottleneck_size=16, true_hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=64, num_feedforward_networks=2, max_position_embeddings=40, pad_token_id=1,
+                   classifier_activation=False)),
 }  # fmt: skip
+"""MobileBERT without ``classifier_activation`` (as the hub's): its sequence and token heads have
+the same weights, so only the config's ``architectures`` tells them apart."""
 
 
 def _hf(family, seed=0):
@@ -53,6 +59,8 @@ def _hf(family, seed=0):
     for p in model.parameters():
         if p.ndim == 2:
             nn.init.normal_(p, std=0.05)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[1] = 0  # the padding row, as a checkpoint has it
     return model
 
 
@@ -94,8 +102,8 @@ def test_sites_linear_inputs_and_macs_of_the_token_head(family):
     config = EncoderConfig.from_dict(hf.config.to_dict())
     model = BertTokenClassifier.from_state(config, hf.state_dict())
     assert list(site_modules(model)) == site_names(2, "token") and "pooler.output" not in site_names(2, "token")
-    assert linear_input_site("classifier.weight", 2, "token") == "layer1.ffn.norm"  # the last layer, no pooler
-    assert linear_input_site("classifier.weight", 2, "sequence") == "pooler.output"
+    assert linear_input_site("classifier.weight", 2, head="token") == "layer1.ffn.norm"  # the last layer, no pooler
+    assert linear_input_site("classifier.weight", 2, head="sequence") == "pooler.output"
     T, h, i, c = 20, 32, 64, len(LABELS)
     macs = count_macs(config, T, head="token")
     assert macs.linear["classifier.weight"] == T * h * c

@@ -219,8 +219,9 @@ def load_quantized(directory: str | Path):
 
 def from_transformers(model):
     """bertq's own encoder (:class:`~bertq.models.encoder.BertClassifier`, or the span extractor of
-    a question-answering model) with the weights of a transformers BERT, RoBERTa, XLM-R or
-    DistilBERT, in eval mode: the model the pipeline evaluates, whose activation sites
+    a question-answering model, or the token classifier of a token-classification one; the head as
+    the model's class names it) with the weights of a transformers BERT, RoBERTa, XLM-R,
+    DistilBERT or MobileBERT, in eval mode: the model the pipeline evaluates, whose activation sites
     :func:`qat` quantizes."""
     from .models.encoder import FAMILIES, EncoderConfig, build_inference_model
 
@@ -231,7 +232,8 @@ def from_transformers(model):
         )
     state = {k: v for k, v in _float_state(model).items() if not k.endswith("position_ids")}
     try:
-        return build_inference_model(EncoderConfig.from_dict(model.config.to_dict()), state)
+        config = EncoderConfig.from_dict({**model.config.to_dict(), "architectures": [type(model).__name__]})
+        return build_inference_model(config, state)
     except ValueError as exc:
         raise TypeError(f"{type(model).__name__}: not a BERT with a classification or span head ({exc})") from None
 

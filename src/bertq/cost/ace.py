@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..models.encoder import EncoderConfig, model_class
-from ..models.sites import ATTENTION_OPERANDS, linear_input_site
+from ..models.sites import ATTENTION_OPERANDS, feedforward_networks, linear_input_site
 
 
 @dataclass
@@ -108,8 +108,10 @@ def ace(
                 bits_a, bits_b = (activation_bits.get(f"layer{i}.{site}", 32) for site in (a, b))
                 total += per_matmul * bits_a * bits_b
 
+        ffns = feedforward_networks(macs.linear)
+
         def bits_a(name):
-            site = linear_input_site(name, len(layers), macs.head)
+            site = linear_input_site(name, len(layers), ffns, head=macs.head)
             return activation_bits.get(site, 32) if site is not None else 32
     else:
         total = float(macs.attention) * activation_bits * activation_bits

@@ -41,9 +41,9 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
     ``encoder_size_mib`` is the size as Zhao et al. (2021) count it (:func:`encoder_size_bits`).
     ``config``: the checkpoint's config (:func:`bertq.models.checkpoint.load_finetuned`) or the
     path of its ``config.json``."""
-    head = head_of(state)
     if isinstance(config, (str, Path)):
         config = read_config(config)
+    head = head_of(state, config)
     if is_albert_config(config):
         with torch.device("meta"):
             model = empty_model(config, head)
@@ -64,11 +64,11 @@ def cost_summary(config, state: dict, quantized, sequence_length: int, activatio
         from ..quantization.activation import ActivationConfig
 
         layers = config.num_hidden_layers
-        names = site_names(layers, head)
+        names = site_names(layers, head, config)
         if "dynamic_bits" in activations:
             site_bits = dict.fromkeys(names, 32)
             for name in weight_bits:
-                site = linear_input_site(name, layers, head)
+                site = linear_input_site(name, layers, config.num_feedforward_networks, head=head)
                 if site is not None:
                     site_bits[site] = activations["dynamic_bits"]
         else:

@@ -107,11 +107,13 @@ def apply_tm_iqr(model: nn.Module, config: DynamicConfig) -> list[str]:
     the names of those linears."""
     if config.tm_iqr is None:
         return []
-    layers, head = model.config.num_hidden_layers, getattr(model, "head", "sequence")
-    chosen = set(select(config.tm_iqr.sites, site_names(layers, "sequence") + ["pooler.output"], layers))
+    layers, ffns = model.config.num_hidden_layers, getattr(model.config, "num_feedforward_networks", 1)
+    head = getattr(model, "head", "sequence")
+    names = site_names(layers, "sequence", model.config)
+    chosen = set(select(config.tm_iqr.sites, names + ["pooler.output"] * ("pooler.output" not in names), layers))
     clipped = []
     for name, module in model.named_modules():
-        if isinstance(module, _DynamicInput) and linear_input_site(f"{name}.weight", layers, head) in chosen:
+        if isinstance(module, _DynamicInput) and linear_input_site(f"{name}.weight", layers, ffns, head=head) in chosen:
             module.iqr_scale = float(config.tm_iqr.scale)
             clipped.append(name)
     return clipped

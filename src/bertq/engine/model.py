@@ -122,11 +122,12 @@ def static_linears(
         raise ValueError(f"unknown static backend {backend!r}; expected one of {sorted(STATIC_BACKENDS)}")
     cls = QUANTIZED_MODULES[(nn.Linear, STATIC_BACKENDS[backend])]
     options = {"path": path} if backend == "engine" else {}
-    layers, head = model.config.num_hidden_layers, getattr(model, "head", "sequence")
+    layers, ffns = model.config.num_hidden_layers, getattr(model.config, "num_feedforward_networks", 1)
+    head = getattr(model, "head", "sequence")
     on_kernels = []
     for name, module in list(model.named_modules()):
         qt = quantized.tensors.get(f"{name}.weight")
-        grid = _integer_grid(ranges.get(linear_input_site(f"{name}.weight", layers, head) or ""))
+        grid = _integer_grid(ranges.get(linear_input_site(f"{name}.weight", layers, ffns, head=head) or ""))
         if not isinstance(module, nn.Linear) or qt is None or grid is None:
             continue
         scale, zero, bits = grid

@@ -10,6 +10,12 @@ from BERT only outside the layers, and DistilBERT (Sanh et al., 2019) has them u
 module names (:mod:`bertq.models.families` declares each family's differences): a family's head
 output (tanh, or DistilBERT's ReLU) is the ``pooler.output`` site and its layers have BERT's
 sites, so site names are BERT's wherever the operation exists.
+
+MobileBERT (Sun et al., 2020; :class:`_MobileLayer`, :class:`_MobileEmbeddings`) has its
+transformers state-dict names under ``mobilebert.``: bottlenecks around BERT's attention and FFN,
+stacked FFNs, NoNorm, the 3-gram embedding transformation. Its token embeddings are zeroed at
+padding before the 3-gram (transformers reads the padding token's row there, zero in a
+checkpoint trained with ``padding_idx``), so that a sequence's output never depends on padding.
 """
 
 from __future__ import annotations
@@ -44,6 +50,18 @@ class EncoderConfig:
     num_labels: int = 2
     hidden_dropout_prob: float = 0.1
     attention_probs_dropout_prob: float = 0.1
+    # MobileBERT's (transformers' MobileBertConfig defaults)
+    embedding_size: int = 128
+    intra_bottleneck_size: int = 128
+    trigram_input: bool = True
+    use_bottleneck: bool = True
+    use_bottleneck_attention: bool = False
+    key_query_shared_bottleneck: bool = True
+    num_feedforward_networks: int = 4
+    normalization_type: str = "no_norm"
+    classifier_activation: bool = True
+    architectures: tuple[str, ...] = ()
+    """The transformers classes the checkpoint was saved from (which head it has, :func:`head_of`)."""
 
     @property
     def family(self) -> Family:
@@ -61,6 +79,8 @@ class EncoderConfig:
         values = {k: v for k, v in d.items() if k in names and v is not None}
         if "num_labels" not in d and "id2label" in d:
             values["num_labels"] = len(d["id2label"])
+        if "architectures" in values:
+            values["architectures"] = tuple(values["architectures"])
         return cls(**values)
 
     @classmethod
@@ -104,6 +124,71 @@ class _Embeddings(nn.Module):
         return self.dropout(self.output_site(self.LayerNorm(self.sum_site(x))))
 
 
+class NoNorm(nn.Module):
+    """MobileBERT's normalization: ``x * weight + bias``, elementwise (no statistics)."""
+
+    def __init__(self, width: int, eps=None):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(width))
+        self.weight = nn.Parameter(torch.ones(width))
+
+    def forward(self, x):
+        return x * self.weight + self.bias
+
+
+def _norm(c: EncoderConfig, width: int, eps: float | None = None) -> nn.Module:
+    """The config's normalization (MobileBERT's ``no_norm`` or ``layer_norm``; LayerNorm for
+    every other family) at ``width``; ``eps`` where transformers does not pass the config's."""
+    eps = c.layer_norm_eps if eps is None else eps
+    if c.model_type == "mobilebert" and c.normalization_type == "no_norm":
+        return NoNorm(width)
+    if c.model_type == "mobilebert" and c.normalization_type != "layer_norm":
+        raise ValueError(f"unknown normalization_type {c.normalization_type!r}")
+    return nn.LayerNorm(width, eps=eps)
+
+
+_TORCH_LAYER_NORM_EPS = 1e-5
+"""transformers builds some of MobileBERT's norms without the config's eps (torch's default)."""
+
+
+class _MobileEmbeddings(nn.Module):
+    """MobileBERT's embeddings: ``embedding_size``-wide token embeddings (zero at padding), their
+    3-gram ``[x_{t+1}, x_t, x_{t-1}]`` (``trigram_input``), ``embedding_transformation`` to the
+    hidden size, plus positions ``0..T-1`` and token types, then the norm."""
+
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.embedding_size)
+        self.tokens_site = Site("embeddings.tokens")
+        self.trigram = c.trigram_input
+        self.transform = c.trigram_input or c.embedding_size != c.hidden_size
+        width = c.embedding_size * (3 if c.trigram_input else 1)
+        self.embedding_transformation = nn.Linear(width, c.hidden_size)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.sum_site = Site("embeddings.sum")
+        self.LayerNorm = _norm(c, c.hidden_size, _TORCH_LAYER_NORM_EPS)
+        self.output_site = Site("embeddings.output")
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.pad_token_id = c.pad_token_id
+
+    def forward(self, input_ids, token_type_ids):
+        from .tokens import current_mask
+
+        real = current_mask()
+        if real is None:
+            real = input_ids.ne(self.pad_token_id)
+        x = self.word_embeddings(input_ids) * real[..., None].to(self.word_embeddings.weight.dtype)
+        if self.trigram:
+            x = torch.cat([F.pad(x[:, 1:], (0, 0, 0, 1)), x, F.pad(x[:, :-1], (0, 0, 1, 0))], dim=2)
+        x = self.tokens_site(x)
+        if self.transform:
+            x = self.embedding_transformation(x)
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)[None]
+        x = x + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.output_site(self.LayerNorm(self.sum_site(x))))
+
+
 class MatMul(nn.Module):
     """``a @ b`` of two activations (attention scores ``Q K^T``, context ``P V``): a module, so that
     the integer engine can swap it for its integer product (:mod:`bertq.engine.static`)."""
@@ -123,12 +208,14 @@ class _SelfAttention(nn.Module):
     """Multi-head self-attention up to the context (heads concatenated); ``projections`` names
     the Q, K and V linears (BERT's ``query``/``key``/``value``, DistilBERT's ``q_lin``...)."""
 
-    def __init__(self, c: EncoderConfig, projections: tuple[str, str, str] = ("query", "key", "value")):
+    def __init__(self, c: EncoderConfig, projections: tuple[str, str, str] = ("query", "key", "value"), widths=None):
         super().__init__()
         self.heads = c.num_attention_heads
         self.projections = projections
-        for name in projections:
-            setattr(self, name, nn.Linear(c.hidden_size, c.hidden_size))
+        # (query/key input, value input, output) widths: the hidden size but in MobileBERT
+        qk_in, v_in, out = widths or (c.hidden_size, c.hidden_size, c.hidden_size)
+        for name, width in zip(projections, (qk_in, qk_in, v_in)):
+            setattr(self, name, nn.Linear(width, out))
         self.query_site, self.key_site, self.value_site = (Site(f"attention.{n}") for n in ("query", "key", "value"))
         self.scores_site = Site("attention.scores")
         self.probs_site = Site("attention.probs")
@@ -140,11 +227,13 @@ class _SelfAttention(nn.Module):
         b, t, h = x.shape
         return x.contiguous().view(b, t, self.heads, h // self.heads).transpose(1, 2)
 
-    def forward(self, x, additive_mask):
+    def forward(self, x, additive_mask, value_input=None):
+        """``value_input``: what V reads where it is not ``x`` (MobileBERT: the layer's input,
+        while Q and K read the shared bottleneck)."""
         query, key, value = (getattr(self, name) for name in self.projections)
         q = self.split(self.query_site(query(x)))
         k = self.split(self.key_site(key(x)))
-        v = self.split(self.value_site(value(x)))
+        v = self.split(self.value_site(value(x if value_input is None else value_input)))
         if self.fused():
             p = self.dropout.p if self.training else 0.0
             context = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=additive_mask, dropout_p=p)
@@ -175,14 +264,24 @@ class _Output(nn.Module):
     ``attention`` or ``ffn``). In training, dropout acts on the output after its site (and the
     embeddings' after theirs): a site's quantizer sees the values inference sees."""
 
-    def __init__(self, c: EncoderConfig, width: int, block: str):
+    def __init__(
+        self,
+        c: EncoderConfig,
+        width: int,
+        block: str,
+        out: int | None = None,
+        eps=None,
+        norm: str = "norm",
+        dropout: bool = True,
+    ):
         super().__init__()
-        self.dense = nn.Linear(width, c.hidden_size)
-        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        out = c.hidden_size if out is None else out
+        self.dense = nn.Linear(width, out)
         self.output_site = Site(f"{block}.output")
         self.residual_site = Site(f"{block}.residual_sum")
-        self.norm_site = Site(f"{block}.norm")
-        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.LayerNorm = _norm(c, out, eps)
+        self.norm_site = Site(f"{block}.{norm}" if "." not in norm else norm)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob if dropout else 0.0)
 
     def forward(self, x, residual):
         y = self.dropout(self.output_site(self.dense(x)))
@@ -200,11 +299,11 @@ class _Attention(nn.Module):
 
 
 class _Intermediate(nn.Module):
-    def __init__(self, c: EncoderConfig):
+    def __init__(self, c: EncoderConfig, width: int | None = None, kind: str = "ffn.intermediate"):
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.dense = nn.Linear(c.hidden_size if width is None else width, c.intermediate_size)
         self.act = _ACTIVATIONS[c.hidden_act]
-        self.output_site = Site("ffn.intermediate")
+        self.output_site = Site(kind)
 
     def forward(self, x):
         return self.output_site(self.act(self.dense(x)))
@@ -295,14 +394,132 @@ class _DistilBody(nn.Module):
         self.transformer = _Encoder(c, _DistilLayer)
 
 
-class _Pooler(nn.Module):
+class _BottleneckLayer(nn.Module):
+    """``norm(dense(x))``, hidden -> ``intra_bottleneck_size``, with a site at its output."""
+
+    def __init__(self, c: EncoderConfig, kind: str):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intra_bottleneck_size)
+        self.LayerNorm = _norm(c, c.intra_bottleneck_size)
+        self.output_site = Site(kind)
+
+    def forward(self, x):
+        return self.output_site(self.LayerNorm(self.dense(x)))
+
+
+class _Bottleneck(nn.Module):
+    """MobileBERT's ``Bottleneck`` with ``key_query_shared_bottleneck``: ``input`` (the attention's
+    residual) and ``attention`` (what Q and K read)."""
+
     def __init__(self, c: EncoderConfig):
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.input = _BottleneckLayer(c, "bottleneck.input")
+        self.attention = _BottleneckLayer(c, "bottleneck.attention")
+
+
+class _MobileAttention(nn.Module):
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        b = c.intra_bottleneck_size
+        self.self = _SelfAttention(c, widths=(b, c.hidden_size, b))
+        self.output = _Output(c, b, "attention", out=b, dropout=False)  # none with use_bottleneck
+
+    def forward(self, shared, x, layer_input, additive_mask):
+        return self.output(self.self(shared, additive_mask, value_input=x), layer_input)
+
+
+class _StackedFFN(nn.Module):
+    """MobileBERT's ``FFNLayer`` ``j``: ``norm(output.dense(act(intermediate.dense(x))) + x)``."""
+
+    def __init__(self, c: EncoderConfig, j: int):
+        super().__init__()
+        b = c.intra_bottleneck_size
+        self.intermediate = _Intermediate(c, b, f"ffn{j}.intermediate")
+        self.output = _Output(c, c.intermediate_size, f"ffn{j}", out=b, dropout=False)
+
+    def forward(self, x):
+        return self.output(self.intermediate(x), x)
+
+
+class _MobileOutput(nn.Module):
+    """MobileBERT's ``MobileBertOutput``: the last FFN's ``norm(dense(x) + residual)`` at the
+    bottleneck's width (torch's eps, as transformers builds it), then the output bottleneck
+    ``bottleneck``: ``norm(dense(.) + layer input)`` at the hidden size, the layer's output."""
+
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        b = c.intra_bottleneck_size
+        self.dense = nn.Linear(c.intermediate_size, b)
+        self.output_site = Site("ffn.output")
+        self.residual_site = Site("ffn.residual_sum")
+        self.LayerNorm = _norm(c, b, _TORCH_LAYER_NORM_EPS)
+        self.norm_site = Site("ffn.inner_norm")
+        self.bottleneck = _Output(c, b, "bottleneck", norm="ffn.norm")
+
+    def forward(self, x, residual, layer_input):
+        y = self.norm_site(self.LayerNorm(self.residual_site(self.output_site(self.dense(x)) + residual)))
+        return self.bottleneck(y, layer_input)
+
+
+class _MobileLayer(nn.Module):
+    """MobileBERT's ``MobileBertLayer`` (``use_bottleneck``, ``key_query_shared_bottleneck``):
+    the bottlenecks, attention at the bottleneck's width (Q and K on the shared bottleneck, V on
+    the layer input, the residual the input bottleneck), ``num_feedforward_networks - 1`` stacked
+    FFNs, the last FFN and the output bottleneck. Modules registered in forward order, so that the
+    sites list in it."""
+
+    def __init__(self, c: EncoderConfig):
+        super().__init__()
+        self.bottleneck = _Bottleneck(c)
+        self.attention = _MobileAttention(c)
+        if c.num_feedforward_networks > 1:
+            self.ffn = nn.ModuleList(_StackedFFN(c, j) for j in range(c.num_feedforward_networks - 1))
+        self.intermediate = _Intermediate(c, c.intra_bottleneck_size)
+        self.output = _MobileOutput(c)
+
+    def forward(self, x, additive_mask):
+        layer_input = self.bottleneck.input(x)
+        a = self.attention(self.bottleneck.attention(x), x, layer_input, additive_mask)
+        for ffn in getattr(self, "ffn", ()):
+            a = ffn(a)
+        return self.output(self.intermediate(a), a, x)
+
+    @property
+    def ffn_act(self):
+        """The activation after every FFN's first linear."""
+        return self.intermediate.act
+
+
+class _Pooler(nn.Module):
+    """BERT's pooler ``tanh(dense(x[:, 0]))``; MobileBERT's without ``classifier_activation`` is
+    the first token's hidden state, no linear (its ``pooler.output`` site is there still)."""
+
+    def __init__(self, c: EncoderConfig, dense: bool = True):
+        super().__init__()
+        if dense:
+            self.dense = nn.Linear(c.hidden_size, c.hidden_size)
         self.output_site = Site("pooler.output")
 
     def forward(self, x):
+        if not hasattr(self, "dense"):
+            return self.output_site(x[:, 0])
         return self.output_site(torch.tanh(self.dense(x[:, 0])))
+
+
+class _MobileBody(nn.Module):
+    """``mobilebert.``: embeddings, ``encoder.layer`` and, for a sequence head, the pooler."""
+
+    def __init__(self, c: EncoderConfig, pooler: bool = True):
+        super().__init__()
+        if not c.use_bottleneck or c.use_bottleneck_attention or not c.key_query_shared_bottleneck:
+            raise ValueError(
+                "bertq's MobileBERT runs use_bottleneck, key_query_shared_bottleneck and not "
+                "use_bottleneck_attention (google/mobilebert-uncased's structure)"
+            )
+        self.embeddings = _MobileEmbeddings(c)
+        self.encoder = _Encoder(c, _MobileLayer)
+        if pooler:
+            self.pooler = _Pooler(c, dense=c.classifier_activation)
 
 
 class _Bert(nn.Module):
@@ -330,6 +547,8 @@ class _BertModel(nn.Module):
         family = config.family
         if family.layers == "transformer.layer":
             body = _DistilBody(config)
+        elif family.body == "mobilebert":
+            body = _MobileBody(config, pooler=self.pooler)
         else:
             body = _Bert(config, pooler=self.pooler and family.head_linears[0].endswith("pooler.dense"))
         setattr(self, family.body, body)
@@ -414,10 +633,14 @@ class BertClassifier(_BertModel):
         return self.head_site(self.classifier(self.dropout(self.pooled(hidden))))
 
     @property
-    def head_linears(self) -> tuple[str, str]:
+    def head_linears(self) -> tuple[str | None, str]:
         """The module names of the head's two linears in order: the one whose tanh (ReLU) output
-        is the ``pooler.output`` site, and the one giving the logits."""
-        return self.config.family.head()
+        is the ``pooler.output`` site (None where there is none: MobileBERT without
+        ``classifier_activation``), and the one giving the logits."""
+        pooling, logits = self.config.family.head()
+        if self.config.family.body == "mobilebert" and not self.config.classifier_activation:
+            return None, logits
+        return pooling, logits
 
     def pooled(self, hidden):
         """The ``pooler.output`` site's value of the last layer's ``hidden`` states (eval mode)."""
@@ -474,9 +697,21 @@ HEADS = {"sequence": BertClassifier, "span": BertSpanExtractor, "token": BertTok
 """The inference model of each head kind (:attr:`bertq.data.tasks.TaskSpec.head`)."""
 
 
-def head_of(state) -> str:
-    """``span`` for a question-answering checkpoint (it has ``qa_outputs``), ``token`` for a token
-    classifier (a ``classifier`` on the last layer: no pooling linear before it), else ``sequence``."""
+ARCHITECTURE_HEADS = {"ForSequenceClassification": "sequence", "ForQuestionAnswering": "span",
+                      "ForTokenClassification": "token"}  # fmt: skip
+"""The head of a checkpoint saved from a transformers class, by the class name's ending."""
+
+
+def head_of(state, config=None) -> str:
+    """The head of a checkpoint: as its ``config``'s ``architectures`` name it where they do;
+    else from its weights: ``span`` for a question-answering checkpoint (it has ``qa_outputs``),
+    ``token`` for a token classifier (a ``classifier`` on the last layer: no pooling linear before
+    it), else ``sequence``. (A MobileBERT without ``classifier_activation`` has no pooling linear
+    in either head: only its config tells them apart.)"""
+    for name in getattr(config, "architectures", None) or ():
+        for ending, head in ARCHITECTURE_HEADS.items():
+            if name.endswith(ending):
+                return head
     if SPAN_HEAD in state:
         return "span"
     pooling = head_linear_names()[0]
@@ -494,4 +729,4 @@ def model_class(head: str) -> type[_BertModel]:
 
 def build_inference_model(config: EncoderConfig, state: dict) -> _BertModel:
     """The encoder with the head the checkpoint's weights belong to, in eval mode."""
-    return model_class(head_of(state)).from_state(config, state)
+    return model_class(head_of(state, config)).from_state(config, state)

@@ -12,6 +12,15 @@ applied to.
 The paper's "FFN input" (Figs. 2, 6-9; PEG, eq. 5) is the attention block's LayerNorm output
 ``attention.norm``, which the FFN reads and its residual sum adds; ``ffn.intermediate`` is the
 GELU output, which the FFN's second linear reads.
+
+MobileBERT (Sun et al., 2020) has BERT's sites where the operation exists (attention at the
+bottleneck's width, its last FFN's ``ffn.intermediate``/``ffn.output``/``ffn.residual_sum``, the
+layer's output ``ffn.norm``) and its own (:data:`MOBILEBERT_KINDS`): the token embeddings its
+embedding transformation reads (``embeddings.tokens``), the two bottlenecks' outputs
+(``bottleneck.input``, the attention's residual; ``bottleneck.attention``, what Q and K read),
+each stacked FFN ``j``'s ``ffn<j>.intermediate``/``output``/``residual_sum``/``norm``, the last
+FFN's norm ``ffn.inner_norm`` and the output bottleneck's ``bottleneck.output`` and
+``bottleneck.residual_sum`` (whose norm is the layer's output, ``ffn.norm``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .families import head_linear_names, layer_linear_names
+from .families import FAMILIES, head_linear_names, layer_linear_names
 
 TOKENS = "tokens"
 """Layout ``(batch, tokens, channels)``: a sequence's real tokens are its rows."""
@@ -59,7 +68,28 @@ SITE_KINDS: tuple[SiteKind, ...] = (
     SiteKind("pooler.output", SEQUENCE, "pooler output (tanh; DistilBERT's pre-classifier ReLU)", per_layer=False),
     SiteKind("head.output", SEQUENCE, "the task head's output (logits or span logits)", per_layer=False),
 )
-KINDS = {k.kind: k for k in SITE_KINDS}
+MAX_STACKED_FFNS = 8
+"""Stacked FFNs a MobileBERT layer may have before its last one (``num_feedforward_networks - 1``)."""
+MOBILEBERT_KINDS: tuple[SiteKind, ...] = (
+    SiteKind("embeddings.tokens", TOKENS, "token embeddings the embedding transformation reads (3-gram)", False),
+    SiteKind("bottleneck.input", TOKENS, "input bottleneck norm output (the attention's residual)"),
+    SiteKind("bottleneck.attention", TOKENS, "shared query/key bottleneck norm output (Q and K read it)"),
+    *(
+        SiteKind(f"ffn{j}.{part}", TOKENS, f"stacked FFN {j}: {what}")
+        for j in range(MAX_STACKED_FFNS)
+        for part, what in (
+            ("intermediate", "activation output"),
+            ("output", "second linear's output"),
+            ("residual_sum", "residual sum"),
+            ("norm", "norm output (the next FFN's input)"),
+        )
+    ),
+    SiteKind("ffn.inner_norm", TOKENS, "last FFN's norm output (the output bottleneck reads it)"),
+    SiteKind("bottleneck.output", TOKENS, "output bottleneck's linear output"),
+    SiteKind("bottleneck.residual_sum", TOKENS, "output bottleneck's residual sum with the layer input"),
+)
+"""MobileBERT's sites beyond BERT's (:func:`layer_kinds` orders them)."""
+KINDS = {k.kind: k for k in SITE_KINDS + MOBILEBERT_KINDS}
 LAYER_PREFIX = re.compile(r"^layer(\d+)\.")
 
 
@@ -97,11 +127,34 @@ def site_modules(model: nn.Module) -> dict[str, tuple[str, nn.Module]]:
     return out
 
 
-def site_names(num_layers: int, head: str = "sequence") -> list[str]:
+def _is_mobilebert(config) -> bool:
+    return getattr(config, "model_type", None) == "mobilebert"
+
+
+def layer_kinds(config=None) -> list[str]:
+    """The site kinds of one encoder layer in forward order: BERT's, or those of ``config``'s
+    family (MobileBERT's with its ``num_feedforward_networks``)."""
+    bert = [k.kind for k in SITE_KINDS if k.per_layer]
+    if not _is_mobilebert(config):
+        return bert
+    stacked = config.num_feedforward_networks - 1
+    if stacked > MAX_STACKED_FFNS:
+        raise ValueError(f"at most {MAX_STACKED_FFNS + 1} feed-forward networks per layer, not {stacked + 1}")
+    attention = bert[: bert.index("attention.norm") + 1]
+    ffns = [f"ffn{j}.{part}" for j in range(stacked) for part in ("intermediate", "output", "residual_sum", "norm")]
+    last = ["ffn.intermediate", "ffn.output", "ffn.residual_sum", "ffn.inner_norm"]
+    return ["bottleneck.input", "bottleneck.attention", *attention, *ffns, *last, "bottleneck.output",
+            "bottleneck.residual_sum", "ffn.norm"]  # fmt: skip
+
+
+def site_names(num_layers: int, head: str = "sequence", config=None) -> list[str]:
     """Every site of an encoder of ``num_layers`` layers with ``head`` (``sequence`` has a pooler,
-    ``span`` and ``token`` have none), in forward order."""
+    ``span`` and ``token`` have none), in forward order; ``config`` (an encoder config) for a family
+    whose sites are not BERT's (MobileBERT)."""
     names = [k.kind for k in SITE_KINDS if k.kind.startswith("embeddings.")]
-    names += [f"layer{i}.{k.kind}" for i in range(num_layers) for k in SITE_KINDS if k.per_layer]
+    if _is_mobilebert(config):
+        names.insert(0, "embeddings.tokens")
+    names += [f"layer{i}.{kind}" for i in range(num_layers) for kind in layer_kinds(config)]
     if head == "sequence":
         names.append("pooler.output")
     names.append("head.output")
@@ -139,31 +192,50 @@ def select(patterns, names: list[str], num_layers: int) -> list[str]:
 
 def check_pattern(pattern: str) -> None:
     """Raise if ``pattern`` can match no site of any encoder (checked before any model is built)."""
-    probe = site_names(24, "sequence") + ["pooler.output"]
     try:
-        select([pattern], probe, 24)
+        select([pattern], any_site_names(24), 24)
     except ValueError:
         raise ValueError(f"activation site pattern {pattern!r} matches no site; {describe_sites()}") from None
+
+
+def any_site_names(num_layers: int) -> list[str]:
+    """The sites of any family's encoder of ``num_layers`` layers (BERT's, then MobileBERT's own
+    with the most stacked FFNs), for checking a pattern before a model is built."""
+    names = site_names(num_layers, "sequence")
+    return names + [n for n in site_names(num_layers, "sequence", _MOBILEBERT_PROBE) if n not in names]
+
+
+class _MobileBertProbe:
+    model_type = "mobilebert"
+    num_feedforward_networks = MAX_STACKED_FFNS + 1
+
+
+_MOBILEBERT_PROBE = _MobileBertProbe()
 
 
 def describe_sites() -> str:
     per_layer = ", ".join(k.kind for k in SITE_KINDS if k.per_layer)
     other = ", ".join(k.kind for k in SITE_KINDS if not k.per_layer)
+    mobile = ", ".join(k.kind for k in MOBILEBERT_KINDS if not k.kind.startswith("ffn") or k.kind[3] in ".0")
     return (
         f"valid sites are {other}, and layer<i>.<kind> for kind in {per_layer} (layers count from 0; "
-        "layer-1 is the last); globs such as '*.ffn.residual_sum' select several"
+        "layer-1 is the last); globs such as '*.ffn.residual_sum' select several. MobileBERT adds "
+        f"{mobile} (ffn<j>.* for each stacked FFN j)"
     )
 
 
-_ROLE_INPUTS = {
-    "query": "previous",
-    "key": "previous",
-    "value": "previous",
-    "attention_output": "attention.context",
-    "ffn_in": "attention.norm",
-    "ffn_out": "ffn.intermediate",
-}
-_LINEAR_INPUTS = tuple((re.compile(pattern), _ROLE_INPUTS[role]) for pattern, role in layer_linear_names().items())
+_LINEAR_INPUTS = tuple((re.compile(pattern), family_role) for pattern, family_role in layer_linear_names().items())
+_EMBEDDING_TRANSFORMATION = re.compile(r"(?:^|\.)embeddings\.embedding_transformation\.weight$")
+_STACKED_FFN = re.compile(r"(?:^|\.)layer\.\d+\.ffn\.(\d+)\.intermediate\.dense\.weight$")
+
+
+def feedforward_networks(weight_names) -> int:
+    """A MobileBERT layer's ``num_feedforward_networks``, from its linears' weight names (1 for a
+    family without stacked FFNs)."""
+    stacked = [int(m.group(1)) for m in map(_STACKED_FFN.search, weight_names) if m]
+    return max(stacked, default=-1) + 2
+
+
 _POOLING, _LOGITS = head_linear_names()
 _POOLING = _POOLING | {"qa_outputs"}
 
@@ -172,18 +244,27 @@ def _is(module: str, names: set[str]) -> bool:
     return any(module == n or module.endswith("." + n) for n in names)
 
 
-def linear_input_site(weight_name: str, num_layers: int, head: str = "sequence") -> str | None:
+def linear_input_site(
+    weight_name: str, num_layers: int, feedforward_networks: int | None = None, head: str = "sequence"
+) -> str | None:
     """The site whose values a linear multiplies (what its activation bits are), in any family
     (:mod:`bertq.models.families`): Q, K and V read the previous layer's output (the embeddings'
     for layer 0), the attention output projection reads the context, the FFN's linears read the
     FFN input and the GELU output, the pooling linear of a head (BERT's pooler, RoBERTa's
     ``classifier.dense``, DistilBERT's ``pre_classifier``) and a span head read the last layer's
     output, the logits' linear reads the pooling output (the last layer's output in a ``token``
-    head, which has no pooling)."""
-    for pattern, kind in _LINEAR_INPUTS:
+    head, which has no pooling). MobileBERT's linears read what
+    :attr:`~bertq.models.families.Family.inputs` declares (its last FFN's first linear, the last
+    stacked FFN's norm: ``feedforward_networks`` says which), its embedding transformation the
+    token embeddings."""
+    if _EMBEDDING_TRANSFORMATION.search(weight_name):
+        return "embeddings.tokens"
+    for pattern, (model_type, role) in _LINEAR_INPUTS:
         m = pattern.search(weight_name)
         if m:
             i = int(m.group(1))
+            j = int(m.group(2)) if pattern.groups > 1 else None
+            kind = FAMILIES[model_type].input_kind(role, j, feedforward_networks)
             if kind == "previous":
                 return "embeddings.output" if i == 0 else f"layer{i - 1}.ffn.norm"
             return f"layer{i}.{kind}"

@@ -20,7 +20,7 @@ from ..data.qa_datasets import QA_DATASETS
 from ..data.tasks import TASKS
 from ..errors import InputError
 from ..models.families import FAMILIES
-from ..models.sites import KINDS
+from ..models.sites import KINDS, SITE_KINDS
 from ..models.sources import ModelSourceError, known_config, parse_source
 from ..quantization.activation import ActivationConfig
 from ..quantization.adaround import AdaRoundConfig
@@ -409,7 +409,8 @@ def _add_leave_one_out(config: dict) -> None:
     loo = config["quantization"]["leave_one_out"]
     if loo is None:
         return
-    kinds = loo["kinds"] if loo["kinds"] is not None else list(KINDS)
+    # by default the paper's (BERT's) kinds, not MobileBERT's own
+    kinds = loo["kinds"] if loo["kinds"] is not None else [k.kind for k in SITE_KINDS]
     for i, kind in enumerate(kinds):
         if kind not in KINDS:
             raise ConfigError(
@@ -642,13 +643,14 @@ def _check_search(config: dict, variant: str) -> None:
             continue
         hidden, intermediate = known["hidden_size"], known["intermediate_size"]
         layers = source.layers or known["num_hidden_layers"]
-        for linear, width in searched_widths(hidden, intermediate, known.get("model_type", "bert")).items():
+        model_type = known.get("model_type", "bert")
+        for linear, width in searched_widths(hidden, intermediate, model_type, known).items():
             if width % space.groups:
                 raise ConfigError(
                     f"config key {key}.search.groups: {space.groups} subgroups do not divide the {width} "
                     f"output neurons of models.{name}'s {linear}"
                 )
-        lo, hi = encoder_size_range(hidden, intermediate, layers, space.bits)
+        lo, hi = encoder_size_range(hidden, intermediate, layers, space.bits, model_type, known)
         if method == "q_bert":  # within the budget, never above it; up to 5% above the largest size
             out_of_reach = target < lo or target > (1 + QBERT_SLACK) * hi
         else:  # the size loss is zero within the tolerance band of the target

@@ -28,7 +28,15 @@ HUB_SHAPES = {
     "distilbert/distilroberta-base": (6, 768, 3072),
     "google-bert/bert-base-cased": (12, 768, 3072),
     "google-bert/bert-large-cased": (24, 1024, 4096),
+    "google/mobilebert-uncased": (24, 512, 512),  # the FFNs' width; the layers' inner width is 128
 }
+HUB_MILLION_PARAMETERS = {
+    "google/mobilebert-uncased": (20.21376 / 24, 4.368128),
+}
+"""Hub models whose layers are not BERT's (``4 H^2 + 2 H I`` per layer): millions of parameters
+per encoder layer and in the embeddings, counted on transformers' model (MobileBERT: 20.21 M in its 24 bottlenecked
+layers, 4.37 M in its 128-wide token table, positions, types and 3-gram transformation; Sun et
+al. report 25.3 M with the pre-training heads)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ HUB_VOCABS = {
     "FacebookAI/xlm-roberta-large": 250002,
     "google-bert/bert-base-cased": 28996,
     "google-bert/bert-large-cased": 28996,
+    "google/mobilebert-uncased": 30522,
 }
 """Vocabularies other than BERT uncased's (XLM-R's table is two thirds of its parameters)."""
 
@@ -95,7 +104,11 @@ def vocab_size(src: ModelSource) -> int:
 
 def million_parameters(src: ModelSource) -> float:
     """Encoder and embedding parameters: per layer 4 H^2 (attention) + 2 H I (feed-forward), and
-    the token embedding table."""
+    the token embedding table; a hub model of another shape (:data:`HUB_MILLION_PARAMETERS`), its
+    own counts."""
+    if src.kind == "hub" and src.value in HUB_MILLION_PARAMETERS:
+        per_layer, embeddings = HUB_MILLION_PARAMETERS[src.value]
+        return model_shape(src)[0] * per_layer + embeddings
     layers, hidden, inter = model_shape(src)
     return (layers * (4 * hidden * hidden + 2 * hidden * inter) + vocab_size(src) * hidden) / 1e6
 

@@ -26,7 +26,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models.sites import KINDS, TOKENS, Site, check_pattern, kind_of, select, site_modules, site_names
+from ..models.sites import (
+    KINDS,
+    TOKENS,
+    Site,
+    any_site_names,
+    check_pattern,
+    kind_of,
+    select,
+    site_modules,
+)
 from .affine import affine_grid, fake_quantize
 from .estimators import ESTIMATORS, make_estimator, peg_groups
 
@@ -56,7 +65,7 @@ class PegConfig:
     def check(self, key: str = "peg") -> None:
         if isinstance(self.groups, bool) or not isinstance(self.groups, int) or self.groups < 1:
             raise ValueError(f"{key}.groups: expected a positive integer, got {self.groups!r}")
-        probe = site_names(2, "sequence")
+        probe = any_site_names(2)
         for i, p in enumerate(self.sites):
             try:
                 check_pattern(p)

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..models.families import ACTIVATED_ROLES
 from .tensor import QuantizedTensor
 
 ZETA, GAMMA = 1.1, -0.1
@@ -280,15 +281,23 @@ def adaround_model(
         with torch.no_grad():
             quant_linear.weight.copy_(torch.from_numpy(from_input_major(f"{name}.weight", new.dequantize())))
 
-    with torch.no_grad():
-        x_fp = torch.cat([model.body.embeddings(ids[p], types[p]) for p in parts])
-        x_q = torch.cat([quantized.body.embeddings(ids[p], types[p]) for p in parts])
     family = model.config.family
+    emb_fp, emb_q = model.body.embeddings, quantized.body.embeddings
+    if getattr(emb_fp, "transform", False):  # MobileBERT's embedding transformation, on every token
+        name = f"{family.body}.embeddings.embedding_transformation"
+        lin_fp, lin_q = emb_fp.embedding_transformation, emb_q.embedding_transformation
+        with torch.no_grad():
+            inputs = torch.cat([_capture(lin_q, lambda p=p: emb_q(ids[p], types[p]), "input") for p in parts])
+            targets = torch.cat([_capture(lin_fp, lambda p=p: emb_fp(ids[p], types[p]), "output") for p in parts])
+        learn(name, lin_fp, lin_q, inputs, targets, real, None)
+    with torch.no_grad():
+        x_fp = torch.cat([emb_fp(ids[p], types[p]) for p in parts])
+        x_q = torch.cat([emb_q(ids[p], types[p]) for p in parts])
     layers = zip(model.layers, quantized.layers)
     for i, (layer_fp, layer_q) in enumerate(layers):
-        for sub in family.linears:
+        for role, sub in family.layer_linears(model.config.num_feedforward_networks):
             lin_fp, lin_q = layer_fp.get_submodule(sub), layer_q.get_submodule(sub)
-            act = layer_fp.ffn_act if sub == family.linears[4] else None  # the FFN's first linear
+            act = layer_fp.ffn_act if role in ACTIVATED_ROLES else None  # an FFN's first linear
             inputs = _collect(lin_q, layer_q, x_q, additive, parts, "input")
             targets = _collect(lin_fp, layer_fp, x_fp, additive, parts, "output")
             name = f"{family.body}.{family.layers}.{i}.{sub}"
@@ -298,11 +307,12 @@ def adaround_model(
             x_q = torch.cat([layer_q(x_q[p], additive[p]) for p in parts])
     ones = torch.ones(n, 1, device=x_q.device)
     # the head: BERT's pooler dense -> tanh -> classifier, RoBERTa's classifier.dense -> tanh ->
-    # out_proj, DistilBERT's pre_classifier -> ReLU -> classifier
+    # out_proj, DistilBERT's pre_classifier -> ReLU -> classifier, MobileBERT's pooler (if any)
     pooler, last = model.head_linears
-    dense_fp, dense_q = model.get_submodule(pooler), quantized.get_submodule(pooler)
-    act = torch.tanh if family.head_act == "tanh" else torch.relu
-    learn(pooler, dense_fp, dense_q, x_q[:, :1], act(dense_fp(x_fp[:, :1])).detach(), ones, act)
+    if pooler is not None:
+        dense_fp, dense_q = model.get_submodule(pooler), quantized.get_submodule(pooler)
+        act = torch.tanh if family.head_act == "tanh" else torch.relu
+        learn(pooler, dense_fp, dense_q, x_q[:, :1], act(dense_fp(x_fp[:, :1])).detach(), ones, act)
     with torch.no_grad():
         pooled_fp, pooled_q = model.pooled(x_fp)[:, None], quantized.pooled(x_q)[:, None]
         target = model.get_submodule(last)(pooled_fp)

@@ -32,10 +32,13 @@ ENCODER_LINEAR = re.compile(
     "|".join(layer_linear_names())
     + r"|(^|\.)encoder\.albert_layer_groups\.\d+\.albert_layers\.\d+\..*\.weight$"
     + r"|(^|\.)encoder\.embedding_hidden_mapping_in\.weight$"
+    + r"|(^|\.)embeddings\.embedding_transformation\.weight$"
 )
 """Linear weights inside the encoder: each family's per-layer linears
-(:func:`~bertq.models.families.layer_linear_names`); ALBERT's shared layer (stored, and so
-quantized, once) and its embedding projection (the factorisation's second matrix)."""
+(:func:`~bertq.models.families.layer_linear_names`, MobileBERT's bottlenecks and stacked FFNs
+included); ALBERT's shared layer (stored, and so quantized, once) and its embedding projection
+(the factorisation's second matrix); MobileBERT's embedding transformation (its 3-gram's
+linear)."""
 HEAD_LINEAR = re.compile(
     r"(^|\.)("
     + "|".join(sorted(re.escape(n) for n in set.union(*head_linear_names())))

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.families import FAMILIES
+from ..models.families import FAMILIES, LINEAR_ROLES, bert_keys
 from ..quantization.bit_search import (
     MIB_BITS,
     MixedPrecisionLinear,
@@ -76,20 +76,54 @@ subgroup's logits alike, and the subgroups cross to another width one by one onl
 margins are spread (at 1e-3 whole layers flip together and the size jumps across the band)."""
 
 
-def searched_widths(hidden: int, intermediate: int, family: str = "bert") -> dict[str, int]:
+def _mobile_linears(hidden: int, intermediate: int, config: dict) -> dict[str, tuple[int, int]]:
+    """``{path: (in, out)}`` of a MobileBERT layer's linears (``config``: its ``config.json``)."""
+    c = bert_keys({**config, "model_type": "mobilebert"})
+    b, ffns = c["intra_bottleneck_size"], c["num_feedforward_networks"]
+    shapes = {
+        "bottleneck_input": (hidden, b),
+        "bottleneck_attention": (hidden, b),
+        "query": (b, b),
+        "key": (b, b),
+        "value": (hidden, b),
+        "attention_output": (b, b),
+        "stacked_ffn_in": (b, intermediate),
+        "stacked_ffn_out": (intermediate, b),
+        "ffn_in": (b, intermediate),
+        "ffn_out": (intermediate, b),
+        "bottleneck_output": (b, hidden),
+    }
+    return {path: shapes[role] for role, path in FAMILIES["mobilebert"].layer_linears(ffns)}
+
+
+def searched_widths(hidden: int, intermediate: int, family: str = "bert", config: dict | None = None) -> dict[str, int]:
     """The output neurons of each linear of one encoder layer the search assigns bits to (the
-    family's :attr:`~bertq.models.families.Family.linears`; what the subgroups divide)."""
+    family's :attr:`~bertq.models.families.Family.linears`; what the subgroups divide); MobileBERT's
+    from its ``config`` (bottleneck width, feed-forward networks)."""
+    if FAMILIES[family].roles != LINEAR_ROLES:
+        return {path: out for path, (_, out) in _mobile_linears(hidden, intermediate, config or {}).items()}
     return dict(zip(FAMILIES[family].linears, (hidden, hidden, hidden, hidden, intermediate, hidden)))
 
 
-def encoder_size_range(hidden: int, intermediate: int, layers: int, bits) -> tuple[float, float]:
+def encoder_size_range(
+    hidden: int, intermediate: int, layers: int, bits, family: str = "bert", config: dict | None = None
+) -> tuple[float, float]:
     """The smallest and largest size (bits, as the paper counts it) of a BERT encoder of this shape
     with every searched subgroup at the narrowest or the widest of ``bits``: per layer
     ``4h^2 + 2hf`` searched weights, and ``9h + f`` biases and LayerNorm parameters at 32 bits. In
     closed form, so that a config's target is checked before any job runs;
-    :func:`~bertq.quantization.bit_search.size_range` on a built model gives the same."""
-    searched = layers * (4 * hidden * hidden + 2 * hidden * intermediate)
-    fixed = 32 * layers * (9 * hidden + intermediate)
+    :func:`~bertq.quantization.bit_search.size_range` on a built model gives the same. MobileBERT
+    (``config``: bottleneck ``b``, ``F`` feed-forward networks): its linears' weights, and per
+    layer their biases and the norms' ``2 (3b + F b + h)`` scales and shifts."""
+    if FAMILIES[family].roles != LINEAR_ROLES:
+        shapes = _mobile_linears(hidden, intermediate, config or {})
+        c = bert_keys({**(config or {}), "model_type": "mobilebert"})
+        b, ffns = c["intra_bottleneck_size"], c["num_feedforward_networks"]
+        searched = layers * sum(i * o for i, o in shapes.values())
+        fixed = 32 * layers * (sum(o for _, o in shapes.values()) + 2 * (3 * b + ffns * b + hidden))
+    else:
+        searched = layers * (4 * hidden * hidden + 2 * hidden * intermediate)
+        fixed = 32 * layers * (9 * hidden + intermediate)
     return fixed + min(bits) * searched, fixed + max(bits) * searched
 
 
@@ -104,7 +138,7 @@ def attach_search(
     layers = {}
     family = model.config.family
     for i, layer in enumerate(model.layers):
-        for sub in family.linears:
+        for _, sub in family.layer_linears(model.config.num_feedforward_networks):
             name = f"{family.body}.{family.layers}.{i}.{sub}"
             parent, _, child = sub.rpartition(".")
             owner = layer.get_submodule(parent)

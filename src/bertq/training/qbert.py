@@ -21,9 +21,10 @@ from .supervision import Supervision
 
 
 def layer_weights(model: nn.Module, index: int) -> list[torch.Tensor]:
-    """The weights of encoder layer ``index``'s six linears."""
+    """The weights of encoder layer ``index``'s linears (BERT's six, MobileBERT's all)."""
     layer = model.layers[index]
-    return [layer.get_submodule(sub).weight for sub in model.config.family.linears]
+    linears = model.config.family.layer_linears(model.config.num_feedforward_networks)
+    return [layer.get_submodule(sub).weight for _, sub in linears]
 
 
 def layer_eigenvalues(
