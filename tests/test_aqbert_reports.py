@@ -61,6 +61,25 @@ def test_table1_orders_rows_by_size_with_squad_em_and_f1(tmp_path, frames):
     assert dict(zip(paper["task"], paper["score"]))["squad_em"] == 75.0
 
 
+def test_table3_puts_the_papers_distilbert_table_beneath(tmp_path, frames):
+    summary, squad = frames
+    aqbert.table1(summary, VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=["sst2"], models=["m"], squad=squad,
+                  table=3)  # fmt: skip
+    table = (tmp_path / "t.md").read_text()
+    assert table.startswith("# Table 3: AQ-BERT on DistilBERT")
+    assert "| DistilBERT | 162 | 91.30 | 82.20 | 77.70 | 85.80 |" in table  # the paper's row, as printed
+    assert "| AQ-BERT | `aq` w8 | 3.08 | 3.00 | 87.00 ± 1.41 | 60.00 | 70.00 | 72.33 |" in table  # ours as Table 1's
+    paper = pd.read_csv(tmp_path / "t.csv").query("source == 'paper'")
+    assert set(paper[paper["row"] == "AQ-BERT"]["model"]) == {"DistilBERT"}
+    assert set(paper[paper["row"] == "fp32"]["model"]) == {"BERT-Base"}
+    assert (
+        dict(zip(*paper[(paper["row"] == "AQ-BERT") & (paper["size_mib"] == 10)][["task", "score"]].T.values))[
+            "squad_f1"
+        ]
+        == 78.3
+    )
+
+
 def test_table2_keeps_the_multi_width_searches_by_groups(tmp_path, frames):
     summary, squad = frames
     aqbert.table2(summary, VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", tasks=["sst2"], models=["m"], squad=squad)

@@ -149,3 +149,24 @@ def test_table1_words_per_second(tmp_path):
         in (tmp_path / "t.md").read_text()
     )
     assert "29,005" in md and "604" in md
+
+
+def test_table2_scores_f1_on_tydiqa_and_nq_with_the_papers_rows(tmp_path):
+    rows = []
+    for method, bits, f1 in (("fp32", 32, 60.0), ("i8", 8, 50.0), ("tm_iqr", 8, 58.0)):
+        for seed, shift in ((1, 0.0), (2, 4.0)):
+            rows.append(_row("tydiqa", seed, method, bits, {"exact_match": f1 - 10, "f1": f1 + shift}))
+            rows.append(_row("nq", seed, method, bits, {"exact_match": f1 - 20, "f1": f1 - shift}))
+    elkurdi.table2(pd.DataFrame(rows), VARIANTS, tmp_path / "t.md", tmp_path / "t.csv", models=["m"])
+    csv = pd.read_csv(tmp_path / "t.csv")
+    ours = csv[csv["source"] == "ours"].set_index(["row", "task"])
+    assert ours.loc[("I8", "tydiqa"), "score"] == pytest.approx(52.0)  # F1, not the EM/F1 mean
+    assert ours.loc[("TM-IQR", "nq"), "score"] == pytest.approx(56.0)
+    assert ours.loc[("FP32", "nq"), "score_std"] == pytest.approx(np.std([60, 56], ddof=1), rel=1e-5)
+    paper = csv[csv["source"] == "paper"].set_index(["model", "row", "task"])
+    assert paper.loc[("XLM-R-large", "TM-IQR", "nq"), "score"] == 56.1
+    assert paper.loc[("XLM-R-base", "I8", "tydiqa"), "score"] == 62.9
+    md = (tmp_path / "t.md").read_text()
+    assert "| M | I8 | 52.0 (2.8) | 48.0 (2.8) |" in md
+    assert registry.get("elkurdi_table2").applies(["tydiqa"], {"i8": {"dynamic": {}}})
+    assert not registry.get("elkurdi_table2").applies(["squad", "rte"], {"i8": {"dynamic": {}}})

@@ -73,7 +73,8 @@ def test_requirements_in_words():
     r = registry.reports()
     assert r["table2"].requirement() == "the task squad in tasks"
     assert r["zhao_table1"].requirement() == (
-        "a GLUE or rotten_tomatoes task in tasks and a method entry named linear_clustering in quantization.methods"
+        "a GLUE, rotten_tomatoes or conll03 task in tasks and a method entry named linear_clustering in "
+        "quantization.methods"
     )
     assert r["fig2"].applies(["rte"], {}) and not r["fig2"].applies(["squad"], {})
     assert r["zhao_table5"].applies(["rte"], {"kmeans": {}, "g": {"method": "linear_clustering", "granularity": 4}})

@@ -28,6 +28,8 @@ from bertq.reports.aqbert_paper import (
     TABLE1,
     TABLE2,
     TABLE2_COLUMNS,
+    TABLE3,
+    TABLE3_COLUMNS,
 )
 from bertq.reports.paper import task_label
 from bertq.reports.tables import (
@@ -151,11 +153,12 @@ def _ours_long(pts: pd.DataFrame, names: dict) -> pd.DataFrame:
     return out.reindex(columns=CSV_COLUMNS)
 
 
-def _paper_long(rows: list[dict], columns: list[str], key: str) -> pd.DataFrame:
+def _paper_long(rows: list[dict], columns: list[str], key: str, distilbert: bool = False) -> pd.DataFrame:
     out = []
     for r in rows:
         for c in columns:
-            out.append({"source": "paper", "model": "BERT-Base" if r["method"] != "distilbert" else "DistilBERT",
+            model = "BERT-Base" if r["method"] == "fp32" or not distilbert else "DistilBERT"
+            out.append({"source": "paper", "model": model,
                         "row": METHOD_ROWS.get(r["method"], r["method"]), "variant": r["method"],
                         "bits": math.nan, key: r["key"], "task": c, "score": r[c]})
     return pd.DataFrame(out).reindex(columns=CSV_COLUMNS)
@@ -179,14 +182,24 @@ def _study_points(summary, squad, variants: dict, tasks, models):
     return tasks, models, names, points(summary, variants, tasks)
 
 
+PAPER_TABLES = {
+    1: ("Table 1: AQ-BERT against Q-BERT and uniform bit-widths at equal size", TABLE1, COLUMNS,
+        "Table 1 (BERT-Base, 128 groups, 8-bit activations and embeddings)"),
+    3: ("Table 3: AQ-BERT on DistilBERT", TABLE3, TABLE3_COLUMNS,
+        "Table 3 (BERT-Base, DistilBERT, and AQ-BERT's searches on DistilBERT)"),
+}
+"""The two tables of size against score: their title, the paper's rows and columns, its heading."""
+
+
 def table1(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, models=None,
-           squad: pd.DataFrame | None = None) -> list[Path]:
-    """Table 1: per model, fp32 then every searched and uniform variant by size (largest first),
-    with its size, target and score per task (SQuAD as exact match and F1); the paper's Table 1
-    beneath."""
+           squad: pd.DataFrame | None = None, table: int = 1) -> list[Path]:
+    """Table 1 (or 3, on DistilBERT): per model, fp32 then every searched and uniform variant by
+    size (largest first), with its size, target and score per task (SQuAD as exact match and F1);
+    the paper's table beneath."""
+    title, paper_rows, paper_columns, heading = PAPER_TABLES[table]
     tasks, models, names, pts = _study_points(summary, squad, variants, tasks, models)
-    md = ["# Table 1: AQ-BERT against Q-BERT and uniform bit-widths at equal size\n",
-          f"Reproduces Table 1 of {CITE}. Size: the encoder layers in MiB as the paper counts it (embeddings "
+    md = [f"# {title}\n",
+          f"Reproduces Table {table} of {CITE}. Size: the encoder layers in MiB as the paper counts it (embeddings "
           "excluded; searched weights at their bits, biases and LayerNorm at 32), the mean over tasks and seeds "
           "(each task's search finds its own assignment). AQ-BERT: a bit-width per "
           "subgroup of output neurons, searched (eqs. 3-14) and retrained; Q-BERT: a bit-width per layer ranked "
@@ -207,9 +220,9 @@ def table1(summary: pd.DataFrame, variants: dict, out_md, out_csv, tasks=None, m
                          _size(first["target_mb"])] + [_cell(g) for g in got] + [_size(mean)])
         md.append(f"## {names.get(model, model)}\n")
         md.append(_md_table(header, rows, left=2) if rows else "No results.\n")
-    md.append(f"## {CITE}, Table 1 (BERT-Base, 128 groups, 8-bit activations and embeddings)\n")
-    md.append(_paper_md(TABLE1, COLUMNS, "Size (MB)"))
-    long = pd.concat([_ours_long(pts, names), _paper_long(TABLE1, COLUMNS, "size_mib")], ignore_index=True)
+    md.append(f"## {CITE}, {heading}\n")
+    md.append(_paper_md(paper_rows, paper_columns, "Size (MB)"))
+    long = pd.concat([_ours_long(pts, names), _paper_long(paper_rows, paper_columns, "size_mib", distilbert=table == 3)], ignore_index=True)
     return [write_text(out_md, "\n".join(md)), write_csv(long, out_csv)]
 
 

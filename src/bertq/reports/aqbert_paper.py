@@ -22,7 +22,7 @@ COLUMN_LABELS = {
     "squad_f1": "SQuAD F1",
     "conll03": "CoNLL F1",
 }
-METHOD_ROWS = {"fp32": "fp32", "q_bert": "Q-BERT", "aq_bert": "AQ-BERT"}
+METHOD_ROWS = {"fp32": "fp32", "q_bert": "Q-BERT", "aq_bert": "AQ-BERT", "distilbert": "DistilBERT"}
 """How the paper names the rows of each method (its "BERT_base", "Q-BERT", "Ours")."""
 
 

@@ -21,7 +21,8 @@ METHOD_LABELS = {"fp32": "32-bit", "lq": "LQ", "aciq": "ACIQ", "ocs": "OCS", "li
                  "kmeans": "k-means", "kmeans_optimal": "optimal k-means"}
 TASK_LABELS = {"mrpc": "MRPC", "sst2": "SST-2", "stsb": "STS-B", "cola": "CoLA", "rte": "RTE",
                "qnli": "QNLI", "mnli": "MNLI", "qqp": "QQP", "rotten_tomatoes": "Rotten Tomatoes",
-               "squad": "SQuAD v1.1", "conll03": "CoNLL-03"}
+               "squad": "SQuAD v1.1", "conll03": "CoNLL-03",
+               "tydiqa": "TyDi QA GoldP", "nq": "NQ (MRQA)"}
 
 
 def _row(*scores: float) -> dict[str, float]:

@@ -19,8 +19,9 @@ from typing import Any
 CLASSIFICATION = "classification"
 SQUAD = "squad"
 ANY = "any"
-READS = {CLASSIFICATION: "a GLUE or rotten_tomatoes task", SQUAD: "the task squad",
-         ANY: "a GLUE or rotten_tomatoes task or squad"}
+QA = "qa"
+READS = {CLASSIFICATION: "a GLUE, rotten_tomatoes or conll03 task", SQUAD: "the task squad",
+         QA: "the task tydiqa or nq", ANY: "a GLUE, rotten_tomatoes or conll03 task or squad"}
 """Which results a report reads, and what its ``tasks`` must then hold."""
 
 MODEL = "{model}"
@@ -100,7 +101,8 @@ class Report:
         from bertq.data.tasks import TASKS
 
         spans = {TASKS[t].is_span for t in tasks if t in TASKS}
-        has = {CLASSIFICATION: False in spans, SQUAD: SQUAD in tasks, ANY: bool(spans)}[self.reads]
+        qa = any(TASKS[t].is_span for t in tasks if t in TASKS and t != SQUAD)
+        has = {CLASSIFICATION: False in spans, SQUAD: SQUAD in tasks, QA: qa, ANY: bool(spans)}[self.reads]
         return has and self.uses(methods or {})
 
     def requirement(self) -> str:

@@ -22,6 +22,13 @@ def _table1(c: Context):
                          tasks=c.tasks, models=c.models, squad=c.squad)
 
 
+def _table3(c: Context):
+    from bertq.reports import aqbert
+
+    return aqbert.table1(c.summary, c.variants, c.path("aqbert_table3.md"), c.path("aqbert_table3.csv"),
+                         tasks=c.tasks, models=c.models, squad=c.squad, table=3)
+
+
 def _table2(c: Context):
     from bertq.reports import aqbert
 
@@ -56,6 +63,13 @@ REPORTS = (
                 "against Q-BERT (a bit-width per layer from the Hessian's top eigenvalue, retrained) and uniform "
                 "bit-widths, at the encoder sizes the study targets (MiB as Zhao et al. count it: embeddings "
                 "excluded), beside Table 1 of Zhao et al. (2021). Markdown: reports/aqbert_table1.md."),
+    Report("aqbert_table3", PAPER, render=_table3, uses=_uses_search, reads=ANY, needs=NEEDS, files={
+        "aqbert_table3.md": "AQ-BERT on DistilBERT (or any model) by encoder size, score per task, with the paper's "
+                            "Table 3 beneath.",
+        "aqbert_table3.csv": "Table 3 in long form (ours and the paper's numbers)."},
+        caption="AQ-BERT's searches on DistilBERT at the encoder sizes the study targets, with Q-BERT and uniform "
+                "bit-widths, beside Table 3 of Zhao et al. (2021) (BERT-Base, DistilBERT, AQ-BERT at 15, 12.5 and "
+                "10 MB). Markdown: reports/aqbert_table3.md."),
     Report("aqbert_table2", PAPER, render=_table2, uses=_uses_search, reads=ANY, needs=NEEDS, files={
         "aqbert_table2.md": "The searched variants by method and subgroups per layer, with the paper's Table 2 "
                             "beneath.",
