@@ -265,3 +265,12 @@ def test_entity_f1_scores_words_and_counts_truncated_ones_as_o(tokenizer):
         assert got[k] == pytest.approx(expected[k]), k
     assert got["score"] == got["f1"] < 100
     assert set(NAMES) >= {e[0] for s in sentences for e in entities(s.tags, "iob2")}
+
+
+@pytest.mark.bad_input("config", "job_time")
+def test_the_hub_without_datasets_says_how_to_read_local_files(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets fails
+    with pytest.raises(DataError, match=r"CoNLL-2003 from the hub needs .*'datasets'.*set data.conll03.dir"):
+        load_conll("train", conll_dir=None)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics.ner import SCHEMES, entities, split_tag
-from .loading import DataError
+from .loading import DataError, hub_load
 
 CONLL03_TYPES = ("PER", "LOC", "ORG", "MISC")
 
@@ -119,15 +119,13 @@ def conll_file(directory: str | Path, split: str) -> Path | None:
 
 
 def _hub_load_conll(dataset_id: str, split: str) -> Any:
-    """Seam over ``datasets.load_dataset`` (tests replace it); ``datasets`` is optional."""
-    try:
-        from datasets import load_dataset
-    except ImportError:
-        raise DataError(
-            "loading CoNLL-2003 from the hub needs the optional package 'datasets': pip install datasets, "
-            "or set data.conll03.dir to a directory with the CoNLL files (train.txt/valid.txt or eng.train/eng.testa)"
-        ) from None
-    return load_dataset(dataset_id, split=split)
+    """Seam over :func:`~bertq.data.loading.hub_load` (tests replace it)."""
+    return hub_load(
+        dataset_id,
+        split,
+        what="CoNLL-2003",
+        instead="set data.conll03.dir to a directory with the CoNLL files (train.txt/valid.txt or eng.train/eng.testa)",
+    )
 
 
 def _tag_names(rows: Any) -> list[str] | None:

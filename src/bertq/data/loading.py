@@ -197,17 +197,29 @@ _HUB_SPLITS: dict[str, str] = {
 }
 
 
-def _hub_load_dataset(dataset_id: str, config: str, split: str) -> Any:
-    """Seam over ``datasets.load_dataset`` (tests replace it); ``datasets`` is optional."""
+def hub_load(dataset_id: str, split: str, config: str | None = None, *, what: str, instead: str) -> Any:
+    """``datasets.load_dataset`` of one split (and ``config``); ``datasets`` is optional, and
+    without it the error says how to load ``what`` from the hub or, ``instead``, from local files.
+    Each reader calls it through its own seam, which tests replace."""
     try:
         from datasets import load_dataset
     except ImportError:
         raise DataError(
-            "loading GLUE from the hub needs the optional package 'datasets': "
-            "pip install datasets (or pip install 'bertq[hub]'), or set a local GLUE directory "
-            "(glue_dir) in the official GLUE layout"
+            f"loading {what} from the hub needs the optional package 'datasets': pip install datasets "
+            f"(or pip install 'bertq[hub]'), or {instead}"
         ) from None
-    return load_dataset(dataset_id, config, split=split)
+    return load_dataset(dataset_id, config, split=split) if config else load_dataset(dataset_id, split=split)
+
+
+def _hub_load_dataset(dataset_id: str, config: str, split: str) -> Any:
+    """Seam over :func:`hub_load` (tests replace it)."""
+    return hub_load(
+        dataset_id,
+        split,
+        config,
+        what="GLUE",
+        instead="set a local GLUE directory (glue_dir) in the official GLUE layout",
+    )
 
 
 def load_glue_hub(spec: TaskSpec, split: str, dataset_id: str = "nyu-mll/glue") -> Examples:

@@ -28,7 +28,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .loading import DataError
+from .loading import DataError, hub_load
 from .squad import SquadExample, _example, _field
 
 __all__ = ["NQ_FILES", "NQ_SUBSET", "load_mrqa_hub", "read_mrqa"]
@@ -127,16 +127,13 @@ def _mrqa_example(qid: str, title: str, qa: Any, context: str, spans: list, wher
 
 
 def _hub_load_mrqa(dataset_id: str, split: str) -> Any:
-    """Seam over ``datasets.load_dataset`` (tests replace it); ``datasets`` is optional."""
-    try:
-        from datasets import load_dataset
-    except ImportError:
-        raise DataError(
-            "loading Natural Questions (MRQA) from the hub needs the optional package 'datasets': "
-            "pip install datasets (or pip install 'bertq[hub]'), or set data.nq.dir to a directory "
-            f"with {NQ_FILES['train'][0]} and {NQ_FILES['dev'][0]}"
-        ) from None
-    return load_dataset(dataset_id, split=split)
+    """Seam over :func:`~bertq.data.loading.hub_load` (tests replace it)."""
+    return hub_load(
+        dataset_id,
+        split,
+        what="Natural Questions (MRQA)",
+        instead=f"set data.nq.dir to a directory with {NQ_FILES['train'][0]} and {NQ_FILES['dev'][0]}",
+    )
 
 
 def load_mrqa_hub(split: str, dataset_id: str = "mrqa-workshop/mrqa", subset: str = NQ_SUBSET) -> list[SquadExample]:

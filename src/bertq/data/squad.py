@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .loading import DataError
+from .loading import DataError, hub_load
 
 __all__ = [
     "QAFeatures",
@@ -134,16 +134,13 @@ _HUB_SPLITS = {"train": "train", "dev": "validation"}
 
 
 def _hub_load_squad(dataset_id: str, split: str) -> Any:
-    """Seam over ``datasets.load_dataset`` (tests replace it); ``datasets`` is optional."""
-    try:
-        from datasets import load_dataset
-    except ImportError:
-        raise DataError(
-            "loading SQuAD from the hub needs the optional package 'datasets': pip install "
-            "datasets (or pip install 'bertq[hub]'), or set data.squad.dir to a directory with "
-            "the official train-v1.1.json / dev-v1.1.json"
-        ) from None
-    return load_dataset(dataset_id, split=split)
+    """Seam over :func:`~bertq.data.loading.hub_load` (tests replace it)."""
+    return hub_load(
+        dataset_id,
+        split,
+        what="SQuAD",
+        instead="set data.squad.dir to a directory with the official train-v1.1.json / dev-v1.1.json",
+    )
 
 
 def load_squad_hub(split: str, dataset_id: str = "rajpurkar/squad") -> list[SquadExample]:

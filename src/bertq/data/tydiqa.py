@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .loading import DataError
+from .loading import DataError, hub_load
 from .squad import SquadExample, examples_from_rows, read_squad
 
 __all__ = ["GOLDP_LANGUAGES", "TYDIQA_FILES", "language_of", "load_tydiqa_hub", "read_tydiqa"]
@@ -68,16 +68,14 @@ def read_tydiqa(path: str | Path) -> list[SquadExample]:
 
 
 def _hub_load_tydiqa(dataset_id: str, config: str, split: str) -> Any:
-    """Seam over ``datasets.load_dataset`` (tests replace it); ``datasets`` is optional."""
-    try:
-        from datasets import load_dataset
-    except ImportError:
-        raise DataError(
-            "loading TyDi QA from the hub needs the optional package 'datasets': pip install "
-            "datasets (or pip install 'bertq[hub]'), or set data.tydiqa.dir to a directory with "
-            f"the official {TYDIQA_FILES['train']} / {TYDIQA_FILES['dev']}"
-        ) from None
-    return load_dataset(dataset_id, config, split=split)
+    """Seam over :func:`~bertq.data.loading.hub_load` (tests replace it)."""
+    return hub_load(
+        dataset_id,
+        split,
+        config,
+        what="TyDi QA",
+        instead=f"set data.tydiqa.dir to a directory with the official {TYDIQA_FILES['train']} / {TYDIQA_FILES['dev']}",
+    )
 
 
 def load_tydiqa_hub(split: str, dataset_id: str = "google-research-datasets/tydiqa") -> list[SquadExample]:
