@@ -1,22 +1,28 @@
 """CoNLL-2003 NER end to end through the DAG (local files in the original release's IOB1): a tiny
-DistilBERT (WordPiece) and a tiny RoBERTa (byte-level BPE, words read with a prefix space) fine-tuned
+DistilBERT and MobileBERT (WordPiece) and a tiny RoBERTa (byte-level BPE, words read with a prefix
+space), the DAG planned within its time budget, fine-tuned
 as token classifiers with transformers, then weight PTQ, static W8A8 with the head, dynamic int8
 on the integer engine, QAT, AdaRound, the AQ-BERT and Q-BERT searches, cost, and AQ-BERT's Table 1
 with its CoNLL column."""
 
 import csv
 import json
+import time
 
 import pytest
+import yaml
 from conll_fixture import write_conll
 from family_fixture import tiny_checkpoint
-from snakemake_cli import run_study
+from snakemake_cli import run_snakemake, run_study
 
 from bertq.data.tasks import CONLL03
 from bertq.metrics.ner import entities
 
 pytestmark = pytest.mark.pipeline
-MODELS = ("distil", "roberta")
+MODELS = ("distil", "roberta", "mobile")
+FAMILIES = {"distil": "distilbert", "roberta": "roberta", "mobile": "mobilebert"}
+DAG_SECONDS = 30
+"""A study's DAG is planned within this budget (``snakemake -n``)."""
 METHODS = ("lq", "w8a8", "i8", "w8_qat", "ada", "aq", "qb")
 
 
@@ -62,10 +68,20 @@ def study(tmp_path_factory):
     conll.mkdir()
     write_conll(conll / "eng.train", 64, 1, "iob1")
     write_conll(conll / "eng.testa", 24, 2, "iob1")
-    checkpoints = {name: tiny_checkpoint(root / name, family) for name, family in
-                   (("distil", "distilbert"), ("roberta", "roberta"))}  # fmt: skip
-    (root / "study").mkdir()
-    return run_study(root / "study", _config(conll, checkpoints))
+    checkpoints = {name: tiny_checkpoint(root / name, family) for name, family in FAMILIES.items()}
+    work = root / "study"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(_config(conll, checkpoints)))
+    started = time.perf_counter()
+    plan = run_snakemake(work, "-n", "reports/all")
+    planned = time.perf_counter() - started
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    (work / "planned_seconds").write_text(f"{planned}")
+    return run_study(work, _config(conll, checkpoints))
+
+
+def test_the_dag_is_planned_within_budget(study):
+    assert float((study / "planned_seconds").read_text()) < DAG_SECONDS
 
 
 @pytest.mark.parametrize("model", MODELS)
