@@ -274,3 +274,21 @@ def test_the_hub_without_datasets_says_how_to_read_local_files(monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets fails
     with pytest.raises(DataError, match=r"CoNLL-2003 from the hub needs .*'datasets'.*set data.conll03.dir"):
         load_conll("train", conll_dir=None)
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_adaround_learns_the_token_head_on_every_token(family):
+    from bertq.quantization.adaround import AdaRoundConfig, adaround_model
+
+    hf = _hf(family)
+    model = BertTokenClassifier.from_state(EncoderConfig.from_dict(hf.config.to_dict()), hf.state_dict())
+    state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    start = quantize_state(state, "mse", 4, scope="all")
+    g = np.random.default_rng(1)
+    lengths = g.integers(4, 13, 24)
+    mask = (np.arange(12) < lengths[:, None]).astype(np.int64)
+    batch = {"input_ids": np.where(mask == 1, g.integers(3, 120, (24, 12)), 1), "attention_mask": mask,
+             "token_type_ids": np.zeros((24, 12), dtype=np.int64)}  # fmt: skip
+    tensors, results = adaround_model(model, start, batch, AdaRoundConfig(sequences=24, iterations=60, batch_size=8))
+    assert "classifier" in results and len(results) == 6 * 2 + 1
+    assert all(r.error_adaround <= r.error_nearest for r in results.values()), results

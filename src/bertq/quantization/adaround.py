@@ -242,18 +242,19 @@ def _chunked(n: int, size: int):
 def adaround_model(
     model: nn.Module, qm, batch: dict, config: AdaRoundConfig, seed: int = 0, chunk: int = 64
 ) -> tuple[dict[str, QuantizedTensor], dict[str, LayerResult]]:
-    """AdaRound every linear of a bertq BERT classifier (:class:`~bertq.models.encoder.BertClassifier`,
-    fp32 weights) whose weight ``qm`` (:class:`~bertq.quantization.model.QuantizedModel`) holds on a
-    linear grid, layer by layer in forward order, on the calibration sequences of ``batch``
+    """AdaRound every linear of a bertq classifier (:class:`~bertq.models.encoder.BertClassifier` or
+    :class:`~bertq.models.encoder.BertTokenClassifier`, fp32 weights) whose weight ``qm``
+    (:class:`~bertq.quantization.model.QuantizedModel`) holds on a linear grid, layer by layer in
+    forward order, on the calibration sequences of ``batch``
     (``input_ids``, ``attention_mask``, ``token_type_ids``, padded). Returns the new weights by
     name (the others of ``qm`` unchanged) and each AdaRounded layer's :class:`LayerResult`."""
     import copy
 
-    from ..models.encoder import BertClassifier
+    from ..models.encoder import BertClassifier, BertTokenClassifier
     from .model import from_input_major
 
-    if not isinstance(model, BertClassifier):
-        raise TypeError(f"AdaRound runs on bertq's BertClassifier, not {type(model).__name__}")
+    if not isinstance(model, BertClassifier | BertTokenClassifier):
+        raise TypeError(f"AdaRound runs on bertq's BertClassifier or BertTokenClassifier, not {type(model).__name__}")
     quantized = copy.deepcopy(model)
     state = quantized.state_dict()
     with torch.no_grad():
@@ -305,6 +306,11 @@ def adaround_model(
         with torch.no_grad():
             x_fp = torch.cat([layer_fp(x_fp[p], additive[p]) for p in parts])
             x_q = torch.cat([layer_q(x_q[p], additive[p]) for p in parts])
+    if isinstance(model, BertTokenClassifier):  # a classifier on every token
+        with torch.no_grad():
+            target = model.classifier(x_fp)
+        learn("classifier", model.classifier, quantized.classifier, x_q, target, real, None)
+        return tensors, results
     ones = torch.ones(n, 1, device=x_q.device)
     # the head: BERT's pooler dense -> tanh -> classifier, RoBERTa's classifier.dense -> tanh ->
     # out_proj, DistilBERT's pre_classifier -> ReLU -> classifier, MobileBERT's pooler (if any)
