@@ -67,7 +67,7 @@ rule tokenize_span:
         runtime=60,
     params:
         tokenizer=lambda wc: TOKENIZERS[wc.tokenizer],
-        source=span_source,
+        qa_data=span_source,
         code=job_code("tokenize_span"),
     script:
         "../scripts/tokenize_span.py"

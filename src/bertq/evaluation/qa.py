@@ -62,6 +62,10 @@ def score_squad(
     return span_metrics(metric, predictions, examples), predictions
 
 
+SPAN_METRICS = ("squad", "mrqa", "tydiqa")
+"""The metrics of the span tasks (:attr:`bertq.data.tasks.TaskSpec.metric`) :func:`span_metrics` computes."""
+
+
 def span_metrics(metric: str, predictions: dict[str, str], examples: list[SquadExample]) -> dict[str, float]:
     """A span task's metrics in percent, with ``exact_match``, ``f1`` and ``score`` (their mean,
     the headline score) always: ``squad`` and ``mrqa`` score every question against its
@@ -73,4 +77,4 @@ def span_metrics(metric: str, predictions: dict[str, str], examples: list[SquadE
         return squad_metrics(predictions, gold)
     if metric == "tydiqa":
         return tydiqa_metrics(predictions, gold)
-    raise ValueError(f"span_metrics: unknown metric {metric!r}; known: squad, mrqa, tydiqa")
+    raise ValueError(f"span_metrics: unknown metric {metric!r}; known: {', '.join(SPAN_METRICS)}")

@@ -207,7 +207,7 @@ def _tokenize_tags(c: Call) -> dict:
 
 
 def _tokenize_span(c: Call) -> dict:
-    wc, source = c.wildcards, c.params["source"]
+    wc, source = c.wildcards, c.params["qa_data"]
     return dict(
         tokenizer_location=c.params["tokenizer"],
         output=c.files["tokenized"],
