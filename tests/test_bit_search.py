@@ -68,22 +68,40 @@ def test_expected_size_is_the_enumerated_expectation():
     assert assigned_size([layer]) == sum(chosen) * 10
 
 
-def test_minmax_quantization_is_eq_7_to_10():
+def _zeroq_asymmetric(x: np.ndarray, bits: int) -> np.ndarray:
+    """The Q-BERT group's asymmetric quantizer, transcribed from ZeroQ's (and HAWQ's) quant_utils
+    per row: ``scale = n / (max - min)``, ``zero_point = round(scale * min) + 2**(b-1)`` (signed,
+    ``integral_zero_point``), ``round(scale * x - zero_point)`` clamped to ``[-2**(b-1),
+    2**(b-1) - 1]``, then ``(q + zero_point) / scale``."""
+    n = 2**bits - 1
+    lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
+    scale = n / np.maximum(hi - lo, 1e-8)
+    zero_point = np.round(scale * lo) + 2 ** (bits - 1)
+    q = np.clip(np.round(scale * x - zero_point), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    return (q + zero_point) / scale
+
+
+def test_minmax_quantization_is_eq_7_to_10_as_the_q_bert_groups_code_does_it():
     torch.manual_seed(2)
     w = torch.randn(3, 40, requires_grad=True)
-    for bits in (1, 2, 4, 8):
+    for bits in (1, 2, 3, 4, 8):
         out = minmax_quantize(w, bits)
         x = w.detach().double().numpy()
-        lo, hi = x.min(1, keepdims=True), x.max(1, keepdims=True)
-        q = (2**bits - 1) / (hi - lo)
-        reference = np.round(q * (x - lo)) / q + lo
+        reference = _zeroq_asymmetric(x, bits)
         np.testing.assert_allclose(out.detach().double().numpy(), reference, rtol=0, atol=1e-6)
-        assert np.all(np.abs(reference - x) <= 0.5 / q + 1e-9)
-        levels = {len(np.unique(np.round(row, 5))) for row in reference}
-        assert max(levels) <= 2**bits
+        step = (x.max(1, keepdims=True) - x.min(1, keepdims=True)) / (2**bits - 1)
+        assert np.all(np.abs(reference - x) <= step + 1e-9)  # half a step, or one at a clipped end
+        assert max(len(np.unique(np.round(row, 5))) for row in reference) <= 2**bits
+        np.testing.assert_allclose(reference / step, np.round(reference / step), atol=1e-6)  # 0 is on the grid
+        # a weight at 0 stays 0 (eq. 8 rounding q (a - min) would move it up to half a step)
+        zeroed = w.detach().clone()
+        zeroed[:, 0] = 0.0
+        assert torch.all(minmax_quantize(zeroed, bits)[:, 0] == 0)
         (g,) = torch.autograd.grad((out * torch.arange(40.0)).sum(), w)  # straight through
         torch.testing.assert_close(g, torch.arange(40.0).expand(3, 40))
     assert torch.equal(minmax_quantize(w, 0), torch.zeros_like(w))
+    constant = torch.full((2, 5), 0.3)
+    torch.testing.assert_close(minmax_quantize(constant, 4), constant)
 
 
 def test_a_pruned_subgroup_contributes_nothing():
@@ -221,14 +239,15 @@ def test_the_stored_weight_is_the_searched_layers_weight_and_round_trips(tmp_pat
     bias[2:4] = 0
     stored = torch.from_numpy(from_input_major("x.weight", qt.dequantize()))
     torch.testing.assert_close(layer(x), F.linear(x, stored, bias), rtol=0, atol=1e-5)
-    # eq. 8's codes: each group's grid spans its own min and max
+    # eq. 8's codes: each group's grid spans its own min and max (within a step) and holds 0
     rows = layer.weight.detach().double().reshape(4, -1).numpy()
     for g, b in enumerate([8, 0, 2, 4]):
         if b:
+            np.testing.assert_allclose(
+                stored.double().numpy().reshape(4, -1)[g], _zeroq_asymmetric(rows[g : g + 1], b)[0], atol=1e-6
+            )
             values = np.unique(stored.double().numpy().reshape(4, -1)[g])
-            assert values.min() == pytest.approx(rows[g].min(), abs=1e-6)
-            assert values.max() == pytest.approx(rows[g].max(), abs=1e-6)
-            assert len(values) <= 2**b
+            assert len(values) <= 2**b and qt.lo[g] / qt.step[g] == pytest.approx(round(qt.lo[g] / qt.step[g]))
     model = QuantizedModel("aq_bert", 8, {}, {"x.weight": qt}, {}, total_params=48 + 8)
     save_quantized(model, tmp_path / "q.safetensors")
     back = load_quantized(tmp_path / "q.safetensors").tensors["x.weight"]

@@ -201,7 +201,8 @@ class CodebookTensor:
 class MixedPrecisionTensor:
     """AQ-BERT's weight (Zhao et al., 2021, eqs. 7-8): the output channels in ``G`` equal groups,
     group ``g`` with ``group_bits[g]`` bits on the min-max grid ``lo[g] + code * step[g]``
-    (``step = (max - min) / (2**b - 1)``); a 0-bit group is pruned (no codes, no MACs, value 0).
+    (``step = (max - min) / (2**b - 1)``, ``lo`` the group's minimum rounded to a whole number of
+    steps, so that 0 is on the grid); a 0-bit group is pruned (no codes, no MACs, value 0).
     Codes are uint8, input-major ``(h, d)``; no OCS rows."""
 
     codes: np.ndarray
