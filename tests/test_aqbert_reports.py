@@ -91,4 +91,9 @@ def test_table2_keeps_the_multi_width_searches_by_groups(tmp_path, frames):
 def test_the_assignment_is_read_from_the_first_task_and_lowest_seed(frames):
     summary, _ = frames
     assert aqbert.assignments(summary, VARIANTS, "m", ["sst2"]) == {"aq": ASSIGNMENT}
+    # a single-width entry has nothing assigned: no heat-map panel even where its bits are recorded
+    uniform = pd.concat([summary, pd.DataFrame([_row("u3", 3, "sst2", 84.0, 3.91, assignment={"x": [3] * 4})])])
+    assert list(aqbert.assignments(uniform, VARIANTS, "m", ["sst2"])) == ["aq"]
     assert aqbert.row_label("u3", U3, 3) == "uniform 3-bit, retrained" and aqbert.series("qb", QB) == "Q-BERT"
+    unretrained = {"method": "q_bert", "search": {**U3["search"], "retrain_epochs": 0}}
+    assert aqbert.row_label("u", unretrained, 3) == "uniform min-max 3-bit"

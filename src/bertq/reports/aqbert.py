@@ -94,7 +94,7 @@ def series(name: str, record: dict) -> str:
     if search is None:
         return f"uniform {record.get('method', name)}"
     if len(search["bits"]) == 1:
-        return "uniform, retrained"
+        return "uniform, retrained" if search.get("retrain_epochs", 1) else "uniform min-max"
     return METHOD_ROWS[record["method"]]
 
 
@@ -103,6 +103,8 @@ def row_label(name: str, record: dict, bits: int) -> str:
     family = series(name, record)
     if family == "uniform, retrained":
         return f"uniform {record['search']['bits'][0]}-bit, retrained"
+    if family == "uniform min-max":
+        return f"uniform min-max {record['search']['bits'][0]}-bit"
     if family.startswith("uniform"):
         return f"{family} {bits}-bit"
     return family
@@ -258,7 +260,9 @@ def assignments(summary: pd.DataFrame, variants: dict, model: str, tasks=None) -
     tasks = ordered_tasks(summary, tasks) if not summary.empty else []
     tasks = tasks + [t for t in summary["task"].unique() if t not in tasks] if not summary.empty else tasks
     out = {}
-    for name in searched(variants):
+    for name, record in searched(variants).items():
+        if series(name, record) not in METHOD_ROWS.values():  # one width everywhere: nothing assigned
+            continue
         rows = summary[(summary["model"] == model) & (summary["method"] == name)
                        & summary["group_bits"].fillna("").astype(str).str.len().gt(0)]
         for task in tasks:
@@ -271,9 +275,9 @@ def assignments(summary: pd.DataFrame, variants: dict, model: str, tasks=None) -
 
 def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, out_svg, tasks=None,
                       squad: pd.DataFrame | None = None) -> list[Path]:
-    """The bit assignment of each searched variant: one panel per variant, a row per linear (layer
-    by layer: Q, K, V, attention output, FFN in, FFN out), a column per subgroup, coloured by bits,
-    pruned subgroups black."""
+    """The bit assignment of each searched variant (AQ-BERT and Q-BERT, not the single-width ones):
+    one panel per variant, a row per linear (layer by layer: Q, K, V, attention output, FFN in, FFN
+    out), a column per subgroup, coloured by bits, pruned subgroups black."""
     from matplotlib import colors
     from matplotlib.ticker import MaxNLocator
 
@@ -288,8 +292,8 @@ def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png
     cmap = colors.ListedColormap(palette)
     norm = colors.BoundaryNorm(np.arange(len(widths) + 1) - 0.5, len(widths))
     index = {b: i for i, b in enumerate(widths)}
-    fig, axes = plt.subplots(max(1, len(found)), 1, figsize=(7.5, 2.2 + 2.6 * max(1, len(found)) / 1.3),
-                             squeeze=False)
+    height = 2.2 + 2.6 * max(1, len(found)) / 1.3
+    fig, axes = plt.subplots(max(1, len(found)), 1, figsize=(7.5, height), squeeze=False)
     if not found:
         _no_data(axes[0][0], "no searched variant")
     for ax, (name, assignment) in zip(axes[:, 0], found.items()):
@@ -302,14 +306,15 @@ def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png
         pruned = int(sum(b == 0 for bits in assignment.values() for b in bits))
         total = sum(len(b) for b in assignment.values())
         record = variants[name]
-        ax.set_title(f"{METHOD_ROWS[record['method']]} `{name}`: target {record['search']['target_mb']:g} MiB, "
+        ax.set_title(f"{series(name, record)} `{name}`: target {record['search']['target_mb']:g} MiB, "
                      f"{pruned}/{total} subgroups pruned", fontsize=8)
         ax.set_xlabel("subgroup of output neurons", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=min(grid.shape[1], 9), integer=True))
+        ax.set_xlim(-0.5, grid.shape[1] - 0.5)
         bar = fig.colorbar(image, ax=ax, ticks=range(len(widths)), fraction=0.04, pad=0.02)
         bar.ax.set_yticklabels([f"{b} bits" if b else "pruned" for b in widths], fontsize=7)
     title = f"AQ-BERT bit assignments: {names.get(model, model)} (rows per layer: Q, K, V, O, FFN in, FFN out)"
-    return finish(fig, title, out_png, out_svg)
+    return finish(fig, title, out_png, out_svg, rect=(0, 0, 1, 1 - 0.45 / height))
 
 
 def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, out_svg, tasks=None,
