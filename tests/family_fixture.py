@@ -158,3 +158,20 @@ def tiny_checkpoint(directory: Path, family: str, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model_cls(config, add_pooling_layer=False).save_pretrained(directory, safe_serialization=True)
     return directory
+
+
+def qat_with_activations(model, train: dict) -> tuple[int, int]:
+    """One epoch of QAT (MSE weights at 4 bits, running min-max activation quantizers) over
+    ``train`` in batches of 16: the steps taken and the activation quantizers the model got."""
+    from bertq import QuantizationConfig, qat
+    from bertq.quantization.activation import ActivationQuantizer
+
+    trained = qat(
+        model,
+        QuantizationConfig("mse", 4),
+        train,
+        {"learning_rate": 1e-3, "epochs": 1, "batch_size": 16},
+        activations={"estimator": "running_minmax", "batch_size": 8, "batches": 2},
+    )
+    quantizers = sum(isinstance(m, ActivationQuantizer) for m in trained.modules())
+    return trained.bertq_training["steps"], quantizers

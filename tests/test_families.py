@@ -7,6 +7,7 @@ in closed form, and train (AdaRound, QAT) and run dynamic int8 as BERT does."""
 import numpy as np
 import pytest
 import torch
+from family_fixture import qat_with_activations
 from torch import nn
 
 from bertq.cost.ace import count_macs
@@ -222,22 +223,12 @@ def test_dynamic_int8_is_its_twin_and_batch_independent(family, sites):
 
 @pytest.mark.parametrize("family", ["roberta", "distilbert"])
 def test_qat_with_activations_quantizes_every_site(family):
-    from bertq import QuantizationConfig, from_transformers, qat
-    from bertq.quantization.activation import ActivationQuantizer
+    from bertq import from_transformers
 
     model = from_transformers(_hf(family, "sequence"))
     train = _calibration(32, 2)
     train["labels"] = np.arange(32) % 3
-    trained = qat(
-        model,
-        QuantizationConfig("mse", 4),
-        train,
-        {"learning_rate": 1e-3, "epochs": 1, "batch_size": 16},
-        activations={"estimator": "running_minmax", "batch_size": 8, "batches": 2},
-    )
-    quantizers = [n for n, m in trained.named_modules() if isinstance(m, ActivationQuantizer)]
-    assert trained.bertq_training["steps"] == 2
-    assert len(quantizers) == len(site_names(2, "sequence"))
+    assert qat_with_activations(model, train) == (2, len(site_names(2, "sequence")))
 
 
 @pytest.mark.parametrize("family", ["roberta", "distilbert"])

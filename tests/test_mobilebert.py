@@ -8,6 +8,7 @@ dynamic int8 as BERT does."""
 import numpy as np
 import pytest
 import torch
+from family_fixture import qat_with_activations
 from torch import nn
 
 from bertq.cost.ace import count_macs
@@ -324,22 +325,12 @@ def test_tm_iqr_clips_the_linears_reading_the_selected_sites():
 
 
 def test_qat_with_activations_quantizes_every_site():
-    from bertq import QuantizationConfig, from_transformers, qat
-    from bertq.quantization.activation import ActivationQuantizer
+    from bertq import from_transformers
 
     model = from_transformers(_hf("sequence"))
     train = _calibration(32, 2)
     train["labels"] = np.arange(32) % 3
-    trained = qat(
-        model,
-        QuantizationConfig("mse", 4),
-        train,
-        {"learning_rate": 1e-3, "epochs": 1, "batch_size": 16},
-        activations={"estimator": "running_minmax", "batch_size": 8, "batches": 2},
-    )
-    quantizers = [n for n, m in trained.named_modules() if isinstance(m, ActivationQuantizer)]
-    assert trained.bertq_training["steps"] == 2
-    assert len(quantizers) == len(site_names(L, "sequence", model.config))
+    assert qat_with_activations(model, train) == (2, len(site_names(L, "sequence", model.config)))
 
 
 def test_the_encoder_size_counts_every_layer_parameter():

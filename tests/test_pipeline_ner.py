@@ -16,7 +16,6 @@ from family_fixture import tiny_checkpoint
 from snakemake_cli import run_snakemake, run_study
 
 from bertq.data.tasks import CONLL03
-from bertq.metrics.ner import entities
 
 pytestmark = pytest.mark.pipeline
 MODELS = ("distil", "roberta", "mobile")
@@ -107,4 +106,12 @@ def test_ner_runs_every_step_for_each_tokenizer(study, model):
 def test_aqbert_table1_has_a_conll_column(study):
     table = (study / "reports/aqbert_table1.md").read_text()
     assert "CoNLL" in table and "AQ-BERT" in table
-    assert entities(["B-PER", "I-PER"], "iob2")  # the scheme the column is scored in
+    with open(study / "reports/aqbert_table1.csv", newline="") as f:
+        ours = [row for row in csv.DictReader(f) if row["source"] == "ours" and row["variant"] in ("aq", "qb")]
+    assert {row["task"] for row in ours} == {"conll03"} and len(ours) == 2 * len(MODELS)
+    with open(study / "results/summary.csv", newline="") as f:
+        models = {row["model_label"]: row["model"] for row in csv.DictReader(f)}
+    for row in ours:  # the column is each variant's entity F1 on the dev split
+        model = models[row["model"]]
+        evaluation = json.loads((study / f"results/eval/{model}/conll03/seed0/{row['variant']}/w8.json").read_text())
+        assert float(row["score"]) == pytest.approx(evaluation["f1"], abs=1e-3), row
