@@ -308,7 +308,7 @@ def assignment_figure(summary: pd.DataFrame, variants: dict, model: str, out_png
         ax.set_title(f"{series(name, record)} `{name}`: target {record['search']['target_mb']:g} MiB, "
                      f"{pruned}/{total} subgroups pruned", fontsize=8)
         ax.set_xlabel("subgroup of output neurons", fontsize=8)
-        ax.set_xticks(np.unique(np.linspace(0, grid.shape[1] - 1, min(grid.shape[1], 9)).round().astype(int)))
+        ax.set_xticks(range(0, grid.shape[1], math.ceil(grid.shape[1] / 8)))
         ax.set_xlim(-0.5, grid.shape[1] - 0.5)
         bar = fig.colorbar(image, ax=ax, ticks=range(len(widths)), fraction=0.04, pad=0.02)
         bar.ax.set_yticklabels([f"{b} bits" if b else "pruned" for b in widths], fontsize=7)
