@@ -320,7 +320,7 @@ def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, 
                     squad: pd.DataFrame | None = None) -> list[Path]:
     """Score against the encoder's size (MiB, embeddings excluded), a panel per task: AQ-BERT and
     Q-BERT at their targets, each uniform entry over its bit-widths, fp32 as a dashed line."""
-    from bertq.reports.figures import _color, _grid, _no_data, finish
+    from bertq.reports.figures import _grid, _no_data, finish
 
     tasks = ordered_tasks(summary, tasks) if not summary.empty else list(tasks or [])
     summary, squad_tasks = with_squad(summary, squad)
@@ -330,6 +330,8 @@ def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, 
     pts = pts[pts["model"] == model]
     fig, axes = _grid(len(tasks))
     styles = {"AQ-BERT": ("tab:red", "*", 10), "Q-BERT": ("tab:purple", "D", 6)}
+    lines = sorted(set(pts["series"]) - set(styles) - {"fp32"})  # a colour each, the same in every panel
+    colours = dict(zip(lines, ["tab:blue", "tab:green", "tab:brown", "tab:olive", "tab:cyan", "tab:pink"] * len(lines)))
     for ax, task in zip(axes, tasks):
         sub = pts[(pts["task"] == task) & pts["size_mib"].notna()]
         if sub.empty:
@@ -337,7 +339,7 @@ def tradeoff_figure(summary: pd.DataFrame, variants: dict, model: str, out_png, 
             continue
         for family, g in sub[sub["method"] != FP32[0]].groupby("series", sort=True):
             g = g.sort_values("size_mib")
-            color, marker, size = styles.get(family, (_color(family), "o", 4))
+            color, marker, size = styles[family] if family in styles else (colours[family], "o", 4)
             ax.plot(g["size_mib"], g["score"], marker=marker, markersize=size, color=color,
                     linestyle="none" if family in styles else "-", label=family)
         fp = sub[sub["method"] == FP32[0]]
